@@ -1,0 +1,115 @@
+"""Typed settings: built once (environment ``LEDGERHOUSE_*`` and an optional TOML file), then
+passed in. Nothing here opens a connection or touches the disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "LEDGERHOUSE_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Every setting Ledgerhouse reads. Documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGERHOUSE_", extra="forbid")
+
+    root: Path = Field(
+        default=Path("./warehouse"), description="Warehouse directory (Delta tables + metadata)."
+    )
+    metadata_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store; default sqlite:///<root>/metadata.db.",
+    )
+    default_tenant: str = Field(default="default", description="Tenant used when none is named.")
+    max_error_rate: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of bad rows above which a batch is rejected whole.",
+    )
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, gt=0, description="Largest ingestion payload accepted."
+    )
+    max_field_chars: int = Field(
+        default=4096, gt=0, description="Longest text value accepted in any field."
+    )
+    duckdb_memory_limit: str = Field(default="4GB", description="DuckDB memory_limit per tenant.")
+    duckdb_threads: int = Field(default=2, gt=0, description="DuckDB threads per tenant.")
+    query_row_limit: int = Field(
+        default=100_000, gt=0, description="Most rows a SQL query returns."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
+    port: int = Field(default=8000, gt=0, lt=65536, description="Port `serve` listens on.")
+    log_level: str = Field(default="INFO", description="Logging level.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", v.strip()):
+            raise ValueError("duckdb_memory_limit must look like '4GB' or '512MiB'")
+        return v.strip()
+
+    @property
+    def resolved_metadata_url(self) -> str:
+        if self.metadata_url:
+            return self.metadata_url
+        return f"sqlite:///{self.root.resolve() / 'metadata.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate the settings once; a bad value raises ConfigError naming it."""
+    from pydantic import ValidationError
+
+    from ledgerhouse.errors import ConfigError
+
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(
+            f"{CONFIG_FILE_ENV} names {config_file!r}, which is not a file",
+            hint="Point it at a TOML file or unset it.",
+        )
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"setting {field!r} is invalid: {first['msg']}",
+            hint=f"Fix LEDGERHOUSE_{field.upper()} or the {field} key of the config file.",
+        ) from exc

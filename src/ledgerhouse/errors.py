@@ -1,0 +1,107 @@
+"""One root exception for Ledgerhouse.
+
+Every error carries the HTTP status it maps to, a stable machine-readable ``code``, a message
+that names the offending value, and a ``hint`` that says what to do. The API and the CLI render
+them through one handler each, as the same JSON envelope:
+``{"error": {"code", "message", "hint", "details"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerhouseError(Exception):
+    """Root of every error Ledgerhouse raises on purpose."""
+
+    status: int = 500
+    code: str = "internal_error"
+    retryable: bool = False
+
+    def __init__(self, message: str, *, hint: str = "", **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "details": _jsonable(self.details),
+        }
+
+
+class ConfigError(LedgerhouseError):
+    status = 500
+    code = "config_error"
+
+
+class InvalidRequest(LedgerhouseError):
+    """The request itself is malformed (bad parameter, unknown dataset, bad format)."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class NotFound(LedgerhouseError):
+    status = 404
+    code = "not_found"
+
+
+class Unauthorized(LedgerhouseError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(LedgerhouseError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(LedgerhouseError):
+    status = 409
+    code = "conflict"
+    retryable = True
+
+
+class PayloadTooLarge(LedgerhouseError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnprocessableBatch(LedgerhouseError):
+    """A batch was read but rejected whole (validation error rate, empty, missing columns)."""
+
+    status = 422
+    code = "batch_rejected"
+
+
+class QueryRejected(LedgerhouseError):
+    """A SQL text was refused by the guard before it reached the engine."""
+
+    status = 400
+    code = "query_rejected"
+
+
+class QueryFailed(LedgerhouseError):
+    """The engine could not run an accepted query (type error, division by zero...)."""
+
+    status = 400
+    code = "query_failed"
+
+
+class StorageError(LedgerhouseError):
+    status = 500
+    code = "storage_error"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -1,0 +1,113 @@
+"""Conformance: point-in-time dimension lookups and currency conversion, on Polars frames."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from ledgerhouse.ingest.validate import REASON
+
+
+def lookup_version(
+    facts: pl.DataFrame,
+    dim: pl.DataFrame,
+    *,
+    code: str,
+    on: str,
+    key: str,
+    take: list[str],
+    label: str,
+) -> pl.DataFrame:
+    """Attach the dimension version valid on each fact's business date (``on``).
+
+    Facts whose code is unknown, or that fall before the code's first version, get a reason.
+    """
+    dim_sorted = dim.select(code, "valid_from", "valid_to", key, *take).sort("valid_from")
+    order = "_lookup_order"
+    joined = (
+        facts.with_row_index(order)
+        .sort(on)
+        .join_asof(dim_sorted, left_on=on, right_on="valid_from", by=code, strategy="backward",
+                   check_sortedness=False)
+        .sort(order)
+        .drop(order)
+    )
+    known = set(dim[code].unique().to_list()) if not dim.is_empty() else set()
+    unknown = pl.col(code).is_in(list(known)).not_()
+    reason = (
+        pl.when(pl.col(REASON).is_not_null())
+        .then(pl.col(REASON))
+        .when(pl.col(code).is_null())
+        .then(None)
+        .when(unknown)
+        .then(pl.format("unknown {} {}", pl.lit(label), pl.format("'{}'", pl.col(code))))
+        .when(pl.col(key).is_null() | (pl.col(on) >= pl.col("valid_to")))
+        .then(
+            pl.format(
+                "{} '{}' has no version valid on {}", pl.lit(label), pl.col(code),
+                pl.col(on).cast(pl.String)
+            )
+        )
+    )
+    return joined.with_columns(reason.alias(REASON)).drop("valid_from", "valid_to")
+
+
+def fx_to(
+    facts: pl.DataFrame,
+    rates: pl.DataFrame,
+    *,
+    on: str,
+    from_ccy: str,
+    to_ccy: str,
+    out: str = "fx_rate",
+) -> pl.DataFrame:
+    """Attach ``out``: units of ``to_ccy`` per unit of ``from_ccy`` on date ``on`` (latest
+    rate on or before it). USD is 1 by definition. A missing rate gives a reason."""
+    usd = pl.DataFrame(
+        {"currency_code": ["USD"], "rate_date": [date(1900, 1, 1)], "rate_to_usd": [1.0]}
+    )
+    table = pl.concat(
+        [rates.select("currency_code", "rate_date", "rate_to_usd"),
+         usd.select("currency_code", "rate_date", "rate_to_usd")]
+    ).sort("rate_date")
+    order = "_fx_order"
+    df = facts.with_row_index(order).sort(on)
+    for side, col in (("_from", from_ccy), ("_to", to_ccy)):
+        df = df.join_asof(
+            table.rename({"currency_code": col, "rate_to_usd": f"{side}_usd",
+                          "rate_date": f"{side}_date"}),
+            left_on=on, right_on=f"{side}_date", by=col, strategy="backward",
+            check_sortedness=False,
+        )
+    df = df.sort(order).drop(order, "_from_date", "_to_date")
+    missing = pl.when(pl.col("_from_usd").is_null()).then(pl.col(from_ccy)).otherwise(
+        pl.col(to_ccy)
+    )
+    reason = (
+        pl.when(pl.col(REASON).is_not_null())
+        .then(pl.col(REASON))
+        .when(
+            pl.col(from_ccy).is_not_null()
+            & (pl.col("_from_usd").is_null() | pl.col("_to_usd").is_null())
+        )
+        .then(
+            pl.format("no FX rate for {} on or before {}", missing, pl.col(on).cast(pl.String))
+        )
+    )
+    return df.with_columns(
+        (pl.col("_from_usd") / pl.col("_to_usd")).alias(out), reason.alias(REASON)
+    ).drop("_from_usd", "_to_usd")
+
+
+def month_of(col: str) -> pl.Expr:
+    return pl.col(col).dt.strftime("%Y-%m")
+
+
+#: Decimal places kept in computed amounts: enough for any currency's minor unit and for
+#: sub-cent prices, while removing binary floating-point noise (1680.0000000000002 -> 1680.0).
+MONEY_DECIMALS = 6
+
+
+def money(e: pl.Expr) -> pl.Expr:
+    return e.round(MONEY_DECIMALS)

@@ -1,0 +1,58 @@
+"""What a loader sees: pinned reads of the committed warehouse, and deferred writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from ledgerhouse.ingest.validate import REASON, ROW
+from ledgerhouse.model.schema import TableDef
+from ledgerhouse.storage.delta import DeltaStore
+
+Write = Callable[[], int]
+
+
+@dataclass
+class LoadPlan:
+    """Rows refused while conforming (``_row_number``, ``_reason``) and the writes to run if
+    the batch is accepted."""
+
+    bad: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={ROW: pl.Int64, REASON: pl.String})
+    )
+    writes: list[tuple[TableDef, Write]] = field(default_factory=list)
+
+    def refuse(self, rows: pl.DataFrame) -> None:
+        part = rows.filter(pl.col(REASON).is_not_null()).select(ROW, REASON)
+        if not part.is_empty():
+            self.bad = pl.concat([self.bad, part])
+
+
+@dataclass
+class LoadContext:
+    tenant: str
+    store: DeltaStore
+    versions: dict[str, int]
+    batch_id: str
+    loaded_at: datetime
+
+    def version(self, table: TableDef) -> int:
+        return self.versions[table.relation]
+
+    def scan(self, table: TableDef) -> pl.LazyFrame:
+        return self.store.scan(self.tenant, table, self.version(table))
+
+    def read(self, table: TableDef) -> pl.DataFrame:
+        return self.store.read(self.tenant, table, self.version(table))
+
+    def is_empty(self, table: TableDef) -> bool:
+        return not self.store.files(self.tenant, table, self.version(table))
+
+    def audit(self) -> list[pl.Expr]:
+        return [
+            pl.lit(self.batch_id).alias("batch_id"),
+            pl.lit(self.loaded_at).cast(pl.Datetime("us", "UTC")).alias("loaded_at"),
+        ]

@@ -1,0 +1,139 @@
+"""Loading facts keyed by a natural key (prices, FX, benchmarks, positions, performance).
+
+A batch is upserted: when none of its keys is stored yet (the bulk-load case) it is appended;
+otherwise it is MERGEd on the key, restricted to the partitions (months) it touches.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ledgerhouse.ingest.conform import fx_to, lookup_version, money, month_of
+from ledgerhouse.ingest.context import LoadContext, LoadPlan
+from ledgerhouse.ingest.load_dims import plan_currencies
+from ledgerhouse.ingest.validate import REASON
+from ledgerhouse.model.schema import (
+    DIM_INSTRUMENT,
+    DIM_PORTFOLIO,
+    FACT_BENCHMARK_CONSTITUENT,
+    FACT_FX_RATE,
+    FACT_PERFORMANCE,
+    FACT_POSITION,
+    FACT_PRICE,
+    TableDef,
+)
+
+
+def upsert(ctx: LoadContext, plan: LoadPlan, table: TableDef, rows: pl.DataFrame) -> None:
+    """Queue the upsert of ``rows`` (already free of refused rows) into ``table``."""
+    rows = rows.with_columns(ctx.audit()).select(table.column_names)
+    if rows.is_empty():
+        return
+    keys = list(table.natural_key)
+    overlap = False
+    if not ctx.is_empty(table):
+        stored = ctx.scan(table)
+        if table.partition_by:
+            part = table.partition_by[0]
+            months = rows[part].unique().to_list()
+            stored = stored.filter(pl.col(part).is_in(months))
+        overlap = (
+            stored.select(keys).join(rows.select(keys).lazy(), on=keys, how="semi").head(1)
+            .collect().height > 0
+        )
+    if not overlap:
+        plan.writes.append((table, lambda: ctx.store.append(ctx.tenant, table, rows)))
+        return
+    match = [f"t.{k} = s.{k}" for k in keys]
+    if table.partition_by:
+        match.insert(0, f"t.{table.partition_by[0]} = s.{table.partition_by[0]}")
+    predicate = " AND ".join(match)
+
+    def _merge() -> int:
+        ctx.store.merge(ctx.tenant, table, rows, predicate)
+        return ctx.store.version(ctx.tenant, table)
+
+    plan.writes.append((table, _merge))
+
+
+def _instrument(ctx: LoadContext, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
+    return lookup_version(
+        df, ctx.read(DIM_INSTRUMENT), code="instrument_code", on=on, key="instrument_key",
+        take=take, label="instrument_code",
+    )
+
+
+def _portfolio(ctx: LoadContext, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
+    return lookup_version(
+        df, ctx.read(DIM_PORTFOLIO), code="portfolio_code", on=on, key="portfolio_key",
+        take=take, label="portfolio_code",
+    )
+
+
+def _accepted(plan: LoadPlan, df: pl.DataFrame) -> pl.DataFrame:
+    plan.refuse(df)
+    return df.filter(pl.col(REASON).is_null())
+
+
+def plan_fx_rates(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
+    plan = LoadPlan()
+    rows = good.rename({"currency": "currency_code"})
+    plan_currencies(ctx, rows["currency_code"], plan)
+    upsert(ctx, plan, FACT_FX_RATE, rows)
+    return plan
+
+
+def plan_prices(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
+    plan = LoadPlan()
+    df = _instrument(ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)), "price_date",
+                     ["currency"])
+    df = _accepted(plan, df).with_columns(price_month=month_of("price_date"))
+    upsert(ctx, plan, FACT_PRICE, df)
+    return plan
+
+
+def plan_benchmarks(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
+    plan = LoadPlan()
+    df = _instrument(ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)), "as_of_date",
+                     [])
+    df = _accepted(plan, df).with_columns(as_of_month=month_of("as_of_date"))
+    upsert(ctx, plan, FACT_BENCHMARK_CONSTITUENT, df)
+    return plan
+
+
+def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
+    plan = LoadPlan()
+    df = good.with_columns(pl.lit(None, pl.String).alias(REASON))
+    df = _portfolio(ctx, df, "position_date", ["base_currency"])
+    df = _instrument(ctx, df, "position_date", ["currency"])
+    df = fx_to(df, ctx.read(FACT_FX_RATE), on="position_date", from_ccy="currency",
+               to_ccy="base_currency")
+    df = _accepted(plan, df).with_columns(
+        position_month=month_of("position_date"),
+        market_value_local=pl.col("market_value"),
+        cost_local=pl.col("cost"),
+        unrealized_pnl_local=pl.col("market_value") - pl.col("cost"),
+    ).with_columns(
+        market_value_base=money(pl.col("market_value_local") * pl.col("fx_rate")),
+        cost_base=money(pl.col("cost_local") * pl.col("fx_rate")),
+        unrealized_pnl_base=money(pl.col("unrealized_pnl_local") * pl.col("fx_rate")),
+    )
+    upsert(ctx, plan, FACT_POSITION, df)
+    return plan
+
+
+def plan_performance(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
+    plan = LoadPlan()
+    df = _portfolio(ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)),
+                    "performance_date", ["base_currency"])
+    df = _accepted(plan, df).with_columns(
+        pl.col("net_flow").fill_null(0.0), pl.col("income").fill_null(0.0)
+    ).with_columns(
+        daily_return=pl.coalesce(
+            pl.col("daily_return"),
+            pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1.0,
+        ),
+        performance_month=month_of("performance_date"),
+    )
+    upsert(ctx, plan, FACT_PERFORMANCE, df)
+    return plan

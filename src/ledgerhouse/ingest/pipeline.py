@@ -1,0 +1,295 @@
+"""The ingestion pipeline: one batch in, exactly once, all or nothing.
+
+1. The batch id (given, or the SHA-256 of dataset + payload) is looked up in the ledger: a
+   committed batch is not loaded again; its original report is returned.
+2. Under the tenant's writer lock, tables left ahead of the last warehouse commit by a crashed
+   batch are restored to their committed version (Delta RESTORE).
+3. The payload is read, validated against the dataset contract, and conformed (dimension
+   versions, FX). Refused rows go to quarantine with a reason; if their share exceeds the
+   limit, the batch is rejected whole and nothing is written.
+4. The raw rows, the quarantine and the core tables are written as new Delta versions, then
+   one metadata transaction records the warehouse commit and the ledger entry. That
+   transaction is the commit point: until it, readers and recovery ignore the new versions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from ledgerhouse.errors import Conflict, InvalidRequest, PayloadTooLarge
+from ledgerhouse.ingest import load_dims, load_facts, load_trades
+from ledgerhouse.ingest.context import LoadContext, LoadPlan
+from ledgerhouse.ingest.datasets import contract
+from ledgerhouse.ingest.errors import BatchRejected
+from ledgerhouse.ingest.models import BatchReport
+from ledgerhouse.ingest.readers import read_payload
+from ledgerhouse.ingest.tables import RAW_TABLES
+from ledgerhouse.ingest.validate import REASON, ROW, quarantine_records, validate
+from ledgerhouse.model.schema import DIM_INSTRUMENT, DIM_PORTFOLIO, QUARANTINE, TableDef
+from ledgerhouse.storage.delta import DeltaStore
+from ledgerhouse.storage.metadata import MetadataStore
+
+from ledgerhouse.ingest.progress import Progress
+_BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+
+
+def _planner(dataset: str) -> Callable[[LoadContext, pl.DataFrame], LoadPlan]:
+    def instruments(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
+        attrs = ["isin", "name", "asset_class", "sector", "industry", "currency", "country",
+                 "issuer"]
+        plan = load_dims.plan_scd2(ctx, good, dim=DIM_INSTRUMENT, raw=RAW_TABLES["instruments"],
+                                   code="instrument_code", key="instrument_key", attributes=attrs)
+        load_dims.plan_currencies(ctx, good["currency"], plan)
+        return plan
+
+    def portfolios(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
+        attrs = ["name", "firm", "desk", "manager", "strategy", "base_currency", "benchmark_code"]
+        plan = load_dims.plan_scd2(ctx, good, dim=DIM_PORTFOLIO, raw=RAW_TABLES["portfolios"],
+                                   code="portfolio_code", key="portfolio_key", attributes=attrs)
+        load_dims.plan_currencies(ctx, good["base_currency"], plan)
+        return plan
+
+    planners: dict[str, Callable[[LoadContext, pl.DataFrame], LoadPlan]] = {
+        "instruments": instruments,
+        "portfolios": portfolios,
+        "counterparties": load_dims.plan_counterparties,
+        "fx_rates": load_facts.plan_fx_rates,
+        "prices": load_facts.plan_prices,
+        "benchmarks": load_facts.plan_benchmarks,
+        "positions": load_facts.plan_positions,
+        "performance": load_facts.plan_performance,
+        "trades": load_trades.plan_trades,
+    }
+    return planners[dataset]
+
+
+def batch_id_for(dataset: str, payload: bytes) -> str:
+    digest = hashlib.sha256(dataset.encode() + b"\0" + payload).hexdigest()
+    return f"sha256-{digest[:40]}"
+
+
+@dataclass
+class IngestLimits:
+    max_error_rate: float
+    max_field_chars: int
+    max_upload_bytes: int
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: DeltaStore,
+        meta: MetadataStore,
+        limits: IngestLimits,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.meta = meta
+        self.limits = limits
+        self.clock = clock
+
+    def ingest(
+        self,
+        tenant: str,
+        dataset: str,
+        payload: bytes,
+        fmt: str,
+        batch_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> BatchReport:
+        say = progress or (lambda _stage: None)
+        started = time.perf_counter()
+        contract(dataset)  # unknown dataset: a clear error before anything else
+        if len(payload) > self.limits.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"payload of {len(payload):,} bytes exceeds the {self.limits.max_upload_bytes:,}"
+                "-byte limit",
+                hint="Split the batch, or raise LEDGERHOUSE_MAX_UPLOAD_BYTES.",
+            )
+        if batch_id is not None and not _BATCH_ID.match(batch_id):
+            raise InvalidRequest(
+                f"batch id {batch_id[:80]!r} is not valid",
+                hint="Use 1-128 characters: letters, digits, '_', '.', ':', '-'.",
+            )
+        batch_id = batch_id or batch_id_for(dataset, payload)
+        done = self._already_committed(tenant, batch_id, dataset)
+        if done is not None:
+            return done
+        with self._writer_lock(tenant):
+            done = self._already_committed(tenant, batch_id, dataset)
+            if done is not None:
+                return done
+            say("recovering")
+            versions = self.recover(tenant)
+            say("reading")
+            report = self._load(tenant, dataset, payload, fmt, batch_id, versions, say)
+        report.duration_s = time.perf_counter() - started
+        report.rows_per_s = report.rows_received / report.duration_s if report.duration_s else 0
+        return report
+
+    # -- exactly once -------------------------------------------------------------------------
+    def _already_committed(self, tenant: str, batch_id: str, dataset: str) -> BatchReport | None:
+        found = self.meta.batch(tenant, batch_id)
+        if found is None or found[0] != "committed":
+            return None
+        report = BatchReport.from_dict(found[1])
+        if report.dataset != dataset:
+            raise Conflict(
+                f"batch id {batch_id!r} was already used for dataset {report.dataset!r}",
+                hint="Use a new batch id for a different dataset.",
+                batch_id=batch_id,
+            )
+        report.status = "duplicate"
+        return report
+
+    @contextmanager
+    def _writer_lock(self, tenant: str) -> Iterator[None]:
+        root = self.store.tenant_root(tenant)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(Path(root) / "_writer.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def recover(self, tenant: str) -> dict[str, int]:
+        """Restore every table ahead of the last commit (a crashed batch) to its committed
+        version; return the committed versions. Call under the writer lock."""
+        commit = self.meta.latest_commit(tenant)
+        if commit is None:
+            raise InvalidRequest(
+                f"tenant {tenant!r} has no warehouse", hint="Run `ledgerhouse init` first."
+            )
+        for table in self._tables():
+            committed = commit.table_versions.get(table.relation)
+            if committed is None:
+                continue
+            if self.store.version(tenant, table) != committed:
+                self.store.restore(tenant, table, committed)
+        return dict(commit.table_versions)
+
+    @staticmethod
+    def _tables() -> list[TableDef]:
+        from ledgerhouse.model.schema import CORE_TABLES
+
+        return [*CORE_TABLES, *RAW_TABLES.values(), QUARANTINE]
+
+    # -- the load -----------------------------------------------------------------------------
+    def _load(
+        self,
+        tenant: str,
+        dataset: str,
+        payload: bytes,
+        fmt: str,
+        batch_id: str,
+        versions: dict[str, int],
+        say: Progress,
+    ) -> BatchReport:
+        spec = contract(dataset)
+        report = BatchReport(batch_id=batch_id, dataset=dataset, status="committed")
+        try:
+            df = read_payload(payload, fmt)
+            report.rows_received = df.height
+            say("validating")
+            checked = validate(df, spec, self.limits.max_field_chars)
+        except BatchRejected as exc:
+            report.status, report.reason = "rejected", exc.message
+            self.meta.record_rejection(tenant, batch_id, dataset, report.to_dict())
+            exc.details["report"] = report.to_dict()
+            raise
+        report.warnings = checked.warnings
+        ctx = LoadContext(tenant, self.store, versions, batch_id, self.clock())
+        say("conforming")
+        plan = _planner(dataset)(ctx, checked.good)
+        bad = pl.concat([checked.bad, plan.bad]).unique(ROW, keep="first").sort(ROW)
+        report.rows_quarantined = bad.height
+        report.rows_accepted = report.rows_received - bad.height
+        report.quarantine_reasons = _reason_counts(bad)
+        quarantined = quarantine_records(checked.original, bad)
+        report.quarantine_sample = quarantined.head(10).to_dicts()
+        rate = bad.height / max(report.rows_received, 1)
+        if rate > self.limits.max_error_rate:
+            report.status = "rejected"
+            report.reason = (
+                f"{bad.height} of {report.rows_received} rows ({rate:.1%}) failed validation, "
+                f"above the {self.limits.max_error_rate:.1%} limit"
+            )
+            self.meta.record_rejection(tenant, batch_id, dataset, report.to_dict())
+            raise BatchRejected(
+                report.reason,
+                hint="Fix the rows listed in the report (quarantine_sample) and send again; "
+                "nothing was stored.",
+                report=report.to_dict(),
+            )
+        say("writing")
+        written = self._write(ctx, checked.typed, bad, quarantined, dataset, plan)
+        report.tables_written = written
+        new_versions = {**versions, **written}
+        commit = self.meta.record_commit(
+            tenant,
+            f"ingest:{dataset}",
+            new_versions,
+            sorted(written),
+            batch=(batch_id, dataset, report.to_dict()),
+        )
+        report.commit_id = commit.id
+        say("committed")
+        return report
+
+    def _write(
+        self,
+        ctx: LoadContext,
+        typed: pl.DataFrame,
+        bad: pl.DataFrame,
+        quarantined: pl.DataFrame,
+        dataset: str,
+        plan: LoadPlan,
+    ) -> dict[str, int]:
+        written: dict[str, int] = {}
+        raw = RAW_TABLES[dataset]
+        loaded_at = pl.lit(ctx.loaded_at).cast(pl.Datetime("us", "UTC"))
+        raw_rows = (
+            typed.drop(REASON)
+            .join(bad, on=ROW, how="left")
+            .select(
+                *contract(dataset).names,
+                pl.lit(ctx.batch_id).alias("_batch_id"),
+                pl.col(ROW).alias("_row_number"),
+                loaded_at.alias("_loaded_at"),
+                pl.col(REASON).alias("_reason"),
+            )
+        )
+        written[raw.relation] = self.store.append(ctx.tenant, raw, raw_rows)
+        if not quarantined.is_empty():
+            q = quarantined.select(
+                pl.lit(ctx.batch_id).alias("batch_id"),
+                pl.lit(dataset).alias("dataset"),
+                pl.col(ROW).alias("row_number"),
+                pl.col(REASON).alias("reason"),
+                "record",
+                loaded_at.alias("loaded_at"),
+            )
+            written[QUARANTINE.relation] = self.store.append(ctx.tenant, QUARANTINE, q)
+        for table, write in plan.writes:
+            written[table.relation] = write()
+        return written
+
+
+def _reason_counts(bad: pl.DataFrame) -> dict[str, int]:
+    if bad.is_empty():
+        return {}
+    # group reasons by their rule, not their value: "column x: cannot read 'abc' as float"
+    kind = pl.col(REASON).str.replace_all(r"'[^']*'", "…").str.replace_all(r"\d[\d\-:T. +]*", "#")
+    counts = bad.group_by(kind.alias("k")).len().sort("len", descending=True).head(20)
+    return dict(zip(counts["k"].to_list(), counts["len"].to_list(), strict=True))

@@ -1,0 +1,344 @@
+"""The star schema: every table Ledgerhouse stores, with its layer, columns and partitioning.
+
+Core (conformed, Kimball style): dimensions with surrogate keys, facts at a stated grain that
+reference the dimension version valid on their business date. Raw: each dataset as received.
+Types are Arrow types so that Polars, DuckDB and delta-rs share them without conversion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+STR = pa.string()
+I64 = pa.int64()
+I32 = pa.int32()
+I16 = pa.int16()
+F64 = pa.float64()
+BOOL = pa.bool_()
+DATE = pa.date32()
+TS = pa.timestamp("us", tz="UTC")
+
+#: valid_to of the current SCD2 version (exclusive upper bound, far future).
+OPEN_END = "9999-12-31"
+
+
+@dataclass(frozen=True)
+class TableDef:
+    name: str
+    layer: str  # raw | core | mart
+    columns: tuple[tuple[str, pa.DataType], ...]
+    description: str
+    grain: str = ""
+    partition_by: tuple[str, ...] = ()
+    natural_key: tuple[str, ...] = ()
+    descriptions: dict[str, str] = field(default_factory=dict)
+    query_name: str = ""
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, t) for n, t in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [n for n, _ in self.columns]
+
+    @property
+    def relation(self) -> str:
+        """The name queries use: core tables by name, raw tables as raw_<name>."""
+        if self.query_name:
+            return self.query_name
+        return self.name if self.layer != "raw" else f"raw_{self.name}"
+
+
+_AUDIT = (("batch_id", STR), ("loaded_at", TS))
+
+DIM_DATE = TableDef(
+    "dim_date",
+    "core",
+    (
+        ("date_key", I32),
+        ("date", DATE),
+        ("year", I16),
+        ("quarter", I16),
+        ("month", I16),
+        ("day", I16),
+        ("day_of_week", I16),
+        ("day_name", STR),
+        ("month_name", STR),
+        ("iso_week", I16),
+        ("month_label", STR),
+        ("quarter_label", STR),
+        ("is_weekend", BOOL),
+        ("is_business_day", BOOL),
+    ),
+    "Calendar: one row per day, with business-day flag (Monday to Friday).",
+    grain="one row per calendar day",
+    natural_key=("date",),
+)
+
+DIM_INSTRUMENT = TableDef(
+    "dim_instrument",
+    "core",
+    (
+        ("instrument_key", I64),
+        ("instrument_code", STR),
+        ("isin", STR),
+        ("name", STR),
+        ("asset_class", STR),
+        ("sector", STR),
+        ("industry", STR),
+        ("currency", STR),
+        ("country", STR),
+        ("issuer", STR),
+        ("valid_from", DATE),
+        ("valid_to", DATE),
+        ("is_current", BOOL),
+        *_AUDIT,
+    ),
+    "Instruments with SCD2 history: one row per version, valid on [valid_from, valid_to).",
+    grain="one row per instrument version",
+    natural_key=("instrument_code", "valid_from"),
+)
+
+DIM_PORTFOLIO = TableDef(
+    "dim_portfolio",
+    "core",
+    (
+        ("portfolio_key", I64),
+        ("portfolio_code", STR),
+        ("name", STR),
+        ("firm", STR),
+        ("desk", STR),
+        ("manager", STR),
+        ("strategy", STR),
+        ("base_currency", STR),
+        ("benchmark_code", STR),
+        ("valid_from", DATE),
+        ("valid_to", DATE),
+        ("is_current", BOOL),
+        *_AUDIT,
+    ),
+    "Portfolios with SCD2 history, hierarchy firm > desk > portfolio.",
+    grain="one row per portfolio version",
+    natural_key=("portfolio_code", "valid_from"),
+)
+
+DIM_COUNTERPARTY = TableDef(
+    "dim_counterparty",
+    "core",
+    (
+        ("counterparty_key", I64),
+        ("counterparty_code", STR),
+        ("name", STR),
+        ("counterparty_type", STR),
+        ("country", STR),
+        ("rating", STR),
+        *_AUDIT,
+    ),
+    "Counterparties (type 1: the latest record wins).",
+    grain="one row per counterparty",
+    natural_key=("counterparty_code",),
+)
+
+DIM_CURRENCY = TableDef(
+    "dim_currency",
+    "core",
+    (("currency_code", STR), ("name", STR), ("numeric_code", STR), *_AUDIT),
+    "ISO 4217 currencies seen in FX rates, trades or reference data.",
+    grain="one row per currency",
+    natural_key=("currency_code",),
+)
+
+_TRADE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("trade_id", STR),
+    ("trade_month", STR),
+    ("event", STR),
+    ("event_ts", TS),
+    ("trade_ts", TS),
+    ("trade_date", DATE),
+    ("settle_date", DATE),
+    ("portfolio_key", I64),
+    ("instrument_key", I64),
+    ("counterparty_key", I64),
+    ("portfolio_code", STR),
+    ("instrument_code", STR),
+    ("counterparty_code", STR),
+    ("side", STR),
+    ("quantity", F64),
+    ("signed_quantity", F64),
+    ("price", F64),
+    ("currency", STR),
+    ("notional_local", F64),
+    ("fees_local", F64),
+    ("base_currency", STR),
+    ("fx_rate", F64),
+    ("notional_base", F64),
+    ("fees_base", F64),
+)
+
+FACT_TRADE = TableDef(
+    "fact_trade",
+    "core",
+    (*_TRADE_COLUMNS, ("event_count", I32), *_AUDIT),
+    "Current state of every live trade: its latest NEW or AMEND; cancelled trades are removed.",
+    grain="one row per live trade",
+    partition_by=("trade_month",),
+    natural_key=("trade_id",),
+)
+
+FACT_TRADE_EVENT = TableDef(
+    "fact_trade_event",
+    "core",
+    (*_TRADE_COLUMNS, *_AUDIT),
+    "Every accepted trade event (NEW, AMEND, CANCEL) as conformed: the trade lifecycle history.",
+    grain="one row per trade event",
+    partition_by=("trade_month",),
+    natural_key=("trade_id", "event_ts"),
+)
+
+FACT_POSITION = TableDef(
+    "fact_position",
+    "core",
+    (
+        ("position_date", DATE),
+        ("position_month", STR),
+        ("portfolio_key", I64),
+        ("instrument_key", I64),
+        ("portfolio_code", STR),
+        ("instrument_code", STR),
+        ("quantity", F64),
+        ("currency", STR),
+        ("market_value_local", F64),
+        ("cost_local", F64),
+        ("unrealized_pnl_local", F64),
+        ("base_currency", STR),
+        ("fx_rate", F64),
+        ("market_value_base", F64),
+        ("cost_base", F64),
+        ("unrealized_pnl_base", F64),
+        *_AUDIT,
+    ),
+    "Daily position snapshot per portfolio and instrument.",
+    grain="portfolio × instrument × day",
+    partition_by=("position_month",),
+    natural_key=("portfolio_code", "instrument_code", "position_date"),
+)
+
+FACT_PERFORMANCE = TableDef(
+    "fact_performance",
+    "core",
+    (
+        ("performance_date", DATE),
+        ("performance_month", STR),
+        ("portfolio_key", I64),
+        ("portfolio_code", STR),
+        ("base_currency", STR),
+        ("begin_nav", F64),
+        ("end_nav", F64),
+        ("net_flow", F64),
+        ("income", F64),
+        ("daily_return", F64),
+        *_AUDIT,
+    ),
+    "Daily portfolio performance: NAV, external flows, income and the day's return.",
+    grain="portfolio × day",
+    partition_by=("performance_month",),
+    natural_key=("portfolio_code", "performance_date"),
+)
+
+FACT_PRICE = TableDef(
+    "fact_price",
+    "core",
+    (
+        ("price_date", DATE),
+        ("price_month", STR),
+        ("instrument_key", I64),
+        ("instrument_code", STR),
+        ("currency", STR),
+        ("close_price", F64),
+        *_AUDIT,
+    ),
+    "Daily close price per instrument, in the instrument's currency.",
+    grain="instrument × day",
+    partition_by=("price_month",),
+    natural_key=("instrument_code", "price_date"),
+)
+
+FACT_FX_RATE = TableDef(
+    "fact_fx_rate",
+    "core",
+    (("rate_date", DATE), ("currency_code", STR), ("rate_to_usd", F64), *_AUDIT),
+    "Daily FX rate: the value in USD of one unit of the currency.",
+    grain="currency × day",
+    natural_key=("currency_code", "rate_date"),
+)
+
+FACT_BENCHMARK_CONSTITUENT = TableDef(
+    "fact_benchmark_constituent",
+    "core",
+    (
+        ("benchmark_code", STR),
+        ("as_of_date", DATE),
+        ("as_of_month", STR),
+        ("instrument_key", I64),
+        ("instrument_code", STR),
+        ("weight", F64),
+        ("daily_return", F64),
+        *_AUDIT,
+    ),
+    "Benchmark constituents: weight and daily return of each instrument, per benchmark and day.",
+    grain="benchmark × instrument × day",
+    partition_by=("as_of_month",),
+    natural_key=("benchmark_code", "instrument_code", "as_of_date"),
+)
+
+QUARANTINE = TableDef(
+    "quarantine",
+    "raw",
+    (
+        ("batch_id", STR),
+        ("dataset", STR),
+        ("row_number", I64),
+        ("reason", STR),
+        ("record", STR),
+        ("loaded_at", TS),
+    ),
+    "Rows refused by validation, with the reason and the record as received (JSON).",
+    grain="one row per refused input row",
+    query_name="quarantine",
+)
+
+CORE_TABLES: tuple[TableDef, ...] = (
+    DIM_DATE,
+    DIM_INSTRUMENT,
+    DIM_PORTFOLIO,
+    DIM_COUNTERPARTY,
+    DIM_CURRENCY,
+    FACT_TRADE,
+    FACT_TRADE_EVENT,
+    FACT_POSITION,
+    FACT_PERFORMANCE,
+    FACT_PRICE,
+    FACT_FX_RATE,
+    FACT_BENCHMARK_CONSTITUENT,
+)
+
+
+def raw_table(dataset: str, columns: tuple[tuple[str, pa.DataType], ...]) -> TableDef:
+    """The raw-layer table of a dataset: its contract columns plus the batch bookkeeping."""
+    return TableDef(
+        dataset,
+        "raw",
+        (
+            *columns,
+            ("_batch_id", STR),
+            ("_row_number", I64),
+            ("_loaded_at", TS),
+            ("_reason", STR),
+        ),
+        f"Dataset {dataset!r} as received, one row per input row, per batch; `_reason` is "
+        "null for accepted rows and says why a row was quarantined otherwise.",
+        grain="one row per received row",
+    )

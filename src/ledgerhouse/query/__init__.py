@@ -1,0 +1,6 @@
+"""Query: the SQL guard and guarded SQL over a pinned warehouse commit."""
+
+from ledgerhouse.query.guard import CheckedQuery, check_query
+from ledgerhouse.query.service import AsOf, QueryResult, QueryService
+
+__all__ = ["AsOf", "CheckedQuery", "QueryResult", "QueryService", "check_query"]

@@ -1,0 +1,171 @@
+"""Running guarded SQL on a pinned warehouse commit.
+
+A query pins the table versions of one warehouse commit (the latest, or the one ``as_of``
+names), so every table it reads is from the same consistent state. Each relation it uses is
+bound, on the request's own cursor, to the Parquet files of its pinned Delta version.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ledgerhouse.errors import InvalidRequest, NotFound, QueryFailed
+from ledgerhouse.model.schema import TableDef
+from ledgerhouse.query.guard import check_query
+from ledgerhouse.storage.delta import DeltaStore
+from ledgerhouse.storage.engine import EnginePool
+from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
+
+AsOf = int | str | datetime | date | None
+
+
+@dataclass
+class QueryResult:
+    table: pa.Table
+    commit: WarehouseCommit
+    elapsed_ms: float
+    truncated: bool
+    sql: str
+
+    @property
+    def columns(self) -> list[dict[str, str]]:
+        return [{"name": f.name, "type": str(f.type)} for f in self.table.schema]
+
+    def rows(self) -> list[list[Any]]:
+        cols = [c.to_pylist() for c in self.table.columns]
+        return [list(r) for r in zip(*cols, strict=True)] if cols else []
+
+
+class QueryService:
+    def __init__(
+        self,
+        store: DeltaStore,
+        meta: MetadataStore,
+        engines: EnginePool,
+        relations: dict[str, TableDef],
+        row_limit: int,
+    ) -> None:
+        self.store = store
+        self.meta = meta
+        self.engines = engines
+        self.relations = relations
+        self.row_limit = row_limit
+
+    def resolve_commit(self, tenant: str, as_of: AsOf = None) -> WarehouseCommit:
+        if as_of is None or as_of == "":
+            commit = self.meta.latest_commit(tenant)
+            if commit is None:
+                raise NotFound(
+                    f"tenant {tenant!r} has no warehouse commit",
+                    hint="Run `ledgerhouse init` first.",
+                )
+            return commit
+        if isinstance(as_of, int) or (isinstance(as_of, str) and as_of.strip().isdigit()):
+            return self.meta.commit_by_id(tenant, int(as_of))
+        ts = _parse_ts(as_of)
+        found = self.meta.commit_at(tenant, ts)
+        if found is None:
+            raise NotFound(
+                f"the warehouse did not exist yet at {ts.isoformat()}",
+                hint="Use a later time, or a commit id from `ledgerhouse commits`.",
+            )
+        return found
+
+    def sql(
+        self,
+        tenant: str,
+        sql: str,
+        *,
+        as_of: AsOf = None,
+        limit: int | None = None,
+        params: list[Any] | None = None,
+    ) -> QueryResult:
+        checked = check_query(sql, set(self.relations))
+        commit = self.resolve_commit(tenant, as_of)
+        limit = min(limit or self.row_limit, self.row_limit)
+        started = time.perf_counter()
+        cur = self.engines.get(tenant).cursor()
+        try:
+            for name in sorted(checked.relations):
+                self._bind(cur, tenant, self.relations[name], commit)
+            try:
+                reader = cur.sql(checked.sql, params=params or None).to_arrow_reader(8192)
+                batches, count = [], 0
+                for batch in reader:
+                    batches.append(batch)
+                    count += batch.num_rows
+                    if count > limit:
+                        break
+                table = pa.Table.from_batches(batches, schema=reader.schema)
+            except duckdb.Error as exc:
+                raise QueryFailed(
+                    f"the query failed: {str(exc).splitlines()[0][:400]}",
+                    hint="Fix the SQL; the error names the part DuckDB could not run.",
+                ) from exc
+        finally:
+            cur.close()
+        truncated = table.num_rows > limit
+        if truncated:
+            table = table.slice(0, limit)
+        return QueryResult(
+            table=table,
+            commit=commit,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            truncated=truncated,
+            sql=checked.sql,
+        )
+
+    def _bind(
+        self, cur: duckdb.DuckDBPyConnection, tenant: str, table: TableDef, commit: WarehouseCommit
+    ) -> None:
+        version = commit.table_versions.get(table.relation)
+        files = self.store.files(tenant, table, version) if version is not None else []
+        name = _ident(table.relation)
+        if not files:
+            cur.register(table.relation, table.schema.empty_table())
+            return
+        cols = ", ".join(_ident(c) for c in table.column_names)
+        file_list = "[" + ", ".join(_literal(f) for f in files) + "]"
+        options = "union_by_name = true"
+        if table.partition_by:
+            types = ", ".join(f"{_literal(p)}: 'VARCHAR'" for p in table.partition_by)
+            options += f", hive_partitioning = true, hive_types = {{{types}}}"
+        else:
+            options += ", hive_partitioning = false"
+        cur.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} "
+            f"FROM read_parquet({file_list}, {options})"
+        )
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _parse_ts(value: str | datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        ts = value
+    elif isinstance(value, date):
+        ts = datetime(value.year, value.month, value.day, 23, 59, 59, 999999)
+    else:
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            ts = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(
+                f"as_of {value!r} is neither a commit id nor an ISO timestamp",
+                hint="Pass a commit id (e.g. 12) or a time like 2026-01-31T17:00:00Z.",
+            ) from None
+        if len(text) == 10:  # a bare date means the end of that day
+            ts = ts.replace(hour=23, minute=59, second=59, microsecond=999999)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

@@ -1,0 +1,212 @@
+"""The composition root: builds a Warehouse from Settings and wires the domain services.
+
+Adapters (API, CLI, Python library users) hold a Warehouse and call its methods with a
+Principal; nothing here is created at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ledgerhouse.config import Settings, load_settings
+from ledgerhouse.errors import NotFound
+from ledgerhouse.ingest import (
+    INGEST_TABLES,
+    BatchReport,
+    IngestLimits,
+    Ingestor,
+    format_from_path,
+)
+from ledgerhouse.ingest.progress import Progress
+from ledgerhouse.model import CORE_TABLES, TableDef, build_dim_date
+from ledgerhouse.model.schema import DIM_DATE
+from ledgerhouse.query import AsOf, QueryResult, QueryService
+from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
+from ledgerhouse.tenancy import Principal, authenticate, validate_tenant_name
+
+ALL_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *INGEST_TABLES)
+RELATIONS: dict[str, TableDef] = {t.relation: t for t in ALL_TABLES}
+
+
+class WarehouseNotInitialized(NotFound):
+    code = "warehouse_not_initialized"
+
+
+class Warehouse:
+    """One warehouse root: Delta tables, metadata, engines. Thread-safe for concurrent reads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.root.resolve()
+        self.meta = MetadataStore(settings.resolved_metadata_url)
+        self.store = DeltaStore(self.root)
+        self.engines = EnginePool(
+            self.store.tenant_root, settings.duckdb_memory_limit, settings.duckdb_threads
+        )
+        self.ingestor = Ingestor(
+            self.store,
+            self.meta,
+            IngestLimits(
+                settings.max_error_rate, settings.max_field_chars, settings.max_upload_bytes
+            ),
+        )
+        self.queries = QueryService(
+            self.store, self.meta, self.engines, RELATIONS, settings.query_row_limit
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings | None = None, **overrides: Any) -> Warehouse:
+        """Open an initialized warehouse (``ledgerhouse init`` creates one)."""
+        settings = settings or load_settings(**overrides)
+        wh = cls(settings)
+        if not wh.root.is_dir() or not wh.meta.is_initialized():
+            wh.close()
+            raise WarehouseNotInitialized(
+                f"no warehouse at {wh.root}",
+                hint=f"Create one with `ledgerhouse init --root {settings.root}`.",
+            )
+        wh.meta.migrate()
+        return wh
+
+    @classmethod
+    def init(
+        cls, settings: Settings | None = None, tenant: str | None = None, **overrides: Any
+    ) -> tuple[Warehouse, str | None]:
+        """Create (or upgrade) the warehouse and the tenant; return it and, when the tenant is
+        new, its admin API key (shown once, stored hashed)."""
+        settings = settings or load_settings(**overrides)
+        settings.root.mkdir(parents=True, exist_ok=True)
+        wh = cls(settings)
+        wh.meta.migrate()
+        key = wh.create_tenant(tenant or settings.default_tenant)
+        return wh, key
+
+    def create_tenant(self, tenant: str) -> str | None:
+        validate_tenant_name(tenant)
+        created = self.meta.ensure_tenant(tenant)
+        versions: dict[str, int] = {}
+        for table in ALL_TABLES:
+            versions[table.relation] = self.store.create(tenant, table)
+        if self.store.files(tenant, DIM_DATE, versions[DIM_DATE.relation]) == []:
+            versions[DIM_DATE.relation] = self.store.append(tenant, DIM_DATE, build_dim_date())
+        latest = self.meta.latest_commit(tenant)
+        if latest is None or latest.table_versions != {**latest.table_versions, **versions}:
+            merged = {**(latest.table_versions if latest else {}), **versions}
+            if latest is None or merged != latest.table_versions:
+                self.meta.record_commit(tenant, "init", merged, sorted(versions))
+        if created:
+            return self.meta.create_api_key(tenant, "admin", ("admin",))
+        return None
+
+    def close(self) -> None:
+        self.engines.close()
+        self.meta.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- principals ---------------------------------------------------------------------------
+    def local_principal(self, tenant: str | None = None) -> Principal:
+        """The principal of a local (CLI / library) caller: admin of the named tenant."""
+        return Principal(tenant=tenant or self.settings.default_tenant, user="local")
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        return authenticate(self.meta, authorization)
+
+    # -- ingestion ----------------------------------------------------------------------------
+    def ingest(
+        self,
+        dataset: str,
+        data: bytes | str | Path,
+        *,
+        fmt: str | None = None,
+        batch_id: str | None = None,
+        principal: Principal | None = None,
+        progress: Progress | None = None,
+    ) -> BatchReport:
+        """Ingest one batch of ``dataset`` from bytes or a file path; exactly once."""
+        principal = principal or self.local_principal()
+        if isinstance(data, str | Path):
+            path = Path(data)
+            fmt = fmt or format_from_path(path)
+            payload = _read_file(path)
+        else:
+            payload = data
+            if fmt is None:
+                from ledgerhouse.errors import InvalidRequest
+
+                raise InvalidRequest("fmt is required for bytes input", hint="Pass fmt='csv'.")
+        return self.ingestor.ingest(principal.tenant, dataset, payload, fmt, batch_id, progress)
+
+    def batch(self, batch_id: str, principal: Principal | None = None) -> dict[str, Any]:
+        principal = principal or self.local_principal()
+        found = self.meta.batch(principal.tenant, batch_id)
+        if found is None:
+            raise NotFound(
+                f"no batch {batch_id!r}",
+                hint="List batches with `ledgerhouse batches` or GET /v1/ingest/batches.",
+            )
+        return found[1]
+
+    def batches(self, principal: Principal | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        principal = principal or self.local_principal()
+        return self.meta.batches(principal.tenant, limit)
+
+    # -- reads --------------------------------------------------------------------------------
+    def query(
+        self,
+        sql: str,
+        *,
+        as_of: AsOf = None,
+        limit: int | None = None,
+        params: list[Any] | None = None,
+        principal: Principal | None = None,
+    ) -> QueryResult:
+        principal = principal or self.local_principal()
+        return self.queries.sql(principal.tenant, sql, as_of=as_of, limit=limit, params=params)
+
+    def commits(self, principal: Principal | None = None, limit: int = 100) -> list[WarehouseCommit]:
+        principal = principal or self.local_principal()
+        return self.meta.commits(principal.tenant, limit)
+
+    def tables(self, *, as_of: AsOf = None, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """Every queryable table with its layer, description, pinned version and row count."""
+        principal = principal or self.local_principal()
+        commit = self.queries.resolve_commit(principal.tenant, as_of)
+        out = []
+        for name, table in sorted(RELATIONS.items(), key=lambda kv: (kv[1].layer, kv[0])):
+            version = commit.table_versions.get(name)
+            rows = 0
+            if version is not None:
+                from deltalake import DeltaTable
+
+                dt = DeltaTable(str(self.store.path(principal.tenant, table)), version=version)
+                rows = int(sum(a["num_records"] for a in dt.get_add_actions(flatten=True)
+                               .to_pylist()))
+            out.append(
+                {
+                    "name": name,
+                    "layer": table.layer,
+                    "description": table.description,
+                    "grain": table.grain,
+                    "version": version,
+                    "rows": rows,
+                    "partition_by": list(table.partition_by),
+                    "columns": [{"name": n, "type": str(t)} for n, t in table.columns],
+                    "commit_id": commit.id,
+                }
+            )
+        return out
+
+
+def _read_file(path: Path) -> bytes:
+    from ledgerhouse.errors import InvalidRequest
+
+    if not path.is_file():
+        raise InvalidRequest(f"no file at {path}", hint="Check the path.")
+    return path.read_bytes()

@@ -1,0 +1,176 @@
+"""Delta Lake tables, one directory per table: ``<root>/tenants/<tenant>/<layer>/<table>/``.
+
+The system of record. Writers append, merge or overwrite through delta-rs; readers get the
+current file list of a *pinned* version, so a read is exactly reproducible later (time travel).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from ledgerhouse.errors import StorageError
+from ledgerhouse.model.schema import TableDef
+
+# Reader features the read path (DuckDB over the Parquet file list) cannot honour.
+_UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
+
+
+class DeltaStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- layout ---------------------------------------------------------------------------
+    def tenant_root(self, tenant: str) -> Path:
+        return self.root / "tenants" / tenant
+
+    def path(self, tenant: str, table: TableDef) -> Path:
+        return self.tenant_root(tenant) / table.layer / table.name
+
+    def _table(self, tenant: str, table: TableDef, version: int | None = None) -> DeltaTable:
+        try:
+            return DeltaTable(str(self.path(tenant, table)), version=version)
+        except TableNotFoundError as exc:
+            raise StorageError(
+                f"table {table.relation!r} of tenant {tenant!r} does not exist on disk",
+                hint="Run `ledgerhouse init` for this warehouse root.",
+                table=table.relation,
+            ) from exc
+
+    # -- writes -----------------------------------------------------------------------------
+    def create(self, tenant: str, table: TableDef) -> int:
+        """Create the table empty (version 0) if it does not exist; return its version."""
+        path = self.path(tenant, table)
+        if DeltaTable.is_deltatable(str(path)):
+            return self._table(tenant, table).version()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dt = DeltaTable.create(
+            str(path),
+            schema=table.schema,
+            partition_by=list(table.partition_by) or None,
+            name=table.name,
+            description=table.description,
+        )
+        return dt.version()
+
+    def version(self, tenant: str, table: TableDef) -> int:
+        return self._table(tenant, table).version()
+
+    def append(self, tenant: str, table: TableDef, data: pa.Table | pl.DataFrame) -> int:
+        arrow = self._conform(table, data)
+        if arrow.num_rows == 0:
+            return self.version(tenant, table)
+        write_deltalake(
+            str(self.path(tenant, table)),
+            arrow,
+            mode="append",
+            partition_by=list(table.partition_by) or None,
+        )
+        return self.version(tenant, table)
+
+    def overwrite(
+        self,
+        tenant: str,
+        table: TableDef,
+        data: pa.Table | pl.DataFrame,
+        predicate: str | None = None,
+    ) -> int:
+        write_deltalake(
+            str(self.path(tenant, table)),
+            self._conform(table, data),
+            mode="overwrite",
+            partition_by=list(table.partition_by) or None,
+            predicate=predicate,
+        )
+        return self.version(tenant, table)
+
+    def merge(
+        self,
+        tenant: str,
+        table: TableDef,
+        source: pa.Table | pl.DataFrame,
+        predicate: str,
+        *,
+        update: bool = True,
+        insert: bool = True,
+        delete_when: str | None = None,
+        update_when: str | None = None,
+        insert_when: str | None = None,
+    ) -> dict[str, Any]:
+        """MERGE ``source`` (alias ``s``) into the table (alias ``t``) on ``predicate``."""
+        arrow = source.to_arrow() if isinstance(source, pl.DataFrame) else source
+        merger = self._table(tenant, table).merge(
+            arrow, predicate=predicate, source_alias="s", target_alias="t"
+        )
+        if delete_when is not None:
+            merger = merger.when_matched_delete(predicate=delete_when)
+        if update:
+            cols = {c: f"s.{c}" for c in table.column_names if c in arrow.schema.names}
+            merger = merger.when_matched_update(updates=cols, predicate=update_when)
+        if insert:
+            cols = {c: f"s.{c}" for c in table.column_names}
+            merger = merger.when_not_matched_insert(updates=cols, predicate=insert_when)
+        return dict(merger.execute())
+
+    def restore(self, tenant: str, table: TableDef, version: int) -> None:
+        self._table(tenant, table).restore(version)
+
+    # -- reads ------------------------------------------------------------------------------
+    def files(self, tenant: str, table: TableDef, version: int) -> list[str]:
+        """Absolute paths of the Parquet files that make up ``version`` (cached)."""
+        key = (str(self.path(tenant, table)), version)
+        with self._lock:
+            hit = self._files.get(key)
+            if hit is not None:
+                self._files.move_to_end(key)
+                return hit
+        dt = self._table(tenant, table, version)
+        features = set(dt.protocol().reader_features or [])
+        bad = features & _UNSUPPORTED_READER_FEATURES
+        if bad:
+            raise StorageError(
+                f"table {table.relation!r} uses Delta reader features {sorted(bad)} that the "
+                "query path cannot honour",
+                hint="Rewrite the table without them (e.g. OPTIMIZE with deletion vectors off).",
+                table=table.relation,
+            )
+        files = dt.file_uris()
+        with self._lock:
+            self._files[key] = files
+            while len(self._files) > 4096:
+                self._files.popitem(last=False)
+        return files
+
+    def scan(self, tenant: str, table: TableDef, version: int) -> pl.LazyFrame:
+        """A lazy Polars frame over a pinned version (for ingestion-side lookups)."""
+        files = self.files(tenant, table, version)
+        if not files:
+            return pl.LazyFrame(schema=pl.Schema(pl.DataFrame(table.schema.empty_table()).schema))
+        lf = pl.scan_parquet(files, hive_partitioning=bool(table.partition_by))
+        return lf.select(
+            [pl.col(c).cast(pl.DataFrame(table.schema.empty_table()).schema[c]) for c in
+             table.column_names]
+        )
+
+    def read(self, tenant: str, table: TableDef, version: int) -> pl.DataFrame:
+        return self.scan(tenant, table, version).collect()
+
+    @staticmethod
+    def _conform(table: TableDef, data: pa.Table | pl.DataFrame) -> pa.Table:
+        arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
+        missing = [c for c in table.column_names if c not in arrow.schema.names]
+        if missing:
+            raise StorageError(
+                f"internal: rows for {table.relation!r} lack columns {missing}",
+                table=table.relation,
+            )
+        return arrow.select(table.column_names).cast(table.schema)

@@ -1,0 +1,66 @@
+"""The embedded query engine: one sandboxed DuckDB database per tenant.
+
+Opened with the tenant's memory and thread limits, ``allowed_directories`` = the tenant root,
+then external access off and the configuration locked, in that order (DuckDB refuses to change
+``allowed_directories`` once external access is off). After this, reading or writing a file
+outside the tenant root fails, and ``SET`` is refused. ``COPY ... TO`` inside the root still
+works, which is why the SQL guard admits nothing but a query.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+
+class TenantEngine:
+    def __init__(self, tenant_root: Path, memory_limit: str, threads: int) -> None:
+        self.tenant_root = tenant_root.resolve()
+        self._con = duckdb.connect(
+            database=":memory:",
+            config={"memory_limit": memory_limit, "threads": threads},
+        )
+        root = str(self.tenant_root).replace("'", "''")
+        self._con.execute(f"SET allowed_directories = ['{root}/']")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET autoinstall_known_extensions = false")
+        self._con.execute("SET autoload_known_extensions = false")
+        self._con.execute("SET lock_configuration = true")
+        self._lock = threading.Lock()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A fresh cursor (its own connection to the tenant database) for one request."""
+        with self._lock:
+            return self._con.cursor()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class EnginePool:
+    """Lazily opened TenantEngine per tenant."""
+
+    def __init__(self, tenant_root_of: Callable[[str], Path], memory_limit: str, threads: int) -> None:
+        self._root_of = tenant_root_of
+        self._memory = memory_limit
+        self._threads = threads
+        self._engines: dict[str, TenantEngine] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant: str) -> TenantEngine:
+        with self._lock:
+            eng = self._engines.get(tenant)
+            if eng is None:
+                eng = TenantEngine(self._root_of(tenant), self._memory, self._threads)
+                self._engines[tenant] = eng
+            return eng
+
+    def close(self) -> None:
+        with self._lock:
+            for eng in self._engines.values():
+                eng.close()
+            self._engines.clear()
+

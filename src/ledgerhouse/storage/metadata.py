@@ -1,0 +1,313 @@
+"""The metadata store: tenants, API keys, warehouse commits and the ingestion ledger.
+
+SQLAlchemy 2 on SQLite (WAL) by default, PostgreSQL by URL. The schema is created and
+upgraded by Alembic migrations (``storage/migrations``), never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from ledgerhouse.errors import NotFound
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user: Mapped[str] = mapped_column(String(128))
+    roles: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CommitRow(Base):
+    __tablename__ = "warehouse_commits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    table_versions: Mapped[dict[str, int]] = mapped_column(JSON)
+    changed_tables: Mapped[list[str]] = mapped_column(JSON)
+
+
+class BatchRow(Base):
+    __tablename__ = "ingest_batches"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # committed | rejected
+    commit_id: Mapped[int | None] = mapped_column(ForeignKey("warehouse_commits.id"), nullable=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class WarehouseCommit:
+    id: int
+    tenant: str
+    created_at: datetime
+    operation: str
+    batch_id: str | None
+    table_versions: dict[str, int]
+    changed_tables: list[str]
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    tenant: str
+    user: str
+    roles: tuple[str, ...]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(ts: datetime) -> datetime:
+    # SQLite returns naive datetimes; every stored time is UTC.
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _to_commit(row: CommitRow) -> WarehouseCommit:
+    return WarehouseCommit(
+        id=row.id,
+        tenant=row.tenant_id,
+        created_at=_aware(row.created_at),
+        operation=row.operation,
+        batch_id=row.batch_id,
+        table_versions=dict(row.table_versions),
+        changed_tables=list(row.changed_tables),
+    )
+
+
+class MetadataStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def is_initialized(self) -> bool:
+        from sqlalchemy import inspect
+
+        return inspect(self.engine).has_table("warehouse_commits")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as s:
+            yield s
+
+    # -- tenants and keys ---------------------------------------------------------------------
+    def ensure_tenant(self, tenant: str) -> bool:
+        with self.session() as s:
+            if s.get(TenantRow, tenant) is not None:
+                return False
+            s.add(TenantRow(id=tenant, created_at=_now()))
+            return True
+
+    def tenants(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(TenantRow.id).order_by(TenantRow.id)))
+
+    def create_api_key(self, tenant: str, user: str, roles: tuple[str, ...]) -> str:
+        key = "lh_" + secrets.token_urlsafe(32)
+        with self.session() as s:
+            s.add(
+                ApiKeyRow(
+                    tenant_id=tenant,
+                    key_hash=hash_key(key),
+                    user=user,
+                    roles=",".join(roles),
+                    created_at=_now(),
+                )
+            )
+        return key
+
+    def lookup_api_key(self, key: str) -> ApiKeyInfo | None:
+        with self.session() as s:
+            row = s.scalar(
+                select(ApiKeyRow).where(
+                    ApiKeyRow.key_hash == hash_key(key), ApiKeyRow.revoked_at.is_(None)
+                )
+            )
+            if row is None:
+                return None
+            return ApiKeyInfo(row.tenant_id, row.user, tuple(r for r in row.roles.split(",") if r))
+
+    # -- warehouse commits ------------------------------------------------------------------
+    def latest_commit(self, tenant: str) -> WarehouseCommit | None:
+        with self.session() as s:
+            row = s.scalar(
+                select(CommitRow)
+                .where(CommitRow.tenant_id == tenant)
+                .order_by(CommitRow.id.desc())
+                .limit(1)
+            )
+            return _to_commit(row) if row else None
+
+    def commit_by_id(self, tenant: str, commit_id: int) -> WarehouseCommit:
+        with self.session() as s:
+            row = s.get(CommitRow, commit_id)
+            if row is None or row.tenant_id != tenant:
+                raise NotFound(
+                    f"warehouse commit {commit_id} does not exist",
+                    hint="List commits with `ledgerhouse commits` or GET /v1/commits.",
+                    commit_id=commit_id,
+                )
+            return _to_commit(row)
+
+    def commit_at(self, tenant: str, ts: datetime) -> WarehouseCommit | None:
+        with self.session() as s:
+            row = s.scalar(
+                select(CommitRow)
+                .where(CommitRow.tenant_id == tenant, CommitRow.created_at <= ts)
+                .order_by(CommitRow.id.desc())
+                .limit(1)
+            )
+            return _to_commit(row) if row else None
+
+    def commits(self, tenant: str, limit: int = 100) -> list[WarehouseCommit]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(CommitRow)
+                .where(CommitRow.tenant_id == tenant)
+                .order_by(CommitRow.id.desc())
+                .limit(limit)
+            )
+            return [_to_commit(r) for r in rows]
+
+    def record_commit(
+        self,
+        tenant: str,
+        operation: str,
+        table_versions: dict[str, int],
+        changed: list[str],
+        batch: tuple[str, str, dict[str, Any]] | None = None,
+    ) -> WarehouseCommit:
+        """Record a warehouse commit and, in the same transaction, the batch that made it.
+
+        This single metadata transaction is the commit point of an ingestion: before it, the
+        Delta versions a batch wrote are invisible to readers and rolled back by recovery.
+        """
+        with self.session() as s:
+            row = CommitRow(
+                tenant_id=tenant,
+                created_at=_now(),
+                operation=operation,
+                batch_id=batch[0] if batch else None,
+                table_versions=table_versions,
+                changed_tables=changed,
+            )
+            s.add(row)
+            s.flush()
+            if batch is not None:
+                batch_id, dataset, report = batch
+                report = {**report, "commit_id": row.id}
+                s.merge(
+                    BatchRow(
+                        tenant_id=tenant,
+                        batch_id=batch_id,
+                        dataset=dataset,
+                        status="committed",
+                        commit_id=row.id,
+                        report=report,
+                        received_at=_now(),
+                    )
+                )
+            return _to_commit(row)
+
+    # -- ingestion ledger ---------------------------------------------------------------------
+    def batch(self, tenant: str, batch_id: str) -> tuple[str, dict[str, Any]] | None:
+        with self.session() as s:
+            row = s.get(BatchRow, (tenant, batch_id))
+            return (row.status, dict(row.report)) if row else None
+
+    def record_rejection(
+        self, tenant: str, batch_id: str, dataset: str, report: dict[str, Any]
+    ) -> None:
+        """Remember a rejected batch (so it can be looked up); a resend is tried again."""
+        with self.session() as s:
+            s.merge(
+                BatchRow(
+                    tenant_id=tenant,
+                    batch_id=batch_id,
+                    dataset=dataset,
+                    status="rejected",
+                    commit_id=None,
+                    report=report,
+                    received_at=_now(),
+                )
+            )
+
+    def batches(self, tenant: str, limit: int = 100) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(BatchRow)
+                .where(BatchRow.tenant_id == tenant)
+                .order_by(BatchRow.received_at.desc())
+                .limit(limit)
+            )
+            return [dict(r.report) for r in rows]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
