@@ -183,11 +183,7 @@ class Warehouse:
             version = commit.table_versions.get(name)
             rows = 0
             if version is not None:
-                from deltalake import DeltaTable
-
-                dt = DeltaTable(str(self.store.path(principal.tenant, table)), version=version)
-                rows = int(sum(a["num_records"] for a in dt.get_add_actions(flatten=True)
-                               .to_pylist()))
+                rows = self.store.row_count(principal.tenant, table, version)
             out.append(
                 {
                     "name": name,

@@ -24,14 +24,12 @@ def lookup_version(
     Facts whose code is unknown, or that fall before the code's first version, get a reason.
     """
     dim_sorted = dim.select(code, "valid_from", "valid_to", key, *take).sort("valid_from")
-    order = "_lookup_order"
-    joined = (
-        facts.with_row_index(order)
-        .sort(on)
-        .join_asof(dim_sorted, left_on=on, right_on="valid_from", by=code, strategy="backward",
-                   check_sortedness=False)
-        .sort(order)
-        .drop(order)
+    # Row order is not kept: rows are identified by their _row_number, not their position.
+    if not facts[on].is_sorted():
+        facts = facts.sort(on)
+    joined = facts.join_asof(
+        dim_sorted, left_on=on, right_on="valid_from", by=code, strategy="backward",
+        check_sortedness=False,
     )
     known = set(dim[code].unique().to_list()) if not dim.is_empty() else set()
     unknown = pl.col(code).is_in(list(known)).not_()
@@ -71,8 +69,7 @@ def fx_to(
         [rates.select("currency_code", "rate_date", "rate_to_usd"),
          usd.select("currency_code", "rate_date", "rate_to_usd")]
     ).sort("rate_date")
-    order = "_fx_order"
-    df = facts.with_row_index(order).sort(on)
+    df = facts if facts[on].is_sorted() else facts.sort(on)
     for side, col in (("_from", from_ccy), ("_to", to_ccy)):
         df = df.join_asof(
             table.rename({"currency_code": col, "rate_to_usd": f"{side}_usd",
@@ -80,7 +77,7 @@ def fx_to(
             left_on=on, right_on=f"{side}_date", by=col, strategy="backward",
             check_sortedness=False,
         )
-    df = df.sort(order).drop(order, "_from_date", "_to_date")
+    df = df.drop("_from_date", "_to_date")
     missing = pl.when(pl.col("_from_usd").is_null()).then(pl.col(from_ccy)).otherwise(
         pl.col(to_ccy)
     )

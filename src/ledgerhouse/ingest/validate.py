@@ -262,6 +262,10 @@ def _duplicates(df: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     ok = df.filter(pl.col(REASON).is_null())
     if ok.is_empty():
         return df
+    repeated = ok.select(keys).is_duplicated()
+    if not repeated.any():
+        return df  # the common case, decided by one hash pass
+    ok = ok.filter(repeated)
     dup = ok.with_columns(
         _first_row=pl.col(ROW).min().over(keys), _n=pl.int_range(pl.len()).over(keys)
     ).filter(pl.col("_n") > 0)

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -27,6 +28,7 @@ class DeltaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._files: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
+        self._counts: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
 
     # -- layout ---------------------------------------------------------------------------
@@ -150,6 +152,18 @@ class DeltaStore:
                 self._files.popitem(last=False)
         return files
 
+    def row_count(self, tenant: str, table: TableDef, version: int) -> int:
+        """Rows in a pinned version, from the Delta log's per-file record counts (cached)."""
+        key = (str(self.path(tenant, table)), version)
+        with self._lock:
+            if key in self._counts:
+                return self._counts[key]
+        actions = pa.table(self._table(tenant, table, version).get_add_actions(flatten=True))
+        n = int(pa.compute.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
+        with self._lock:
+            self._counts[key] = n
+        return n
+
     def scan(self, tenant: str, table: TableDef, version: int) -> pl.LazyFrame:
         """A lazy Polars frame over a pinned version (for ingestion-side lookups)."""
         files = self.files(tenant, table, version)
@@ -173,4 +187,13 @@ class DeltaStore:
                 f"internal: rows for {table.relation!r} lack columns {missing}",
                 table=table.relation,
             )
-        return arrow.select(table.column_names).cast(table.schema)
+        arrow = arrow.select(table.column_names)
+        columns = []
+        for field, column in zip(table.schema, arrow.columns, strict=True):
+            same = column.type == field.type or (
+                pa.types.is_string(field.type)
+                and (pa.types.is_large_string(column.type) or pa.types.is_string_view(column.type))
+            )
+            columns.append(column if same else column.cast(field.type))
+        # string vs large_string/string_view is the same Delta type: no need to copy the text
+        return pa.table(columns, names=table.column_names)

@@ -1,0 +1,174 @@
+"""The HTTP API: a thin adapter that parses, calls the Warehouse, returns a response model."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest
+
+from ledgerhouse.api.deps import Caller
+from ledgerhouse.api.errors import install_error_handlers
+from ledgerhouse.api.schemas import ErrorEnvelope, SqlRequest, SqlResponse
+from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
+from ledgerhouse.ingest import format_from_content_type
+from ledgerhouse.services import Warehouse
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 401, 404, 409, 413, 422, 500)
+}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("ledgerhouse_http_requests", "HTTP requests",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("ledgerhouse_http_request_seconds", "HTTP request latency",
+                                 ["method", "route"], registry=self.registry)
+        self.ingested = Counter("ledgerhouse_ingested_rows", "Rows ingested",
+                                ["dataset", "outcome"], registry=self.registry)
+        self.batches = Counter("ledgerhouse_ingest_batches", "Batches by status",
+                               ["dataset", "status"], registry=self.registry)
+        self.queries = Counter("ledgerhouse_queries", "SQL queries by status", ["status"],
+                               registry=self.registry)
+
+
+def create_app(warehouse: Warehouse) -> FastAPI:
+    app = FastAPI(
+        title="Ledgerhouse",
+        version="0.1.0",
+        description="Financial data warehouse: exactly-once ingestion into a Delta Lake star "
+        "schema, guarded SQL with time travel. Authenticate with `Authorization: Bearer <key>`.",
+    )
+    metrics = Metrics()
+    app.state.warehouse = warehouse
+    app.state.metrics = metrics
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses=ERRORS)
+    def readyz() -> dict[str, str]:
+        warehouse.meta.tenants()  # the metadata store answers
+        if not warehouse.root.is_dir():
+            from ledgerhouse.errors import StorageError
+
+            raise StorageError(f"warehouse root {warehouse.root} is missing")
+        return {"status": "ready"}
+
+    @app.get("/metrics", tags=["ops"])
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/ingest/{dataset}", tags=["ingest"], status_code=201, responses=ERRORS)
+    async def ingest(
+        dataset: str,
+        request: Request,
+        response: Response,
+        caller: Caller,
+        content_type: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        """Ingest one batch. The format comes from Content-Type; `Idempotency-Key` is the
+        batch id (default: a hash of the content). A resend returns the original report."""
+        fmt = format_from_content_type(content_type)
+        payload = await _read_body(request, warehouse.settings.max_upload_bytes)
+        try:
+            report = await run_in_threadpool(
+                warehouse.ingest, dataset, payload, fmt=fmt, batch_id=idempotency_key,
+                principal=caller,
+            )
+        except LedgerhouseError as exc:
+            metrics.batches.labels(dataset, "rejected").inc()
+            raise exc
+        metrics.batches.labels(dataset, report.status).inc()
+        if report.status == "duplicate":
+            response.status_code = 200
+        else:
+            metrics.ingested.labels(dataset, "accepted").inc(report.rows_accepted)
+            metrics.ingested.labels(dataset, "quarantined").inc(report.rows_quarantined)
+        return report.to_dict()
+
+    @app.get("/v1/ingest/batches", tags=["ingest"], responses=ERRORS)
+    def batches(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+                ) -> list[dict[str, Any]]:
+        return warehouse.batches(principal=caller, limit=limit)
+
+    @app.get("/v1/ingest/batches/{batch_id}", tags=["ingest"], responses=ERRORS)
+    def batch(batch_id: str, caller: Caller) -> dict[str, Any]:
+        return warehouse.batch(batch_id, principal=caller)
+
+    @app.get("/v1/tables", tags=["query"], responses=ERRORS)
+    def tables(caller: Caller, as_of: str | None = None) -> list[dict[str, Any]]:
+        return warehouse.tables(as_of=as_of, principal=caller)
+
+    @app.get("/v1/commits", tags=["query"], responses=ERRORS)
+    def commits(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+                ) -> list[dict[str, Any]]:
+        return [
+            {"id": c.id, "created_at": c.created_at.isoformat(), "operation": c.operation,
+             "batch_id": c.batch_id, "changed_tables": c.changed_tables,
+             "table_versions": c.table_versions}
+            for c in warehouse.commits(principal=caller, limit=limit)
+        ]
+
+    @app.post("/v1/query/sql", tags=["query"], response_model=SqlResponse, responses=ERRORS)
+    async def query_sql(body: SqlRequest, caller: Caller) -> dict[str, Any]:
+        """Run one read-only SQL query over a pinned commit (latest, or `as_of`)."""
+        try:
+            res = await run_in_threadpool(
+                warehouse.query, body.sql, as_of=body.as_of, limit=body.limit,
+                params=body.params, principal=caller,
+            )
+        except LedgerhouseError:
+            metrics.queries.labels("error").inc()
+            raise
+        metrics.queries.labels("ok").inc()
+        return {
+            "query_id": uuid.uuid4().hex,
+            "columns": res.columns,
+            "rows": res.rows(),
+            "route": "raw",
+            "cache_hit": False,
+            "commit": res.commit.id,
+            "elapsed_ms": round(res.elapsed_ms, 3),
+            "truncated": res.truncated,
+        }
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"payload of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
+            hint="Split the batch, or raise LEDGERHOUSE_MAX_UPLOAD_BYTES.",
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"payload exceeds the {limit:,}-byte limit",
+                hint="Split the batch, or raise LEDGERHOUSE_MAX_UPLOAD_BYTES.",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

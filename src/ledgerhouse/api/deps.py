@@ -1,0 +1,25 @@
+"""Dependencies shared by the routes (FastAPI `Annotated` aliases)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from ledgerhouse.services import Warehouse
+from ledgerhouse.tenancy import Principal
+
+
+def get_warehouse(request: Request) -> Warehouse:
+    wh: Warehouse = request.app.state.warehouse
+    return wh
+
+
+def get_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+) -> Principal:
+    return get_warehouse(request).authenticate(authorization)
+
+
+Caller = Annotated[Principal, Depends(get_principal)]

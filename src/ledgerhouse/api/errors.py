@@ -1,0 +1,51 @@
+"""The one place errors become HTTP responses: every error has the same JSON envelope."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledgerhouse.errors import LedgerhouseError
+
+log = logging.getLogger("ledgerhouse.api")
+
+
+def envelope(status: int, code: str, message: str, hint: str = "", **details: object
+             ) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "hint": hint, "details": details}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LedgerhouseError)
+    async def _domain(_req: Request, exc: LedgerhouseError) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.to_dict()},
+            status_code=exc.status,
+            headers={"WWW-Authenticate": "Bearer"} if exc.status == 401 else None,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return envelope(
+            422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}",
+            "See the request schema at /docs.", errors=[str(e) for e in exc.errors()[:5]],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return envelope(exc.status_code, code, str(exc.detail), "See /docs for the routes.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return envelope(500, "internal_error", "an unexpected error occurred",
+                        "Retry; if it persists, report it with the server log.")

@@ -1,0 +1,43 @@
+"""API request and response models (separate from domain models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class SqlRequest(BaseModel):
+    sql: str = Field(description="One SELECT (or WITH ... SELECT) over the warehouse tables.")
+    as_of: str | int | None = Field(
+        default=None, description="Commit id or ISO timestamp; default: the latest commit."
+    )
+    limit: int | None = Field(default=None, ge=1, description="Most rows to return.")
+    params: list[Any] | None = Field(default=None, description="Values for ? / $1 placeholders.")
+
+
+class Column(BaseModel):
+    name: str
+    type: str
+
+
+class SqlResponse(BaseModel):
+    query_id: str
+    columns: list[Column]
+    rows: list[list[Any]]
+    route: str = "raw"
+    cache_hit: bool = False
+    commit: int
+    elapsed_ms: float
+    truncated: bool
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    hint: str
+    details: dict[str, Any]
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody

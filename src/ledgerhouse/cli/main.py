@@ -1,0 +1,341 @@
+"""The `ledgerhouse` command line: a thin adapter over Warehouse."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ledgerhouse.cli.output import Output
+from ledgerhouse.config import load_settings
+from ledgerhouse.errors import LedgerhouseError
+from ledgerhouse.services import Warehouse
+
+app = typer.Typer(
+    help="Ledgerhouse: a financial data warehouse on Delta Lake and DuckDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="Warehouse directory [env LEDGERHOUSE_ROOT; default ./warehouse]"),
+]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Tenant (default: default).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="Commit id or ISO timestamp to read as of.")
+]
+
+
+@contextmanager
+def _warehouse(root: Path | None) -> Iterator[Warehouse]:
+    wh = Warehouse.open(load_settings(root=root))
+    try:
+        yield wh
+    finally:
+        wh.close()
+
+
+@contextmanager
+def _progress(out: Output, label: str) -> Iterator[Callable[[str], None]]:
+    if out.as_json or not sys.stderr.isatty():
+        yield lambda stage: None
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=out.err, transient=True,
+    ) as bar:
+        task = bar.add_task(label)
+        yield lambda stage: bar.update(task, description=f"{label}: {stage}")
+
+
+def _run(as_json: bool, fn: Callable[[Output], int | None]) -> None:
+    out = Output(as_json)
+    try:
+        code = fn(out)
+    except LedgerhouseError as exc:
+        out.error(exc)
+        raise typer.Exit(2 if exc.status < 500 else 1) from None
+    raise typer.Exit(code or 0)
+
+
+@app.command()
+def init(root: RootOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """Create a warehouse (or add a tenant) and print its admin API key once."""
+
+    def go(out: Output) -> None:
+        wh, key = Warehouse.init(load_settings(root=root), tenant=tenant)
+        info = {"root": str(wh.root), "tenant": tenant or wh.settings.default_tenant,
+                "admin_api_key": key}
+        wh.close()
+        text = f"warehouse ready at {info['root']} (tenant {info['tenant']})\n" + (
+            f"admin API key (shown once): {key}" if key else "tenant existed: no new key"
+        )
+        out.data(info, text)
+
+    _run(as_json, go)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the Parquet files.")],
+    scale: Annotated[float, typer.Option("--scale", min=0.0001, help="FinBench scale factor.")]
+    = 0.01,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+    days: Annotated[int, typer.Option("--days", min=5, max=5000, help="Business days.")] = 750,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate the FinBench datasets (one Parquet file per dataset)."""
+    from ledgerhouse.finbench.generate import generate as gen
+
+    def go(out: Output) -> None:
+        t = time.perf_counter()
+        with _progress(out, "generating") as say:
+            counts = gen(out_dir, scale, seed=seed, days=days, progress=say)
+        secs = time.perf_counter() - t
+        text = "\n".join(f"{k:15s} {v:>12,} rows" for k, v in counts.items())
+        out.data({"out": str(out_dir), "rows": counts, "seconds": round(secs, 2)},
+                 f"{text}\nwritten to {out_dir} in {secs:.1f}s")
+
+    _run(as_json, go)
+
+
+@app.command()
+def ingest(
+    dataset: Annotated[str, typer.Argument(help="Dataset name, e.g. trades.")],
+    file: Annotated[Path, typer.Argument(help="CSV, JSON, NDJSON, Parquet or Arrow file.")],
+    root: RootOpt = None,
+    batch_id: Annotated[str | None, typer.Option("--batch-id", help="Idempotency key.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Override the file format.")]
+    = None,
+    tenant: TenantOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest one batch, exactly once. Exit 0 when stored, 2 when rejected."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh, _progress(out, f"ingesting {dataset}") as say:
+            r = wh.ingest(dataset, file, fmt=fmt, batch_id=batch_id,
+                          principal=wh.local_principal(tenant), progress=say)
+        d = r.to_dict()
+        text = (
+            f"{r.status}: batch {r.batch_id} ({dataset}) — {r.rows_received:,} received, "
+            f"{r.rows_accepted:,} accepted, {r.rows_quarantined:,} quarantined; commit "
+            f"{r.commit_id}; {r.duration_s:.2f}s ({r.rows_per_s:,.0f} rows/s)"
+        )
+        if r.quarantine_reasons:
+            text += "\nquarantine reasons: " + ", ".join(
+                f"{k} ×{v}" for k, v in r.quarantine_reasons.items())
+        for w in r.warnings:
+            text += f"\nwarning: {w}"
+        out.data(d, text)
+
+    _run(as_json, go)
+
+
+@app.command()
+def load(
+    directory: Annotated[Path, typer.Argument(help="Directory of <dataset>.parquet files.")],
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest every dataset file of a directory, in load order (reference data first)."""
+    from ledgerhouse.ingest import LOAD_ORDER
+
+    def go(out: Output) -> None:
+        reports = []
+        with _warehouse(root) as wh:
+            for ds in LOAD_ORDER:
+                files = sorted(directory.glob(f"{ds}.*"))
+                if not files:
+                    continue
+                with _progress(out, f"ingesting {ds}") as say:
+                    r = wh.ingest(ds, files[0], principal=wh.local_principal(tenant),
+                                  progress=say)
+                reports.append(r.to_dict())
+                if not out.as_json:
+                    out.info(f"{ds:15s} {r.status:10s} {r.rows_accepted:>12,} rows "
+                             f"{r.duration_s:7.2f}s {r.rows_per_s:>12,.0f} rows/s")
+        if out.as_json:
+            out.json(reports)
+
+    _run(as_json, go)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One SELECT over the warehouse tables.")],
+    root: RootOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")]
+    = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")]
+    = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Most rows.")] = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Run a read-only SQL query (optionally as of a past commit or time)."""
+    if fmt not in {"table", "csv", "json", "parquet"}:
+        Output().error(
+            _bad(f"unknown format {fmt!r}", "Use --format table, csv, json or parquet.")
+        )
+        raise typer.Exit(2)
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            res = wh.query(sql, as_of=as_of, limit=limit, principal=wh.local_principal(tenant))
+        _write_result(out, res, fmt, output)
+        if res.truncated:
+            out.info(f"note: result truncated to {res.table.num_rows} rows (use --limit)")
+
+    _run(fmt == "json", go)
+
+
+def _bad(message: str, hint: str) -> LedgerhouseError:
+    from ledgerhouse.errors import InvalidRequest
+
+    return InvalidRequest(message, hint=hint)
+
+
+def _write_result(out: Output, res: Any, fmt: str, output: Path | None) -> None:
+    import polars as pl
+
+    df = pl.from_arrow(res.table)
+    assert isinstance(df, pl.DataFrame)
+    if fmt == "table" and output is None:
+        out.table(df.columns, res.rows(), title=None)
+        out.info(f"{df.height} rows · commit {res.commit.id} · {res.elapsed_ms:.1f} ms")
+        return
+    if fmt == "parquet":
+        if output is None:
+            buf = io.BytesIO()
+            df.write_parquet(buf)
+            sys.stdout.buffer.write(buf.getvalue())
+        else:
+            df.write_parquet(output)
+        return
+    if fmt == "json":
+        payload = {"columns": res.columns, "rows": res.rows(), "commit": res.commit.id,
+                   "truncated": res.truncated}
+        if output is None:
+            out.json(payload)
+        else:
+            import json
+
+            from ledgerhouse.cli.output import _default
+
+            output.write_text(json.dumps(payload, default=_default))
+        return
+    text = df.write_csv() if fmt in {"csv", "table"} else ""
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
+@app.command()
+def tables(root: RootOpt = None, as_of: AsOfOpt = None, tenant: TenantOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """List the queryable tables with their pinned versions and row counts."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            info = wh.tables(as_of=as_of, principal=wh.local_principal(tenant))
+        if out.as_json:
+            out.json(info)
+        else:
+            out.table(["table", "layer", "rows", "version", "description"],
+                      [[t["name"], t["layer"], f"{t['rows']:,}", t["version"], t["description"]]
+                       for t in info])
+
+    _run(as_json, go)
+
+
+@app.command()
+def commits(root: RootOpt = None, tenant: TenantOpt = None, limit: int = 20,
+            as_json: JsonOpt = False) -> None:
+    """List warehouse commits, newest first (ids usable with --as-of)."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            cs = wh.commits(principal=wh.local_principal(tenant), limit=limit)
+        rows = [[c.id, c.created_at.isoformat(timespec="seconds"), c.operation, c.batch_id or "",
+                 ", ".join(c.changed_tables)] for c in cs]
+        if out.as_json:
+            out.json([dict(zip(["id", "created_at", "operation", "batch_id", "changed"], r,
+                               strict=True)) for r in rows])
+        else:
+            out.table(["id", "created_at", "operation", "batch", "tables changed"], rows)
+
+    _run(as_json, go)
+
+
+@app.command()
+def batch(batch_id: str, root: RootOpt = None, tenant: TenantOpt = None) -> None:
+    """Show the report of one ingested (or rejected) batch."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            out.json(wh.batch(batch_id, principal=wh.local_principal(tenant)))
+
+    _run(True, go)
+
+
+@app.command()
+def serve(
+    root: RootOpt = None,
+    host: Annotated[str | None, typer.Option("--host", help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port.")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+
+    def go(out: Output) -> None:
+        import uvicorn
+
+        from ledgerhouse.api.app import create_app
+
+        settings = load_settings(root=root, host=host, port=port)
+        with Warehouse.open(settings) as wh:
+            out.info(f"serving {wh.root} on http://{settings.host}:{settings.port} "
+                     f"(docs: /docs)")
+            uvicorn.run(create_app(wh), host=settings.host, port=settings.port,
+                        log_level=settings.log_level.lower())
+
+    _run(False, go)
+
+
+@app.command()
+def demo(
+    root: RootOpt = None,
+    scale: Annotated[float, typer.Option("--scale", help="FinBench scale of the demo data.")]
+    = 0.01,
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Load only, do not serve.")]
+    = False,
+) -> None:
+    """`make run`: create a warehouse, load generated demo data through ingestion, serve it."""
+    from ledgerhouse.cli.demo import run_demo
+
+    def go(out: Output) -> None:
+        run_demo(out, root, scale, host, port, serve=not no_serve)
+
+    _run(False, go)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,128 @@
+"""Exactly once: a resend is a no-op returning the original report; a process killed in the
+middle of a batch leaves nothing partial, and the resend then lands exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ledgerhouse import Warehouse
+from tests.conftest import REF, TRADE_HEADER, snapshot, trade_row
+
+
+def _trades_csv(n: int, prefix: str = "T") -> bytes:
+    rows = [trade_row(f"{prefix}{i:05d}", ts=f"2024-01-02T10:{i // 60 % 60:02d}:{i % 60:02d}Z")
+            for i in range(n)]
+    return (TRADE_HEADER + "".join(rows)).encode()
+
+
+def test_resend_returns_original_report_and_changes_nothing(ref_wh: Warehouse) -> None:
+    payload = _trades_csv(50)
+    first = ref_wh.ingest("trades", payload, fmt="csv")
+    before = snapshot(ref_wh)
+    commits = len(ref_wh.commits())
+    again = ref_wh.ingest("trades", payload, fmt="csv")  # same content: same derived batch id
+    assert again.status == "duplicate"
+    assert again.batch_id == first.batch_id and again.commit_id == first.commit_id
+    assert again.rows_accepted == first.rows_accepted == 50
+    assert snapshot(ref_wh) == before and len(ref_wh.commits()) == commits
+    # an explicit batch id makes a resend a no-op even if the bytes differ (a re-export)
+    ref_wh.ingest("trades", _trades_csv(3, "U"), fmt="csv", batch_id="upstream-42")
+    before = snapshot(ref_wh)
+    dup = ref_wh.ingest("trades", _trades_csv(4, "U"), fmt="csv", batch_id="upstream-42")
+    assert dup.status == "duplicate" and snapshot(ref_wh) == before
+
+
+def test_batch_id_reused_for_another_dataset_is_a_conflict(ref_wh: Warehouse) -> None:
+    from ledgerhouse.errors import Conflict
+
+    ref_wh.ingest("fx_rates", b"rate_date,currency,rate_to_usd\n2024-03-01,EUR,1.1\n",
+                  fmt="csv", batch_id="b-1")
+    with pytest.raises(Conflict, match="already used for dataset 'fx_rates'"):
+        ref_wh.ingest("prices", b"price_date,instrument_code,close_price\n2024-03-01,AAPL,1\n",
+                      fmt="csv", batch_id="b-1")
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    from ledgerhouse import Warehouse
+    wh = Warehouse.open(root=sys.argv[1])
+    wh.ingest("trades", sys.argv[2], batch_id="crash-batch")
+    """
+)
+
+
+def _child(root: Path, payload: Path, failpoint: str | None) -> subprocess.Popen[bytes]:
+    env = {**os.environ}
+    if failpoint:
+        env["LEDGERHOUSE_FAILPOINT"] = failpoint
+    else:
+        env.pop("LEDGERHOUSE_FAILPOINT", None)
+    return subprocess.Popen([sys.executable, "-c", _CHILD, str(root), str(payload)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _finish(child: subprocess.Popen[bytes]) -> tuple[int, str]:
+    _out, err = child.communicate(timeout=120)
+    return child.returncode, err.decode(errors="replace")
+
+
+@pytest.mark.parametrize(
+    "failpoint", ["raw_trades", "fact_trade_event", "fact_trade", "before-commit"]
+)
+def test_sigkill_between_writes_leaves_nothing_and_resend_lands_once(
+    tmp_path: Path, failpoint: str
+) -> None:
+    root = tmp_path / "wh"
+    wh, _ = Warehouse.init(root=root)
+    for ds, text in REF.items():
+        wh.ingest(ds, text.encode(), fmt="csv")
+    before = snapshot(wh)
+    payload = tmp_path / "trades.csv"
+    payload.write_bytes(_trades_csv(200))
+    code, err = _finish(_child(root, payload, failpoint))
+    assert code == -signal.SIGKILL, err
+    # Readers see exactly the state before the batch, although Delta versions were written.
+    assert snapshot(wh) == before
+    assert wh.query("SELECT count(*) FROM fact_trade").rows() == [[0]]
+    # The resend (a new process, same batch id) lands exactly once.
+    code, err = _finish(_child(root, payload, None))
+    assert code == 0, err
+    assert wh.query("SELECT count(*), count(DISTINCT trade_id) FROM fact_trade").rows() == [
+        [200, 200]]
+    assert wh.query("SELECT count(*) FROM fact_trade_event").rows() == [[200]]
+    assert wh.query("SELECT count(*) FROM raw_trades").rows() == [[200]]
+    again = wh.ingest("trades", payload, batch_id="crash-batch")
+    assert again.status == "duplicate"
+    wh.close()
+
+
+def test_sigkill_at_a_random_moment_is_all_or_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "wh"
+    wh, _ = Warehouse.init(root=root)
+    for ds, text in REF.items():
+        wh.ingest(ds, text.encode(), fmt="csv")
+    payload = tmp_path / "trades.csv"
+    payload.write_bytes(_trades_csv(3000))
+    for delay in (0.5, 1.0, 1.5, 2.5):
+        child = _child(root, payload, None)
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        _finish(child)
+        n = wh.query("SELECT count(*) FROM fact_trade").rows()[0][0]
+        assert n in (0, 3000)
+        if n:
+            break
+    code, err = _finish(_child(root, payload, None))
+    assert code == 0, err
+    assert wh.query("SELECT count(*) FROM fact_trade_event").rows() == [[3000]]
+    assert wh.query("SELECT count(*) FROM raw_trades").rows() == [[3000]]
+    wh.close()
