@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT   ?= ./warehouse
-SCALE  ?= 0.01
+SCALE  ?= 0.05
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 

@@ -28,12 +28,20 @@ TRADE_HEADER = (
 )
 
 
-def trade_row(tid: str, event: str = "NEW", ts: str = "2024-01-02T10:00:00Z",
-              date: str = "2024-01-02", qty: str = "100", price: str = "10", pf: str = "P1",
-              inst: str = "AAPL", ccy: str = "USD", side: str = "BUY") -> str:
+def trade_row(
+    tid: str,
+    event: str = "NEW",
+    ts: str = "2024-01-02T10:00:00Z",
+    date: str = "2024-01-02",
+    qty: str = "100",
+    price: str = "10",
+    pf: str = "P1",
+    inst: str = "AAPL",
+    ccy: str = "USD",
+    side: str = "BUY",
+) -> str:
     settle = date
-    return (f"{tid},{event},{ts},{ts},{date},{settle},{pf},{inst},GS,{side},{qty},{price},"
-            f"{ccy},0\n")
+    return f"{tid},{event},{ts},{ts},{date},{settle},{pf},{inst},GS,{side},{qty},{price},{ccy},0\n"
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Ledgerhouse: a financial data warehouse on Delta Lake and DuckDB.
 
-    from ledgerhouse import Warehouse
-    wh = Warehouse.open(root="./warehouse")
-    wh.query("SELECT count(*) FROM fact_trade").rows()
+from ledgerhouse import Warehouse
+wh = Warehouse.open(root="./warehouse")
+wh.query("SELECT count(*) FROM fact_trade").rows()
 """
 
 from ledgerhouse.config import Settings, load_settings

@@ -170,11 +170,15 @@ class Warehouse:
         principal = principal or self.local_principal()
         return self.queries.sql(principal.tenant, sql, as_of=as_of, limit=limit, params=params)
 
-    def commits(self, principal: Principal | None = None, limit: int = 100) -> list[WarehouseCommit]:
+    def commits(
+        self, principal: Principal | None = None, limit: int = 100
+    ) -> list[WarehouseCommit]:
         principal = principal or self.local_principal()
         return self.meta.commits(principal.tenant, limit)
 
-    def tables(self, *, as_of: AsOf = None, principal: Principal | None = None) -> list[dict[str, Any]]:
+    def tables(
+        self, *, as_of: AsOf = None, principal: Principal | None = None
+    ) -> list[dict[str, Any]]:
         """Every queryable table with its layer, description, pinned version and row count."""
         principal = principal or self.local_principal()
         commit = self.queries.resolve_commit(principal.tenant, as_of)

@@ -16,8 +16,14 @@ from tests.conftest import TRADE_HEADER, snapshot, trade_row
 GOOD = TRADE_HEADER + trade_row("T1")
 
 
-def _rejects(wh: Warehouse, exc: type[LedgerhouseError], match: str, dataset: str,
-             payload: bytes, fmt: str = "csv") -> LedgerhouseError:
+def _rejects(
+    wh: Warehouse,
+    exc: type[LedgerhouseError],
+    match: str,
+    dataset: str,
+    payload: bytes,
+    fmt: str = "csv",
+) -> LedgerhouseError:
     before = snapshot(wh)
     with pytest.raises(exc, match=match) as info:
         wh.ingest(dataset, payload, fmt=fmt)
@@ -36,18 +42,29 @@ def test_wrong_types_are_named(ref_wh: Warehouse) -> None:
 
 
 def test_missing_columns(ref_wh: Warehouse) -> None:
-    err = _rejects(ref_wh, BatchRejected, r"needs columns \['event', 'event_ts'\]", "trades",
-                   b"trade_id,side\nT1,BUY\n")
+    err = _rejects(
+        ref_wh,
+        BatchRejected,
+        r"needs columns \['event', 'event_ts'\]",
+        "trades",
+        b"trade_id,side\nT1,BUY\n",
+    )
     assert err.details["missing_columns"] == ["event", "event_ts"]
 
 
 def test_unknown_instrument_is_quarantined_or_rejected(ref_wh: Warehouse) -> None:
-    _rejects(ref_wh, BatchRejected, "above the 5.0% limit", "trades",
-             (TRADE_HEADER + trade_row("T1", inst="NOPE")).encode())
+    _rejects(
+        ref_wh,
+        BatchRejected,
+        "above the 5.0% limit",
+        "trades",
+        (TRADE_HEADER + trade_row("T1", inst="NOPE")).encode(),
+    )
     # under the error-rate limit: stored, and the bad row is in quarantine with its reason
     rows = "".join(trade_row(f"T{i}", ts=f"2024-01-02T10:00:{i:02d}Z") for i in range(40))
-    report = ref_wh.ingest("trades", (TRADE_HEADER + rows + trade_row("TX", inst="NOPE"))
-                           .encode(), fmt="csv")
+    report = ref_wh.ingest(
+        "trades", (TRADE_HEADER + rows + trade_row("TX", inst="NOPE")).encode(), fmt="csv"
+    )
     assert (report.rows_accepted, report.rows_quarantined) == (40, 1)
     got = ref_wh.query("SELECT reason, record FROM quarantine").rows()
     assert got[0][0] == "unknown instrument_code 'NOPE'"
@@ -77,8 +94,13 @@ def test_duplicate_trade_ids(ref_wh: Warehouse) -> None:
     err = _rejects(ref_wh, BatchRejected, "1 of 2 rows", "trades", csv.encode())
     assert "duplicate key" in str(err.details["report"]["quarantine_sample"])
     ref_wh.ingest("trades", GOOD.encode(), fmt="csv")
-    err = _rejects(ref_wh, BatchRejected, "1 of 1 rows", "trades",
-                   (TRADE_HEADER + trade_row("T1", ts="2024-01-03T10:00:00Z")).encode())
+    err = _rejects(
+        ref_wh,
+        BatchRejected,
+        "1 of 1 rows",
+        "trades",
+        (TRADE_HEADER + trade_row("T1", ts="2024-01-03T10:00:00Z")).encode(),
+    )
     assert "already exists" in str(err.details["report"]["quarantine_reasons"])
 
 
@@ -88,8 +110,9 @@ def test_huge_field_and_upload_limit(ref_wh: Warehouse) -> None:
     assert "exceeds the 4096-character limit" in str(err.details["report"]["quarantine_sample"])
     ref_wh.ingestor.limits.max_upload_bytes = 1000
     try:
-        _rejects(ref_wh, PayloadTooLarge, "exceeds the 1,000-byte limit", "trades",
-                 (GOOD * 20).encode())
+        _rejects(
+            ref_wh, PayloadTooLarge, "exceeds the 1,000-byte limit", "trades", (GOOD * 20).encode()
+        )
     finally:
         ref_wh.ingestor.limits.max_upload_bytes = 2 * 1024**3
 
@@ -112,8 +135,10 @@ def test_unknown_dataset_and_bad_batch_id(ref_wh: Warehouse) -> None:
         (trade_row("T1", qty="inf"), "not a finite number"),
         (trade_row("T1", event="AMEND"), "unknown trade_id 'T1': AMEND before any NEW"),
         (trade_row("T1", pf="P9"), "unknown portfolio_code 'P9'"),
-        (trade_row("T1", date="2019-06-01", ts="2019-06-01T10:00:00Z"),
-         "portfolio_code 'P1' has no version valid on 2019-06-01"),
+        (
+            trade_row("T1", date="2019-06-01", ts="2019-06-01T10:00:00Z"),
+            "portfolio_code 'P1' has no version valid on 2019-06-01",
+        ),
     ],
 )
 def test_row_rules_name_the_value(ref_wh: Warehouse, row: str, reason: str) -> None:

@@ -18,8 +18,10 @@ from tests.conftest import REF, TRADE_HEADER, snapshot, trade_row
 
 
 def _trades_csv(n: int, prefix: str = "T") -> bytes:
-    rows = [trade_row(f"{prefix}{i:05d}", ts=f"2024-01-02T10:{i // 60 % 60:02d}:{i % 60:02d}Z")
-            for i in range(n)]
+    rows = [
+        trade_row(f"{prefix}{i:05d}", ts=f"2024-01-02T10:{i // 60 % 60:02d}:{i % 60:02d}Z")
+        for i in range(n)
+    ]
     return (TRADE_HEADER + "".join(rows)).encode()
 
 
@@ -43,11 +45,19 @@ def test_resend_returns_original_report_and_changes_nothing(ref_wh: Warehouse) -
 def test_batch_id_reused_for_another_dataset_is_a_conflict(ref_wh: Warehouse) -> None:
     from ledgerhouse.errors import Conflict
 
-    ref_wh.ingest("fx_rates", b"rate_date,currency,rate_to_usd\n2024-03-01,EUR,1.1\n",
-                  fmt="csv", batch_id="b-1")
+    ref_wh.ingest(
+        "fx_rates",
+        b"rate_date,currency,rate_to_usd\n2024-03-01,EUR,1.1\n",
+        fmt="csv",
+        batch_id="b-1",
+    )
     with pytest.raises(Conflict, match="already used for dataset 'fx_rates'"):
-        ref_wh.ingest("prices", b"price_date,instrument_code,close_price\n2024-03-01,AAPL,1\n",
-                      fmt="csv", batch_id="b-1")
+        ref_wh.ingest(
+            "prices",
+            b"price_date,instrument_code,close_price\n2024-03-01,AAPL,1\n",
+            fmt="csv",
+            batch_id="b-1",
+        )
 
 
 _CHILD = textwrap.dedent(
@@ -66,8 +76,12 @@ def _child(root: Path, payload: Path, failpoint: str | None) -> subprocess.Popen
         env["LEDGERHOUSE_FAILPOINT"] = failpoint
     else:
         env.pop("LEDGERHOUSE_FAILPOINT", None)
-    return subprocess.Popen([sys.executable, "-c", _CHILD, str(root), str(payload)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(root), str(payload)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _finish(child: subprocess.Popen[bytes]) -> tuple[int, str]:
@@ -97,7 +111,8 @@ def test_sigkill_between_writes_leaves_nothing_and_resend_lands_once(
     code, err = _finish(_child(root, payload, None))
     assert code == 0, err
     assert wh.query("SELECT count(*), count(DISTINCT trade_id) FROM fact_trade").rows() == [
-        [200, 200]]
+        [200, 200]
+    ]
     assert wh.query("SELECT count(*) FROM fact_trade_event").rows() == [[200]]
     assert wh.query("SELECT count(*) FROM raw_trades").rows() == [[200]]
     again = wh.ingest("trades", payload, batch_id="crash-batch")

@@ -71,11 +71,18 @@ def test_versions_match_oracle(bs: list[list[tuple[str, int, str]]]) -> None:
     for b in bs:
         for code, eff, sector in _dedupe(b):
             seq += 1
-            rows.append({"instrument_code": code, "effective_date": DAY0 + timedelta(days=eff),
-                         "sector": sector, "_seq": seq})
+            rows.append(
+                {
+                    "instrument_code": code,
+                    "effective_date": DAY0 + timedelta(days=eff),
+                    "sector": sector,
+                    "_seq": seq,
+                }
+            )
             sent.append((seq, code, eff, sector))
-    versions = scd2_versions(pl.DataFrame(rows), code="instrument_code", attributes=["sector"],
-                             order=["_seq"])
+    versions = scd2_versions(
+        pl.DataFrame(rows), code="instrument_code", attributes=["sector"], order=["_seq"]
+    )
     _check(versions, sent)
 
 
@@ -87,8 +94,9 @@ def _csv(batch: list[tuple[str, int, str]]) -> bytes:
 
 
 @given(batches)
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_warehouse_dimension_matches_oracle(tmp_path_factory, bs) -> None:  # type: ignore[no-untyped-def]
     wh, _ = Warehouse.init(root=tmp_path_factory.mktemp("scd2") / "wh")
     try:
@@ -126,16 +134,26 @@ def test_resending_unchanged_records_changes_nothing(wh: Warehouse) -> None:
 def test_history_is_kept_and_facts_use_the_version_of_their_date(ref_wh: Warehouse) -> None:
     from tests.conftest import TRADE_HEADER, trade_row
 
-    ref_wh.ingest("instruments", b"instrument_code,name,asset_class,currency,sector,"
-                  b"effective_date\nAAPL,Apple,EQUITY,USD,Consumer,2024-02-01\n", fmt="csv")
-    rows = ref_wh.query("SELECT sector, valid_from, valid_to, is_current FROM dim_instrument "
-                        "WHERE instrument_code = 'AAPL' ORDER BY valid_from").rows()
+    ref_wh.ingest(
+        "instruments",
+        b"instrument_code,name,asset_class,currency,sector,"
+        b"effective_date\nAAPL,Apple,EQUITY,USD,Consumer,2024-02-01\n",
+        fmt="csv",
+    )
+    rows = ref_wh.query(
+        "SELECT sector, valid_from, valid_to, is_current FROM dim_instrument "
+        "WHERE instrument_code = 'AAPL' ORDER BY valid_from"
+    ).rows()
     assert [r[0] for r in rows] == ["Technology", "Consumer"]
     assert rows[0][2] == rows[1][1] and rows[1][3] is True
-    csv = TRADE_HEADER + trade_row("T1", date="2024-01-15", ts="2024-01-15T10:00:00Z") + \
-        trade_row("T2", date="2024-02-15", ts="2024-02-15T10:00:00Z")
+    csv = (
+        TRADE_HEADER
+        + trade_row("T1", date="2024-01-15", ts="2024-01-15T10:00:00Z")
+        + trade_row("T2", date="2024-02-15", ts="2024-02-15T10:00:00Z")
+    )
     ref_wh.ingest("trades", csv.encode(), fmt="csv")
     got = ref_wh.query(
         "SELECT t.trade_id, i.sector FROM fact_trade t JOIN dim_instrument i USING "
-        "(instrument_key) ORDER BY 1").rows()
+        "(instrument_key) ORDER BY 1"
+    ).rows()
     assert got == [["T1", "Technology"], ["T2", "Consumer"]]

@@ -132,11 +132,14 @@ def test_engine_is_sandboxed_even_without_the_guard(ref_wh: Warehouse) -> None:
 
 
 def test_parameters_are_bound_not_spliced(ref_wh: Warehouse) -> None:
-    res = ref_wh.query("SELECT instrument_code FROM dim_instrument WHERE instrument_code = ?",
-                       params=["AAPL' OR '1'='1"])
+    res = ref_wh.query(
+        "SELECT instrument_code FROM dim_instrument WHERE instrument_code = ?",
+        params=["AAPL' OR '1'='1"],
+    )
     assert res.rows() == []
-    res = ref_wh.query("SELECT instrument_code FROM dim_instrument WHERE instrument_code = ?",
-                       params=["AAPL"])
+    res = ref_wh.query(
+        "SELECT instrument_code FROM dim_instrument WHERE instrument_code = ?", params=["AAPL"]
+    )
     assert res.rows() == [["AAPL"]]
 
 

@@ -8,8 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 from ledgerhouse.api.deps import Caller
 from ledgerhouse.api.errors import install_error_handlers
@@ -26,16 +31,33 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("ledgerhouse_http_requests", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("ledgerhouse_http_request_seconds", "HTTP request latency",
-                                 ["method", "route"], registry=self.registry)
-        self.ingested = Counter("ledgerhouse_ingested_rows", "Rows ingested",
-                                ["dataset", "outcome"], registry=self.registry)
-        self.batches = Counter("ledgerhouse_ingest_batches", "Batches by status",
-                               ["dataset", "status"], registry=self.registry)
-        self.queries = Counter("ledgerhouse_queries", "SQL queries by status", ["status"],
-                               registry=self.registry)
+        self.requests = Counter(
+            "ledgerhouse_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "ledgerhouse_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.ingested = Counter(
+            "ledgerhouse_ingested_rows",
+            "Rows ingested",
+            ["dataset", "outcome"],
+            registry=self.registry,
+        )
+        self.batches = Counter(
+            "ledgerhouse_ingest_batches",
+            "Batches by status",
+            ["dataset", "status"],
+            registry=self.registry,
+        )
+        self.queries = Counter(
+            "ledgerhouse_queries", "SQL queries by status", ["status"], registry=self.registry
+        )
 
 
 def create_app(warehouse: Warehouse) -> FastAPI:
@@ -92,7 +114,11 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         payload = await _read_body(request, warehouse.settings.max_upload_bytes)
         try:
             report = await run_in_threadpool(
-                warehouse.ingest, dataset, payload, fmt=fmt, batch_id=idempotency_key,
+                warehouse.ingest,
+                dataset,
+                payload,
+                fmt=fmt,
+                batch_id=idempotency_key,
                 principal=caller,
             )
         except LedgerhouseError as exc:
@@ -107,8 +133,9 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         return report.to_dict()
 
     @app.get("/v1/ingest/batches", tags=["ingest"], responses=ERRORS)
-    def batches(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-                ) -> list[dict[str, Any]]:
+    def batches(
+        caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[dict[str, Any]]:
         return warehouse.batches(principal=caller, limit=limit)
 
     @app.get("/v1/ingest/batches/{batch_id}", tags=["ingest"], responses=ERRORS)
@@ -120,12 +147,18 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         return warehouse.tables(as_of=as_of, principal=caller)
 
     @app.get("/v1/commits", tags=["query"], responses=ERRORS)
-    def commits(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-                ) -> list[dict[str, Any]]:
+    def commits(
+        caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[dict[str, Any]]:
         return [
-            {"id": c.id, "created_at": c.created_at.isoformat(), "operation": c.operation,
-             "batch_id": c.batch_id, "changed_tables": c.changed_tables,
-             "table_versions": c.table_versions}
+            {
+                "id": c.id,
+                "created_at": c.created_at.isoformat(),
+                "operation": c.operation,
+                "batch_id": c.batch_id,
+                "changed_tables": c.changed_tables,
+                "table_versions": c.table_versions,
+            }
             for c in warehouse.commits(principal=caller, limit=limit)
         ]
 
@@ -134,8 +167,12 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         """Run one read-only SQL query over a pinned commit (latest, or `as_of`)."""
         try:
             res = await run_in_threadpool(
-                warehouse.query, body.sql, as_of=body.as_of, limit=body.limit,
-                params=body.params, principal=caller,
+                warehouse.query,
+                body.sql,
+                as_of=body.as_of,
+                limit=body.limit,
+                params=body.params,
+                principal=caller,
             )
         except LedgerhouseError:
             metrics.queries.labels("error").inc()

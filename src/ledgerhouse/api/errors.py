@@ -14,8 +14,9 @@ from ledgerhouse.errors import LedgerhouseError
 log = logging.getLogger("ledgerhouse.api")
 
 
-def envelope(status: int, code: str, message: str, hint: str = "", **details: object
-             ) -> JSONResponse:
+def envelope(
+    status: int, code: str, message: str, hint: str = "", **details: object
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "hint": hint, "details": details}}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
@@ -35,8 +36,11 @@ def install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return envelope(
-            422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}",
-            "See the request schema at /docs.", errors=[str(e) for e in exc.errors()[:5]],
+            422,
+            "invalid_request",
+            f"{where}: {first.get('msg', 'invalid request')}",
+            "See the request schema at /docs.",
+            errors=[str(e) for e in exc.errors()[:5]],
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -47,5 +51,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return envelope(500, "internal_error", "an unexpected error occurred",
-                        "Retry; if it persists, report it with the server log.")
+        return envelope(
+            500,
+            "internal_error",
+            "an unexpected error occurred",
+            "Retry; if it persists, report it with the server log.",
+        )

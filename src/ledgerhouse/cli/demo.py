@@ -12,7 +12,11 @@ from ledgerhouse.services import Warehouse
 
 
 def run_demo(
-    out: Output, root: Path | None, scale: float, host: str | None, port: int | None,
+    out: Output,
+    root: Path | None,
+    scale: float,
+    host: str | None,
+    port: int | None,
     serve: bool = True,
 ) -> None:
     from ledgerhouse.finbench.generate import generate
@@ -21,15 +25,18 @@ def run_demo(
     wh, key = Warehouse.init(settings)
     try:
         if key is None:
-            out.info("warehouse exists: reusing it (delete the directory for a fresh demo, or "
-                     "create a key with a new tenant: `ledgerhouse init --tenant NAME`)")
+            out.info(
+                "warehouse exists: reusing it (delete the directory for a fresh demo, or "
+                "create a key with a new tenant: `ledgerhouse init --tenant NAME`)"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             out.info(f"generating FinBench data at scale {scale} ...")
             generate(Path(tmp), scale, seed=42, progress=lambda s: None)
             for ds in LOAD_ORDER:
                 r = wh.ingest(ds, Path(tmp) / f"{ds}.parquet", batch_id=f"demo-{scale}-{ds}")
-                out.info(f"  {ds:15s} {r.status:10s} {r.rows_accepted:>10,} rows "
-                         f"({r.duration_s:.2f}s)")
+                out.info(
+                    f"  {ds:15s} {r.status:10s} {r.rows_accepted:>10,} rows ({r.duration_s:.2f}s)"
+                )
         url = f"http://{settings.host}:{settings.port}"
         shown_key = key or "<the key printed when this warehouse was created>"
         out.console.print(
@@ -37,11 +44,11 @@ def run_demo(
             f"  key:  {shown_key}\n\nTry:\n"
             f"  curl -s -H 'Authorization: Bearer {shown_key}' {url}/v1/tables\n"
             f"  curl -s -H 'Authorization: Bearer {shown_key}' -H 'Content-Type: application/json'"
-            f" -d '{{\"sql\": \"SELECT desk, round(sum(notional_base)) AS notional FROM fact_trade"
+            f' -d \'{{"sql": "SELECT desk, round(sum(notional_base)) AS notional FROM fact_trade'
             f" JOIN dim_portfolio USING (portfolio_key) GROUP BY desk ORDER BY 2 DESC\"}}'"
             f" {url}/v1/query/sql\n"
-            f"  .venv/bin/ledgerhouse query --root {settings.root} \"SELECT event, count(*) "
-            f"FROM fact_trade_event GROUP BY event\"\n"
+            f'  .venv/bin/ledgerhouse query --root {settings.root} "SELECT event, count(*) '
+            f'FROM fact_trade_event GROUP BY event"\n'
         )
     finally:
         wh.close()
@@ -51,5 +58,6 @@ def run_demo(
         from ledgerhouse.api.app import create_app
 
         with Warehouse.open(settings) as served:
-            uvicorn.run(create_app(served), host=settings.host, port=settings.port,
-                        log_level="warning")
+            uvicorn.run(
+                create_app(served), host=settings.host, port=settings.port, log_level="warning"
+            )

@@ -51,8 +51,11 @@ def _progress(out: Output, label: str) -> Iterator[Callable[[str], None]]:
         yield lambda stage: None
         return
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=out.err, transient=True,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=out.err,
+        transient=True,
     ) as bar:
         task = bar.add_task(label)
         yield lambda stage: bar.update(task, description=f"{label}: {stage}")
@@ -74,8 +77,11 @@ def init(root: RootOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = Fals
 
     def go(out: Output) -> None:
         wh, key = Warehouse.init(load_settings(root=root), tenant=tenant)
-        info = {"root": str(wh.root), "tenant": tenant or wh.settings.default_tenant,
-                "admin_api_key": key}
+        info = {
+            "root": str(wh.root),
+            "tenant": tenant or wh.settings.default_tenant,
+            "admin_api_key": key,
+        }
         wh.close()
         text = f"warehouse ready at {info['root']} (tenant {info['tenant']})\n" + (
             f"admin API key (shown once): {key}" if key else "tenant existed: no new key"
@@ -88,8 +94,9 @@ def init(root: RootOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = Fals
 @app.command()
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the Parquet files.")],
-    scale: Annotated[float, typer.Option("--scale", min=0.0001, help="FinBench scale factor.")]
-    = 0.01,
+    scale: Annotated[
+        float, typer.Option("--scale", min=0.0001, help="FinBench scale factor.")
+    ] = 0.01,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
     days: Annotated[int, typer.Option("--days", min=5, max=5000, help="Business days.")] = 750,
     as_json: JsonOpt = False,
@@ -103,8 +110,10 @@ def generate(
             counts = gen(out_dir, scale, seed=seed, days=days, progress=say)
         secs = time.perf_counter() - t
         text = "\n".join(f"{k:15s} {v:>12,} rows" for k, v in counts.items())
-        out.data({"out": str(out_dir), "rows": counts, "seconds": round(secs, 2)},
-                 f"{text}\nwritten to {out_dir} in {secs:.1f}s")
+        out.data(
+            {"out": str(out_dir), "rows": counts, "seconds": round(secs, 2)},
+            f"{text}\nwritten to {out_dir} in {secs:.1f}s",
+        )
 
     _run(as_json, go)
 
@@ -115,8 +124,7 @@ def ingest(
     file: Annotated[Path, typer.Argument(help="CSV, JSON, NDJSON, Parquet or Arrow file.")],
     root: RootOpt = None,
     batch_id: Annotated[str | None, typer.Option("--batch-id", help="Idempotency key.")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="Override the file format.")]
-    = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Override the file format.")] = None,
     tenant: TenantOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -124,8 +132,14 @@ def ingest(
 
     def go(out: Output) -> None:
         with _warehouse(root) as wh, _progress(out, f"ingesting {dataset}") as say:
-            r = wh.ingest(dataset, file, fmt=fmt, batch_id=batch_id,
-                          principal=wh.local_principal(tenant), progress=say)
+            r = wh.ingest(
+                dataset,
+                file,
+                fmt=fmt,
+                batch_id=batch_id,
+                principal=wh.local_principal(tenant),
+                progress=say,
+            )
         d = r.to_dict()
         text = (
             f"{r.status}: batch {r.batch_id} ({dataset}) — {r.rows_received:,} received, "
@@ -134,7 +148,8 @@ def ingest(
         )
         if r.quarantine_reasons:
             text += "\nquarantine reasons: " + ", ".join(
-                f"{k} ×{v}" for k, v in r.quarantine_reasons.items())
+                f"{k} ×{v}" for k, v in r.quarantine_reasons.items()
+            )
         for w in r.warnings:
             text += f"\nwarning: {w}"
         out.data(d, text)
@@ -160,12 +175,13 @@ def load(
                 if not files:
                     continue
                 with _progress(out, f"ingesting {ds}") as say:
-                    r = wh.ingest(ds, files[0], principal=wh.local_principal(tenant),
-                                  progress=say)
+                    r = wh.ingest(ds, files[0], principal=wh.local_principal(tenant), progress=say)
                 reports.append(r.to_dict())
                 if not out.as_json:
-                    out.info(f"{ds:15s} {r.status:10s} {r.rows_accepted:>12,} rows "
-                             f"{r.duration_s:7.2f}s {r.rows_per_s:>12,.0f} rows/s")
+                    out.info(
+                        f"{ds:15s} {r.status:10s} {r.rows_accepted:>12,} rows "
+                        f"{r.duration_s:7.2f}s {r.rows_per_s:>12,.0f} rows/s"
+                    )
         if out.as_json:
             out.json(reports)
 
@@ -177,18 +193,14 @@ def query(
     sql: Annotated[str, typer.Argument(help="One SELECT over the warehouse tables.")],
     root: RootOpt = None,
     as_of: AsOfOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")]
-    = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")]
-    = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Most rows.")] = None,
     tenant: TenantOpt = None,
 ) -> None:
     """Run a read-only SQL query (optionally as of a past commit or time)."""
     if fmt not in {"table", "csv", "json", "parquet"}:
-        Output().error(
-            _bad(f"unknown format {fmt!r}", "Use --format table, csv, json or parquet.")
-        )
+        Output().error(_bad(f"unknown format {fmt!r}", "Use --format table, csv, json or parquet."))
         raise typer.Exit(2)
 
     def go(out: Output) -> None:
@@ -225,8 +237,12 @@ def _write_result(out: Output, res: Any, fmt: str, output: Path | None) -> None:
             df.write_parquet(output)
         return
     if fmt == "json":
-        payload = {"columns": res.columns, "rows": res.rows(), "commit": res.commit.id,
-                   "truncated": res.truncated}
+        payload = {
+            "columns": res.columns,
+            "rows": res.rows(),
+            "commit": res.commit.id,
+            "truncated": res.truncated,
+        }
         if output is None:
             out.json(payload)
         else:
@@ -244,8 +260,9 @@ def _write_result(out: Output, res: Any, fmt: str, output: Path | None) -> None:
 
 
 @app.command()
-def tables(root: RootOpt = None, as_of: AsOfOpt = None, tenant: TenantOpt = None,
-           as_json: JsonOpt = False) -> None:
+def tables(
+    root: RootOpt = None, as_of: AsOfOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = False
+) -> None:
     """List the queryable tables with their pinned versions and row counts."""
 
     def go(out: Output) -> None:
@@ -254,26 +271,47 @@ def tables(root: RootOpt = None, as_of: AsOfOpt = None, tenant: TenantOpt = None
         if out.as_json:
             out.json(info)
         else:
-            out.table(["table", "layer", "rows", "version", "description"],
-                      [[t["name"], t["layer"], f"{t['rows']:,}", t["version"], t["description"]]
-                       for t in info])
+            out.table(
+                ["table", "layer", "rows", "version", "description"],
+                [
+                    [t["name"], t["layer"], f"{t['rows']:,}", t["version"], t["description"]]
+                    for t in info
+                ],
+            )
 
     _run(as_json, go)
 
 
 @app.command()
-def commits(root: RootOpt = None, tenant: TenantOpt = None, limit: int = 20,
-            as_json: JsonOpt = False) -> None:
+def commits(
+    root: RootOpt = None, tenant: TenantOpt = None, limit: int = 20, as_json: JsonOpt = False
+) -> None:
     """List warehouse commits, newest first (ids usable with --as-of)."""
 
     def go(out: Output) -> None:
         with _warehouse(root) as wh:
             cs = wh.commits(principal=wh.local_principal(tenant), limit=limit)
-        rows = [[c.id, c.created_at.isoformat(timespec="seconds"), c.operation, c.batch_id or "",
-                 ", ".join(c.changed_tables)] for c in cs]
+        rows = [
+            [
+                c.id,
+                c.created_at.isoformat(timespec="seconds"),
+                c.operation,
+                c.batch_id or "",
+                ", ".join(c.changed_tables),
+            ]
+            for c in cs
+        ]
         if out.as_json:
-            out.json([dict(zip(["id", "created_at", "operation", "batch_id", "changed"], r,
-                               strict=True)) for r in rows])
+            out.json(
+                [
+                    dict(
+                        zip(
+                            ["id", "created_at", "operation", "batch_id", "changed"], r, strict=True
+                        )
+                    )
+                    for r in rows
+                ]
+            )
         else:
             out.table(["id", "created_at", "operation", "batch", "tables changed"], rows)
 
@@ -306,10 +344,13 @@ def serve(
 
         settings = load_settings(root=root, host=host, port=port)
         with Warehouse.open(settings) as wh:
-            out.info(f"serving {wh.root} on http://{settings.host}:{settings.port} "
-                     f"(docs: /docs)")
-            uvicorn.run(create_app(wh), host=settings.host, port=settings.port,
-                        log_level=settings.log_level.lower())
+            out.info(f"serving {wh.root} on http://{settings.host}:{settings.port} (docs: /docs)")
+            uvicorn.run(
+                create_app(wh),
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level.lower(),
+            )
 
     _run(False, go)
 
@@ -317,12 +358,12 @@ def serve(
 @app.command()
 def demo(
     root: RootOpt = None,
-    scale: Annotated[float, typer.Option("--scale", help="FinBench scale of the demo data.")]
-    = 0.01,
+    scale: Annotated[
+        float, typer.Option("--scale", help="FinBench scale of the demo data.")
+    ] = 0.05,
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port")] = None,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Load only, do not serve.")]
-    = False,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Load only, do not serve.")] = False,
 ) -> None:
     """`make run`: create a warehouse, load generated demo data through ingestion, serve it."""
     from ledgerhouse.cli.demo import run_demo

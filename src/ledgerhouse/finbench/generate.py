@@ -19,9 +19,16 @@ import polars as pl
 
 START = date(2023, 1, 2)
 CURRENCIES = {  # currency: (USD per unit at start, country)
-    "USD": (1.0, "US"), "EUR": (1.09, "DE"), "GBP": (1.27, "GB"), "JPY": (0.0068, "JP"),
-    "CHF": (1.12, "CH"), "CAD": (0.74, "CA"), "AUD": (0.67, "AU"), "HKD": (0.128, "HK"),
-    "SEK": (0.095, "SE"), "NOK": (0.094, "NO"),
+    "USD": (1.0, "US"),
+    "EUR": (1.09, "DE"),
+    "GBP": (1.27, "GB"),
+    "JPY": (0.0068, "JP"),
+    "CHF": (1.12, "CH"),
+    "CAD": (0.74, "CA"),
+    "AUD": (0.67, "AU"),
+    "HKD": (0.128, "HK"),
+    "SEK": (0.095, "SE"),
+    "NOK": (0.094, "NO"),
 }
 CCY_WEIGHTS = [0.5, 0.2, 0.1, 0.06, 0.04, 0.03, 0.03, 0.02, 0.01, 0.01]
 SECTORS = {
@@ -42,8 +49,15 @@ ASSET_WEIGHTS = [0.6, 0.25, 0.1, 0.05]
 BENCHMARKS = ["BM_GLOBAL", "BM_US", "BM_EUROPE", "BM_TECH"]
 N_COUNTERPARTIES = 48
 DATASETS = (
-    "fx_rates", "instruments", "portfolios", "counterparties", "prices", "benchmarks",
-    "trades", "positions", "performance",
+    "fx_rates",
+    "instruments",
+    "portfolios",
+    "counterparties",
+    "prices",
+    "benchmarks",
+    "trades",
+    "positions",
+    "performance",
 )
 
 
@@ -70,7 +84,8 @@ class Scale:
 
 
 def business_days(n: int, start: date = START) -> list[date]:
-    out, d = [], start
+    out: list[date] = []
+    d = start
     while len(out) < n:
         if d.weekday() < 5:
             out.append(d)
@@ -161,28 +176,39 @@ def _instruments(rng: np.random.Generator, sc: Scale, cal: list[date]) -> pl.Dat
     # SCD2: 2% of instruments are reclassified to another sector during the period
     movers = rng.choice(n, max(1, n // 50), replace=False)
     when = [cal[int(rng.integers(len(cal) // 4, len(cal) * 3 // 4))] for _ in movers]
-    changed = base[movers.tolist()].with_columns(
-        sector=pl.Series([sectors[(sectors.index(s) + 1) % len(sectors)] for s in
-                          base["sector"].gather(movers.tolist())]),
-        effective_date=pl.Series(when),
-    ).with_columns(industry=pl.col("sector").map_elements(lambda s: SECTORS[s][0],
-                                                           return_dtype=pl.String))
+    changed = (
+        base[movers.tolist()]
+        .with_columns(
+            sector=pl.Series(
+                [
+                    sectors[(sectors.index(s) + 1) % len(sectors)]
+                    for s in base["sector"].gather(movers.tolist())
+                ]
+            ),
+            effective_date=pl.Series(when),
+        )
+        .with_columns(
+            industry=pl.col("sector").map_elements(lambda s: SECTORS[s][0], return_dtype=pl.String)
+        )
+    )
     return pl.concat([base, changed])
 
 
 def _portfolios(rng: np.random.Generator, sc: Scale, cal: list[date]) -> pl.DataFrame:
     n = sc.portfolios
     firms = ["Northwind Capital", "Blue Harbor Partners"]
-    desks = [f"{f.split()[0]} {d}" for f in firms for d in ("Equities", "Credit", "Macro",
-                                                             "Multi-Asset", "Quant")]
+    desks = [
+        f"{f.split()[0]} {d}"
+        for f in firms
+        for d in ("Equities", "Credit", "Macro", "Multi-Asset", "Quant")
+    ]
     desk_idx = rng.integers(0, len(desks), n)
     base_ccy = rng.choice(["USD", "EUR", "GBP"], n, p=[0.7, 0.2, 0.1])
     df = pl.DataFrame(
         {
             "portfolio_code": [f"P{i:04d}" for i in range(1, n + 1)],
             "name": [f"Portfolio {i}" for i in range(1, n + 1)],
-            "firm": [firms[0] if desks[d].startswith("Northwind") else firms[1]
-                     for d in desk_idx],
+            "firm": [firms[0] if desks[d].startswith("Northwind") else firms[1] for d in desk_idx],
             "desk": [desks[d] for d in desk_idx],
             "manager": [f"Manager {i % 37}" for i in range(n)],
             "strategy": rng.choice(["Growth", "Value", "Income", "Absolute Return"], n),
@@ -193,10 +219,15 @@ def _portfolios(rng: np.random.Generator, sc: Scale, cal: list[date]) -> pl.Data
     )
     movers = rng.choice(n, max(1, n * 3 // 100), replace=False).tolist()
     moved = df[movers].with_columns(
-        desk=pl.Series([desks[(desks.index(d) + 1) % 5 + (0 if d.startswith("Northwind") else 5)]
-                        for d in df["desk"].gather(movers)]),
-        effective_date=pl.Series([cal[int(rng.integers(len(cal) // 3, len(cal) * 2 // 3))]
-                                  for _ in movers]),
+        desk=pl.Series(
+            [
+                desks[(desks.index(d) + 1) % 5 + (0 if d.startswith("Northwind") else 5)]
+                for d in df["desk"].gather(movers)
+            ]
+        ),
+        effective_date=pl.Series(
+            [cal[int(rng.integers(len(cal) // 3, len(cal) * 2 // 3))] for _ in movers]
+        ),
     )
     return pl.concat([df, moved])
 
@@ -232,13 +263,15 @@ def _prices(rng: np.random.Generator, instruments: pl.DataFrame, cal: list[date]
     ).with_columns(pl.col("price_date").cast(pl.Date))
 
 
-def _benchmarks(rng: np.random.Generator, instruments: pl.DataFrame, prices: pl.DataFrame
-                ) -> pl.DataFrame:
+def _benchmarks(
+    rng: np.random.Generator, instruments: pl.DataFrame, prices: pl.DataFrame
+) -> pl.DataFrame:
     codes = instruments["instrument_code"].unique().sort()
     k = min(100, codes.len())
     rets = prices.sort("instrument_code", "price_date").with_columns(
         daily_return=(pl.col("close_price") / pl.col("close_price").shift(1) - 1)
-        .over("instrument_code").fill_null(0.0)
+        .over("instrument_code")
+        .fill_null(0.0)
     )
     parts = []
     for bm in BENCHMARKS:
@@ -312,20 +345,25 @@ def _trades(
     )
     pick = rng.permutation(n)
     n_amend, n_cancel = n * 2 // 100, n // 100
-    amend_idx, cancel_idx = np.sort(pick[:n_amend]), np.sort(pick[n_amend:n_amend + n_cancel])
-    delay = pl.duration(seconds=pl.Series(rng.integers(600, 3 * 86400, n)))
-    amends = new[amend_idx.tolist()].with_columns(
-        event=pl.lit("AMEND"),
-        event_ts=pl.col("event_ts") + pl.duration(minutes=pl.lit(30)) + pl.duration(
-            seconds=pl.Series(rng.integers(0, 2 * 86400, n_amend))),
-        quantity=(pl.col("quantity") * pl.Series(rng.uniform(0.5, 1.5, n_amend))).round(0)
-        .clip(lower_bound=1.0),
-    ).with_columns(fees=(pl.col("quantity") * pl.col("price") * 0.0001).round(2))
-    _ = delay
+    amend_idx, cancel_idx = np.sort(pick[:n_amend]), np.sort(pick[n_amend : n_amend + n_cancel])
+    amends = (
+        new[amend_idx.tolist()]
+        .with_columns(
+            event=pl.lit("AMEND"),
+            event_ts=pl.col("event_ts")
+            + pl.duration(minutes=pl.lit(30))
+            + pl.duration(seconds=pl.lit(pl.Series(rng.integers(0, 2 * 86400, n_amend)))),
+            quantity=(pl.col("quantity") * pl.Series(rng.uniform(0.5, 1.5, n_amend)))
+            .round(0)
+            .clip(lower_bound=1.0),
+        )
+        .with_columns(fees=(pl.col("quantity") * pl.col("price") * 0.0001).round(2))
+    )
     cancels = new[cancel_idx.tolist()].with_columns(
         event=pl.lit("CANCEL"),
-        event_ts=pl.col("event_ts") + pl.duration(minutes=pl.lit(45)) + pl.duration(
-            seconds=pl.Series(rng.integers(0, 86400, n_cancel))),
+        event_ts=pl.col("event_ts")
+        + pl.duration(minutes=pl.lit(45))
+        + pl.duration(seconds=pl.lit(pl.Series(rng.integers(0, 86400, n_cancel)))),
     )
     events = pl.concat([new, amends, cancels]).sort("event_ts", "trade_id")
     final = (
@@ -339,33 +377,50 @@ def _trades(
 
 
 def _positions(final: pl.DataFrame, prices: pl.DataFrame, cal: list[date]) -> pl.DataFrame:
-    signed = pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(
-        -pl.col("quantity"))
-    daily = final.group_by("portfolio_code", "instrument_code", "trade_date").agg(
-        signed.sum().alias("dq"), (signed * pl.col("price")).sum().alias("dcost"),
-        pl.col("currency").first(),
-    ).rename({"trade_date": "position_date"})
+    signed = (
+        pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
+    )
+    daily = (
+        final.group_by("portfolio_code", "instrument_code", "trade_date")
+        .agg(
+            signed.sum().alias("dq"),
+            (signed * pl.col("price")).sum().alias("dcost"),
+            pl.col("currency").first(),
+        )
+        .rename({"trade_date": "position_date"})
+    )
     first = daily.group_by("portfolio_code", "instrument_code").agg(
-        pl.col("position_date").min().alias("first"), pl.col("currency").first())
+        pl.col("position_date").min().alias("first"), pl.col("currency").first()
+    )
     days = pl.DataFrame({"position_date": cal})
     grid = first.join(days, how="cross").filter(pl.col("position_date") >= pl.col("first"))
     pos = (
-        grid.join(daily.drop("currency"), on=["portfolio_code", "instrument_code",
-                                              "position_date"], how="left")
+        grid.join(
+            daily.drop("currency"),
+            on=["portfolio_code", "instrument_code", "position_date"],
+            how="left",
+        )
         .sort("portfolio_code", "instrument_code", "position_date")
         .with_columns(
-            quantity=pl.col("dq").fill_null(0).cum_sum().over("portfolio_code",
-                                                              "instrument_code"),
+            quantity=pl.col("dq").fill_null(0).cum_sum().over("portfolio_code", "instrument_code"),
             cost=pl.col("dcost").fill_null(0).cum_sum().over("portfolio_code", "instrument_code"),
         )
         .filter(pl.col("quantity").abs() > 1e-9)
-        .join(prices, left_on=["instrument_code", "position_date"],
-              right_on=["instrument_code", "price_date"], how="left")
+        .join(
+            prices,
+            left_on=["instrument_code", "position_date"],
+            right_on=["instrument_code", "price_date"],
+            how="left",
+        )
     )
     return pos.select(
-        "position_date", "portfolio_code", "instrument_code", "quantity",
+        "position_date",
+        "portfolio_code",
+        "instrument_code",
+        "quantity",
         (pl.col("quantity") * pl.col("close_price")).round(6).alias("market_value"),
-        pl.col("cost").round(6), "currency",
+        pl.col("cost").round(6),
+        "currency",
     )
 
 
@@ -377,33 +432,49 @@ def _performance(
     fx: pl.DataFrame,
     cal: list[date],
 ) -> pl.DataFrame:
-    pf = portfolios.unique("portfolio_code", keep="first").select("portfolio_code",
-                                                                   "base_currency")
-    usd = pl.concat([
-        fx.rename({"currency": "ccy", "rate_date": "d"}),
-        pl.DataFrame({"d": cal, "ccy": "USD", "rate_to_usd": 1.0}),
-    ])
+    pf = portfolios.unique("portfolio_code", keep="first").select("portfolio_code", "base_currency")
+    usd = pl.concat(
+        [
+            fx.rename({"currency": "ccy", "rate_date": "d"}),
+            pl.DataFrame({"d": cal, "ccy": "USD", "rate_to_usd": 1.0}),
+        ]
+    )
 
-    def to_base(df: pl.DataFrame, date_col: str, amount: str) -> pl.Expr:
+    def to_base(amount: str) -> pl.Expr:
         return pl.col(amount) * pl.col("_from") / pl.col("_to")
 
     def with_fx(df: pl.DataFrame, date_col: str, ccy_col: str) -> pl.DataFrame:
         return (
             df.join(pf, on="portfolio_code")
-            .join(usd.rename({"rate_to_usd": "_from"}), left_on=[date_col, ccy_col],
-                  right_on=["d", "ccy"])
-            .join(usd.rename({"rate_to_usd": "_to"}), left_on=[date_col, "base_currency"],
-                  right_on=["d", "ccy"])
+            .join(
+                usd.rename({"rate_to_usd": "_from"}),
+                left_on=[date_col, ccy_col],
+                right_on=["d", "ccy"],
+            )
+            .join(
+                usd.rename({"rate_to_usd": "_to"}),
+                left_on=[date_col, "base_currency"],
+                right_on=["d", "ccy"],
+            )
         )
 
-    mv = with_fx(positions, "position_date", "currency").group_by(
-        "portfolio_code", "position_date").agg(
-        to_base(positions, "position_date", "market_value").sum().alias("mv"))
-    signed = pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(
-        -pl.col("quantity"))
-    cash_out = with_fx(final.with_columns(spent=signed * pl.col("price") + pl.col("fees")),
-                       "trade_date", "currency").group_by("portfolio_code", "trade_date").agg(
-        to_base(final, "trade_date", "spent").sum().alias("spent"))
+    mv = (
+        with_fx(positions, "position_date", "currency")
+        .group_by("portfolio_code", "position_date")
+        .agg(to_base("market_value").sum().alias("mv"))
+    )
+    signed = (
+        pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
+    )
+    cash_out = (
+        with_fx(
+            final.with_columns(spent=signed * pl.col("price") + pl.col("fees")),
+            "trade_date",
+            "currency",
+        )
+        .group_by("portfolio_code", "trade_date")
+        .agg(to_base("spent").sum().alias("spent"))
+    )
     codes = pf["portfolio_code"].sort()
     grid = pl.DataFrame({"portfolio_code": codes}).join(pl.DataFrame({"d": cal}), how="cross")
     n = grid.height
@@ -416,12 +487,14 @@ def _performance(
         .sort("portfolio_code", "d")
         .with_columns(
             pl.col("mv").fill_null(0.0),
-            cash=(capital + pl.col("net_flow").cum_sum() - pl.col("spent").fill_null(0.0)
-                  .cum_sum()).over("portfolio_code"),
+            cash=(
+                capital + pl.col("net_flow").cum_sum() - pl.col("spent").fill_null(0.0).cum_sum()
+            ).over("portfolio_code"),
         )
         .with_columns(end_nav=(pl.col("cash") + pl.col("mv")).round(2))
-        .with_columns(begin_nav=pl.col("end_nav").shift(1).over("portfolio_code")
-                      .fill_null(capital))
+        .with_columns(
+            begin_nav=pl.col("end_nav").shift(1).over("portfolio_code").fill_null(capital)
+        )
     )
     # the first day's NAV includes no flow: it starts from the capital
     return perf.select(
@@ -431,7 +504,8 @@ def _performance(
         "end_nav",
         "net_flow",
         pl.lit(0.0).alias("income"),
-        (pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1).round(12)
+        (pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1)
+        .round(12)
         .alias("daily_return"),
     )
 

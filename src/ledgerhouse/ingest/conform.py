@@ -28,7 +28,11 @@ def lookup_version(
     if not facts[on].is_sorted():
         facts = facts.sort(on)
     joined = facts.join_asof(
-        dim_sorted, left_on=on, right_on="valid_from", by=code, strategy="backward",
+        dim_sorted,
+        left_on=on,
+        right_on="valid_from",
+        by=code,
+        strategy="backward",
         check_sortedness=False,
     )
     known = set(dim[code].unique().to_list()) if not dim.is_empty() else set()
@@ -43,8 +47,10 @@ def lookup_version(
         .when(pl.col(key).is_null() | (pl.col(on) >= pl.col("valid_to")))
         .then(
             pl.format(
-                "{} '{}' has no version valid on {}", pl.lit(label), pl.col(code),
-                pl.col(on).cast(pl.String)
+                "{} '{}' has no version valid on {}",
+                pl.lit(label),
+                pl.col(code),
+                pl.col(on).cast(pl.String),
             )
         )
     )
@@ -66,20 +72,26 @@ def fx_to(
         {"currency_code": ["USD"], "rate_date": [date(1900, 1, 1)], "rate_to_usd": [1.0]}
     )
     table = pl.concat(
-        [rates.select("currency_code", "rate_date", "rate_to_usd"),
-         usd.select("currency_code", "rate_date", "rate_to_usd")]
+        [
+            rates.select("currency_code", "rate_date", "rate_to_usd"),
+            usd.select("currency_code", "rate_date", "rate_to_usd"),
+        ]
     ).sort("rate_date")
     df = facts if facts[on].is_sorted() else facts.sort(on)
     for side, col in (("_from", from_ccy), ("_to", to_ccy)):
         df = df.join_asof(
-            table.rename({"currency_code": col, "rate_to_usd": f"{side}_usd",
-                          "rate_date": f"{side}_date"}),
-            left_on=on, right_on=f"{side}_date", by=col, strategy="backward",
+            table.rename(
+                {"currency_code": col, "rate_to_usd": f"{side}_usd", "rate_date": f"{side}_date"}
+            ),
+            left_on=on,
+            right_on=f"{side}_date",
+            by=col,
+            strategy="backward",
             check_sortedness=False,
         )
     df = df.drop("_from_date", "_to_date")
-    missing = pl.when(pl.col("_from_usd").is_null()).then(pl.col(from_ccy)).otherwise(
-        pl.col(to_ccy)
+    missing = (
+        pl.when(pl.col("_from_usd").is_null()).then(pl.col(from_ccy)).otherwise(pl.col(to_ccy))
     )
     reason = (
         pl.when(pl.col(REASON).is_not_null())
@@ -88,9 +100,7 @@ def fx_to(
             pl.col(from_ccy).is_not_null()
             & (pl.col("_from_usd").is_null() | pl.col("_to_usd").is_null())
         )
-        .then(
-            pl.format("no FX rate for {} on or before {}", missing, pl.col(on).cast(pl.String))
-        )
+        .then(pl.format("no FX rate for {} on or before {}", missing, pl.col(on).cast(pl.String)))
     )
     return df.with_columns(
         (pl.col("_from_usd") / pl.col("_to_usd")).alias(out), reason.alias(REASON)

@@ -89,9 +89,7 @@ FX_RATES = Contract(
     ),
     key=("currency", "rate_date"),
     target="fact_fx_rate (upsert by key), dim_currency",
-    rules=(
-        "Amounts are converted with the latest rate on or before their business date.",
-    ),
+    rules=("Amounts are converted with the latest rate on or before their business date.",),
 )
 
 PRICES = Contract(
@@ -136,16 +134,19 @@ TRADES = Contract(
         Column("settle_date", "date", required=False, description=_TRADE_FIELD),
         Column("portfolio_code", "str", required=False, pattern=_CODE, description=_TRADE_FIELD),
         Column("instrument_code", "str", required=False, pattern=_CODE, description=_TRADE_FIELD),
-        Column(
-            "counterparty_code", "str", required=False, pattern=_CODE, description=_TRADE_FIELD
-        ),
+        Column("counterparty_code", "str", required=False, pattern=_CODE, description=_TRADE_FIELD),
         Column("side", "str", required=False, enum=("BUY", "SELL"), description=_TRADE_FIELD),
         Column(
-            "quantity", "float", required=False, min=0, min_exclusive=True,
+            "quantity",
+            "float",
+            required=False,
+            min=0,
+            min_exclusive=True,
             description=_TRADE_FIELD,
         ),
-        Column("price", "float", required=False, min=0, min_exclusive=True,
-               description=_TRADE_FIELD),
+        Column(
+            "price", "float", required=False, min=0, min_exclusive=True, description=_TRADE_FIELD
+        ),
         Column("currency", "currency", required=False, description=_TRADE_FIELD),
         Column("fees", "float", required=False, min=0, default=0.0),
     ),
@@ -188,8 +189,13 @@ PERFORMANCE = Contract(
         Column("portfolio_code", "str", pattern=_CODE),
         Column("begin_nav", "float"),
         Column("end_nav", "float"),
-        Column("net_flow", "float", required=False, default=0.0,
-               description="External flows (subscriptions +, redemptions −), start of day."),
+        Column(
+            "net_flow",
+            "float",
+            required=False,
+            default=0.0,
+            description="External flows (subscriptions +, redemptions −), start of day.",
+        ),
         Column("income", "float", required=False, default=0.0),
         Column(
             "daily_return",

@@ -63,8 +63,8 @@ def plan_counterparties(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
     attrs = ["name", "counterparty_type", "country", "rating"]
     existing = ctx.read(DIM_COUNTERPARTY)
-    incoming = good.sort(ROW).unique("counterparty_code", keep="last").select(
-        "counterparty_code", *attrs
+    incoming = (
+        good.sort(ROW).unique("counterparty_code", keep="last").select("counterparty_code", *attrs)
     )
     changed = incoming.join(
         existing.select("counterparty_code", *attrs),
@@ -76,7 +76,8 @@ def plan_counterparties(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
         return plan
     start = int(existing["counterparty_key"].max() or 0) if not existing.is_empty() else 0  # type: ignore[arg-type]
     keyed = changed.join(
-        existing.select("counterparty_code", "counterparty_key"), on="counterparty_code",
+        existing.select("counterparty_code", "counterparty_key"),
+        on="counterparty_code",
         how="left",
     )
     new = keyed.filter(pl.col("counterparty_key").is_null()).with_columns(
@@ -86,8 +87,7 @@ def plan_counterparties(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
         ctx.audit()
     )
     full = pl.concat(
-        [existing.join(rows, on="counterparty_code", how="anti"),
-         rows.select(existing.columns)],
+        [existing.join(rows, on="counterparty_code", how="anti"), rows.select(existing.columns)],
         how="vertical_relaxed",
     ).sort("counterparty_key")
     plan.writes.append(
@@ -113,8 +113,9 @@ def plan_currencies(ctx: LoadContext, codes: pl.Series, plan: LoadPlan) -> None:
                 "numeric_code": getattr(cur, "numeric", None),
             }
         )
-    df = pl.DataFrame(rows, schema={"currency_code": pl.String, "name": pl.String,
-                                    "numeric_code": pl.String}).with_columns(ctx.audit())
+    df = pl.DataFrame(
+        rows, schema={"currency_code": pl.String, "name": pl.String, "numeric_code": pl.String}
+    ).with_columns(ctx.audit())
     plan.writes.append((DIM_CURRENCY, lambda: ctx.store.append(ctx.tenant, DIM_CURRENCY, df)))
 
 

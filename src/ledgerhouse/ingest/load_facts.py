@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from ledgerhouse.ingest.conform import fx_to, lookup_version, money, month_of
-from ledgerhouse.ingest.context import LoadContext, LoadPlan
+from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted
 from ledgerhouse.ingest.load_dims import plan_currencies
 from ledgerhouse.ingest.validate import REASON
 from ledgerhouse.model.schema import (
@@ -38,8 +38,12 @@ def upsert(ctx: LoadContext, plan: LoadPlan, table: TableDef, rows: pl.DataFrame
             months = rows[part].unique().to_list()
             stored = stored.filter(pl.col(part).is_in(months))
         overlap = (
-            stored.select(keys).join(rows.select(keys).lazy(), on=keys, how="semi").head(1)
-            .collect().height > 0
+            stored.select(keys)
+            .join(rows.select(keys).lazy(), on=keys, how="semi")
+            .head(1)
+            .collect()
+            .height
+            > 0
         )
     if not overlap:
         plan.writes.append((table, lambda: ctx.store.append(ctx.tenant, table, rows)))
@@ -58,21 +62,31 @@ def upsert(ctx: LoadContext, plan: LoadPlan, table: TableDef, rows: pl.DataFrame
 
 def _instrument(ctx: LoadContext, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
     return lookup_version(
-        df, ctx.read(DIM_INSTRUMENT), code="instrument_code", on=on, key="instrument_key",
-        take=take, label="instrument_code",
+        df,
+        ctx.read(DIM_INSTRUMENT),
+        code="instrument_code",
+        on=on,
+        key="instrument_key",
+        take=take,
+        label="instrument_code",
     )
 
 
 def _portfolio(ctx: LoadContext, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
     return lookup_version(
-        df, ctx.read(DIM_PORTFOLIO), code="portfolio_code", on=on, key="portfolio_key",
-        take=take, label="portfolio_code",
+        df,
+        ctx.read(DIM_PORTFOLIO),
+        code="portfolio_code",
+        on=on,
+        key="portfolio_key",
+        take=take,
+        label="portfolio_code",
     )
 
 
 def _accepted(plan: LoadPlan, df: pl.DataFrame) -> pl.DataFrame:
     plan.refuse(df)
-    return df.filter(pl.col(REASON).is_null())
+    return accepted(df)
 
 
 def plan_fx_rates(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
@@ -85,8 +99,9 @@ def plan_fx_rates(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_prices(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = _instrument(ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)), "price_date",
-                     ["currency"])
+    df = _instrument(
+        ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)), "price_date", ["currency"]
+    )
     df = _accepted(plan, df).with_columns(price_month=month_of("price_date"))
     upsert(ctx, plan, FACT_PRICE, df)
     return plan
@@ -94,8 +109,9 @@ def plan_prices(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_benchmarks(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = _instrument(ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)), "as_of_date",
-                     [])
+    df = _instrument(
+        ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)), "as_of_date", []
+    )
     df = _accepted(plan, df).with_columns(as_of_month=month_of("as_of_date"))
     upsert(ctx, plan, FACT_BENCHMARK_CONSTITUENT, df)
     return plan
@@ -106,17 +122,22 @@ def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     df = good.with_columns(pl.lit(None, pl.String).alias(REASON))
     df = _portfolio(ctx, df, "position_date", ["base_currency"])
     df = _instrument(ctx, df, "position_date", ["currency"])
-    df = fx_to(df, ctx.read(FACT_FX_RATE), on="position_date", from_ccy="currency",
-               to_ccy="base_currency")
-    df = _accepted(plan, df).with_columns(
-        position_month=month_of("position_date"),
-        market_value_local=pl.col("market_value"),
-        cost_local=pl.col("cost"),
-        unrealized_pnl_local=pl.col("market_value") - pl.col("cost"),
-    ).with_columns(
-        market_value_base=money(pl.col("market_value_local") * pl.col("fx_rate")),
-        cost_base=money(pl.col("cost_local") * pl.col("fx_rate")),
-        unrealized_pnl_base=money(pl.col("unrealized_pnl_local") * pl.col("fx_rate")),
+    df = fx_to(
+        df, ctx.read(FACT_FX_RATE), on="position_date", from_ccy="currency", to_ccy="base_currency"
+    )
+    df = (
+        _accepted(plan, df)
+        .with_columns(
+            position_month=month_of("position_date"),
+            market_value_local=pl.col("market_value"),
+            cost_local=pl.col("cost"),
+            unrealized_pnl_local=pl.col("market_value") - pl.col("cost"),
+        )
+        .with_columns(
+            market_value_base=money(pl.col("market_value_local") * pl.col("fx_rate")),
+            cost_base=money(pl.col("cost_local") * pl.col("fx_rate")),
+            unrealized_pnl_base=money(pl.col("unrealized_pnl_local") * pl.col("fx_rate")),
+        )
     )
     upsert(ctx, plan, FACT_POSITION, df)
     return plan
@@ -124,16 +145,22 @@ def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_performance(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = _portfolio(ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)),
-                    "performance_date", ["base_currency"])
-    df = _accepted(plan, df).with_columns(
-        pl.col("net_flow").fill_null(0.0), pl.col("income").fill_null(0.0)
-    ).with_columns(
-        daily_return=pl.coalesce(
-            pl.col("daily_return"),
-            pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1.0,
-        ),
-        performance_month=month_of("performance_date"),
+    df = _portfolio(
+        ctx,
+        good.with_columns(pl.lit(None, pl.String).alias(REASON)),
+        "performance_date",
+        ["base_currency"],
+    )
+    df = (
+        _accepted(plan, df)
+        .with_columns(pl.col("net_flow").fill_null(0.0), pl.col("income").fill_null(0.0))
+        .with_columns(
+            daily_return=pl.coalesce(
+                pl.col("daily_return"),
+                pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1.0,
+            ),
+            performance_month=month_of("performance_date"),
+        )
     )
     upsert(ctx, plan, FACT_PERFORMANCE, df)
     return plan

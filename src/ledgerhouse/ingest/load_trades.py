@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from ledgerhouse.ingest.conform import fx_to, lookup_version, money, month_of
-from ledgerhouse.ingest.context import LoadContext, LoadPlan
+from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, keep
 from ledgerhouse.ingest.validate import REASON
 from ledgerhouse.model.schema import (
     DIM_COUNTERPARTY,
@@ -25,36 +25,71 @@ from ledgerhouse.model.schema import (
 
 # Columns a CANCEL inherits from the trade's previous state.
 _STATE = [
-    "trade_month", "trade_ts", "trade_date", "settle_date", "portfolio_key", "instrument_key",
-    "counterparty_key", "portfolio_code", "instrument_code", "counterparty_code", "side",
-    "quantity", "signed_quantity", "price", "currency", "notional_local", "fees_local",
-    "base_currency", "fx_rate", "notional_base", "fees_base",
+    "trade_month",
+    "trade_ts",
+    "trade_date",
+    "settle_date",
+    "portfolio_key",
+    "instrument_key",
+    "counterparty_key",
+    "portfolio_code",
+    "instrument_code",
+    "counterparty_code",
+    "side",
+    "quantity",
+    "signed_quantity",
+    "price",
+    "currency",
+    "notional_local",
+    "fees_local",
+    "base_currency",
+    "fx_rate",
+    "notional_base",
+    "fees_base",
 ]
 
 
 def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
-    live = ev.filter(pl.col("event") != "CANCEL")
-    cancels = ev.filter(pl.col("event") == "CANCEL")
+    has_cancel = bool(ev.select((pl.col("event") == "CANCEL").any()).item())
+    live = ev.filter(pl.col("event") != "CANCEL") if has_cancel else ev
+    cancels = ev.filter(pl.col("event") == "CANCEL") if has_cancel else ev.clear()
     live = lookup_version(
-        live, ctx.read(DIM_PORTFOLIO), code="portfolio_code", on="trade_date",
-        key="portfolio_key", take=["base_currency"], label="portfolio_code",
+        live,
+        ctx.read(DIM_PORTFOLIO),
+        code="portfolio_code",
+        on="trade_date",
+        key="portfolio_key",
+        take=["base_currency"],
+        label="portfolio_code",
     )
     live = lookup_version(
-        live, ctx.read(DIM_INSTRUMENT), code="instrument_code", on="trade_date",
-        key="instrument_key", take=[], label="instrument_code",
+        live,
+        ctx.read(DIM_INSTRUMENT),
+        code="instrument_code",
+        on="trade_date",
+        key="instrument_key",
+        take=[],
+        label="instrument_code",
     )
     cps = ctx.read(DIM_COUNTERPARTY).with_columns(
         valid_from=pl.lit("1900-01-01").str.to_date(), valid_to=pl.lit(OPEN_END).str.to_date()
     )
     live = lookup_version(
-        live, cps, code="counterparty_code", on="trade_date", key="counterparty_key", take=[],
+        live,
+        cps,
+        code="counterparty_code",
+        on="trade_date",
+        key="counterparty_key",
+        take=[],
         label="counterparty_code",
     )
-    live = fx_to(live, ctx.read(FACT_FX_RATE), on="trade_date", from_ccy="currency",
-                 to_ccy="base_currency")
+    live = fx_to(
+        live, ctx.read(FACT_FX_RATE), on="trade_date", from_ccy="currency", to_ccy="base_currency"
+    )
     live = live.with_columns(
         trade_month=month_of("trade_date"),
-        signed_quantity=pl.when(pl.col("side") == "BUY").then(pl.col("quantity"))
+        signed_quantity=pl.when(pl.col("side") == "BUY")
+        .then(pl.col("quantity"))
         .otherwise(-pl.col("quantity")),
         notional_local=money(pl.col("quantity") * pl.col("price")),
         fees_local=pl.col("fees").fill_null(0.0),
@@ -62,7 +97,7 @@ def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
         notional_base=money(pl.col("notional_local") * pl.col("fx_rate")),
         fees_base=money(pl.col("fees_local") * pl.col("fx_rate")),
     )
-    return pl.concat([live, cancels], how="diagonal_relaxed")
+    return pl.concat([live, cancels], how="diagonal_relaxed") if has_cancel else live
 
 
 def _prior_state(ctx: LoadContext, ids: pl.DataFrame) -> pl.DataFrame:
@@ -72,8 +107,10 @@ def _prior_state(ctx: LoadContext, ids: pl.DataFrame) -> pl.DataFrame:
     hist = ctx.scan(FACT_TRADE_EVENT).join(ids.lazy(), on="trade_id", how="semi").collect()
     if hist.is_empty():
         return pl.DataFrame()
-    return hist.sort("event_ts").group_by("trade_id").agg(
-        pl.all().last(), pl.len().cast(pl.Int32).alias("_prior_n")
+    return (
+        hist.sort("event_ts")
+        .group_by("trade_id")
+        .agg(pl.all().last(), pl.len().cast(pl.Int32).alias("_prior_n"))
     )
 
 
@@ -81,7 +118,7 @@ def plan_trades(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
     ev = _conform(ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)))
     plan.refuse(ev)
-    ev = ev.filter(pl.col(REASON).is_null())
+    ev = accepted(ev)
     prior = _prior_state(ctx, ev.select("trade_id").unique())
     if prior.is_empty():
         ev = ev.with_columns(
@@ -105,7 +142,7 @@ def plan_trades(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     ev = ev.sort(["trade_id", "event_ts"])
     ev = _lifecycle_rules(ev)
     plan.refuse(ev)
-    ev = ev.filter(pl.col(REASON).is_null())
+    ev = accepted(ev)
     if ev.is_empty():
         return plan
     ev = _inherit_for_cancels(ev, prior)
@@ -159,49 +196,55 @@ def _lifecycle_rules(ev: pl.DataFrame) -> pl.DataFrame:
         .when(prior_exists & (pl.col("event_ts") <= pl.col("_prior_ts")))
         .then(
             pl.format(
-                "event of trade_id {} at {} is not later than its stored event at {}", tid,
-                pl.col("event_ts").cast(pl.String), pl.col("_prior_ts").cast(pl.String)
+                "event of trade_id {} at {} is not later than its stored event at {}",
+                tid,
+                pl.col("event_ts").cast(pl.String),
+                pl.col("_prior_ts").cast(pl.String),
             )
         )
     )
-    return ev.with_columns(reason.alias(REASON)).drop("_pos", "_is_last", "_new_before",
-                                                      "_cancel_before")
+    return ev.with_columns(reason.alias(REASON)).drop(
+        "_pos", "_is_last", "_new_before", "_cancel_before"
+    )
 
 
 def _inherit_for_cancels(ev: pl.DataFrame, prior: pl.DataFrame) -> pl.DataFrame:
-    cancelled = ev.filter(pl.col("event") == "CANCEL").select("trade_id").unique()
-    if cancelled.is_empty():
+    """A CANCEL carries the trade's last state: from the previous event of the same trade in
+    this batch (events are sorted by trade and time), else from the stored prior state."""
+    is_cancel = pl.col("event") == "CANCEL"
+    if not ev.select(is_cancel.any()).item():
         return ev
-    ev = ev.with_row_index("_i")
-    rest = ev.join(cancelled, on="trade_id", how="anti")
-    ev = ev.join(cancelled, on="trade_id", how="semi")
-    marker = "_is_prior"
-    parts = [ev.with_columns(pl.lit(False).alias(marker))]
-    if not prior.is_empty():
-        parts.insert(0, prior.select("trade_id", "event_ts", *_STATE).with_columns(
-            pl.lit(True).alias(marker)))
-    both = pl.concat(parts, how="diagonal_relaxed").sort(["trade_id", "event_ts", marker],
-                                                         descending=[False, False, True])
-    filled = both.with_columns(
-        [pl.col(c).forward_fill().over("trade_id") for c in _STATE]
-    )
-    out = filled.filter(~pl.col(marker)).drop(marker)
-    return pl.concat([rest, out.select(rest.columns)], how="vertical_relaxed").sort("_i").drop(
-        "_i"
-    )
+    same_trade = (pl.col("trade_id") == pl.col("trade_id").shift(1)).fill_null(False)
+    use_prior = not prior.is_empty()
+    if use_prior:
+        ev = ev.join(
+            prior.select("trade_id", *[pl.col(c).alias(f"_p_{c}") for c in _STATE]),
+            on="trade_id",
+            how="left",
+            maintain_order="left",
+        )
+    fills = []
+    for c in _STATE:
+        fallback = pl.col(f"_p_{c}") if use_prior else pl.lit(None)
+        source = pl.when(same_trade).then(pl.col(c).shift(1)).otherwise(fallback)
+        fills.append(
+            pl.when(is_cancel & pl.col(c).is_null()).then(source).otherwise(pl.col(c)).alias(c)
+        )
+    ev = ev.with_columns(fills)
+    return ev.drop([f"_p_{c}" for c in _STATE]) if use_prior else ev
 
 
 def _plan_current_state(ctx: LoadContext, plan: LoadPlan, ev: pl.DataFrame) -> None:
     ev = _runs(ev)  # still sorted by (trade_id, event_ts)
-    last = ev.filter(pl.col("_is_last")).with_columns(_n=pl.col("_pos") + 1)
+    last = keep(ev, pl.col("_is_last")).with_columns(_n=pl.col("_pos") + 1)
     last = last.with_columns(
         event_count=pl.col("_prior_n") + pl.col("_n"),
         _live_before=pl.col("_prior_event").is_not_null() & (pl.col("_prior_event") != "CANCEL"),
     ).with_columns(ctx.audit())
     cols = FACT_TRADE.column_names
     is_cancel = pl.col("event") == "CANCEL"
-    inserts = last.filter(~is_cancel & ~pl.col("_live_before"))
-    if last.filter(pl.col("_live_before")).is_empty():
+    inserts = keep(last, ~is_cancel & ~pl.col("_live_before"))
+    if not last["_live_before"].any():
         rows = inserts.select(cols)
         plan.writes.append((FACT_TRADE, lambda: ctx.store.append(ctx.tenant, FACT_TRADE, rows)))
         return

@@ -114,8 +114,8 @@ def _json(data: bytes) -> pl.DataFrame:
                 break
     if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
         raise UnreadablePayload(
-            "JSON payload must be an array of objects (or {\"rows\": [...]})",
-            hint="Send [{\"col\": value, ...}, ...] or use NDJSON.",
+            'JSON payload must be an array of objects (or {"rows": [...]})',
+            hint='Send [{"col": value, ...}, ...] or use NDJSON.',
         )
     if not parsed:
         raise UnreadablePayload("the JSON payload has no rows", hint="Send at least one row.")

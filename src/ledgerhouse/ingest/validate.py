@@ -18,12 +18,12 @@ REASON = "_reason"
 ROW = "_row_number"
 
 _CURRENCIES = sorted(c.alpha_3 for c in pycountry.currencies)
-_POLARS = {
-    "str": pl.String,
-    "currency": pl.String,
-    "float": pl.Float64,
-    "int": pl.Int64,
-    "date": pl.Date,
+_POLARS: dict[str, pl.DataType] = {
+    "str": pl.String(),
+    "currency": pl.String(),
+    "float": pl.Float64(),
+    "int": pl.Int64(),
+    "date": pl.Date(),
     "ts": pl.Datetime("us", "UTC"),
 }
 
@@ -36,6 +36,8 @@ class Validated:
 
     @property
     def good(self) -> pl.DataFrame:
+        if self.typed[REASON].null_count() == self.typed.height:
+            return self.typed.drop(REASON)
         return self.typed.filter(pl.col(REASON).is_null()).drop(REASON)
 
     @property
@@ -109,8 +111,13 @@ def validate(df: pl.DataFrame, contract: Contract, max_field_chars: int) -> Vali
     cast_reason = df.select(pl.coalesce(checks).alias("_cast_reason")).to_series()
     typed_df = typed_df.with_columns(cast_reason)
     typed_df = typed_df.with_columns(
-        pl.coalesce([pl.col("_cast_reason"), *[c for cs in rule_checks for c in cs],
-                     *_cross_rules(contract)]).alias(REASON)
+        pl.coalesce(
+            [
+                pl.col("_cast_reason"),
+                *[c for cs in rule_checks for c in cs],
+                *_cross_rules(contract),
+            ]
+        ).alias(REASON)
     ).drop("_cast_reason")
     typed_df = _duplicates(typed_df, contract)
     return Validated(typed_df, original, warnings)
@@ -175,22 +182,33 @@ def _rules(col: Column, contract: Contract) -> list[pl.Expr]:
     if col.enum:
         out.append(
             pl.when(c.is_not_null() & ~c.is_in(list(col.enum))).then(
-                pl.format("column {}: {} is not one of {}", name, _quote(c.str.slice(0, 40)),
-                          pl.lit("|".join(col.enum)))
+                pl.format(
+                    "column {}: {} is not one of {}",
+                    name,
+                    _quote(c.str.slice(0, 40)),
+                    pl.lit("|".join(col.enum)),
+                )
             )
         )
     if col.kind == "currency":
         out.append(
             pl.when(c.is_not_null() & ~c.is_in(_CURRENCIES)).then(
-                pl.format("column {}: {} is not an ISO 4217 currency code", name,
-                          _quote(c.str.slice(0, 40)))
+                pl.format(
+                    "column {}: {} is not an ISO 4217 currency code",
+                    name,
+                    _quote(c.str.slice(0, 40)),
+                )
             )
         )
     if col.pattern:
         out.append(
             pl.when(c.is_not_null() & ~c.str.contains(col.pattern)).then(
-                pl.format("column {}: {} does not match {}", name, _quote(c.str.slice(0, 60)),
-                          pl.lit(col.pattern))
+                pl.format(
+                    "column {}: {} does not match {}",
+                    name,
+                    _quote(c.str.slice(0, 60)),
+                    pl.lit(col.pattern),
+                )
             )
         )
     if col.kind in ("float", "int"):
@@ -204,15 +222,24 @@ def _rules(col: Column, contract: Contract) -> list[pl.Expr]:
             op = ">" if col.min_exclusive else "≥"
             out.append(
                 pl.when(bad).then(
-                    pl.format("column {}: {} must be {} {}", name, c.cast(pl.String),
-                              pl.lit(op), pl.lit(f"{col.min:g}"))
+                    pl.format(
+                        "column {}: {} must be {} {}",
+                        name,
+                        c.cast(pl.String),
+                        pl.lit(op),
+                        pl.lit(f"{col.min:g}"),
+                    )
                 )
             )
         if col.max is not None:
             out.append(
                 pl.when(c > col.max).then(
-                    pl.format("column {}: {} must be ≤ {}", name, c.cast(pl.String),
-                              pl.lit(f"{col.max:g}"))
+                    pl.format(
+                        "column {}: {} must be ≤ {}",
+                        name,
+                        c.cast(pl.String),
+                        pl.lit(f"{col.max:g}"),
+                    )
                 )
             )
     return out
@@ -245,11 +272,12 @@ def _cross_rules(contract: Contract) -> list[pl.Expr]:
         ]
     if contract.dataset == "performance":
         return [
-            pl.when((pl.col("begin_nav") + pl.col("net_flow").fill_null(0)) <= 0)
-            .then(
+            pl.when((pl.col("begin_nav") + pl.col("net_flow").fill_null(0)) <= 0).then(
                 pl.when(pl.col("daily_return").is_null()).then(
-                    pl.lit("begin_nav + net_flow must be > 0 to derive daily_return; "
-                           "send daily_return explicitly")
+                    pl.lit(
+                        "begin_nav + net_flow must be > 0 to derive daily_return; "
+                        "send daily_return explicitly"
+                    )
                 )
             )
         ]
@@ -277,8 +305,9 @@ def _duplicates(df: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     dup = dup.select(
         ROW,
         pl.format(
-            "duplicate key ({}) within the batch; first seen at row {}", key_text,
-            pl.col("_first_row")
+            "duplicate key ({}) within the batch; first seen at row {}",
+            key_text,
+            pl.col("_first_row"),
         ).alias("_dup"),
     )
     return (
@@ -295,6 +324,6 @@ def quarantine_records(original: pl.DataFrame, bad: pl.DataFrame) -> pl.DataFram
     rows = original.join(bad, on=ROW, how="inner")
     cols = [c for c in original.columns if c != ROW]
     as_text = rows.select(ROW, REASON, *[pl.col(c).cast(pl.String) for c in cols])
-    return as_text.select(
-        ROW, REASON, pl.struct(cols).struct.json_encode().alias("record")
-    ).sort(ROW)
+    return as_text.select(ROW, REASON, pl.struct(cols).struct.json_encode().alias("record")).sort(
+        ROW
+    )

@@ -110,8 +110,10 @@ class DeltaStore:
     ) -> dict[str, Any]:
         """MERGE ``source`` (alias ``s``) into the table (alias ``t``) on ``predicate``."""
         arrow = source.to_arrow() if isinstance(source, pl.DataFrame) else source
+        # streamed_exec=False: the source is in memory, and in delta-rs < 1.7 a streamed merge
+        # derives no pruning predicate from it, so every target file would be rewritten.
         merger = self._table(tenant, table).merge(
-            arrow, predicate=predicate, source_alias="s", target_alias="t"
+            arrow, predicate=predicate, source_alias="s", target_alias="t", streamed_exec=False
         )
         if delete_when is not None:
             merger = merger.when_matched_delete(predicate=delete_when)
@@ -171,8 +173,10 @@ class DeltaStore:
             return pl.LazyFrame(schema=pl.Schema(pl.DataFrame(table.schema.empty_table()).schema))
         lf = pl.scan_parquet(files, hive_partitioning=bool(table.partition_by))
         return lf.select(
-            [pl.col(c).cast(pl.DataFrame(table.schema.empty_table()).schema[c]) for c in
-             table.column_names]
+            [
+                pl.col(c).cast(pl.DataFrame(table.schema.empty_table()).schema[c])
+                for c in table.column_names
+            ]
         )
 
     def read(self, tenant: str, table: TableDef, version: int) -> pl.DataFrame:

@@ -43,7 +43,9 @@ class TenantEngine:
 class EnginePool:
     """Lazily opened TenantEngine per tenant."""
 
-    def __init__(self, tenant_root_of: Callable[[str], Path], memory_limit: str, threads: int) -> None:
+    def __init__(
+        self, tenant_root_of: Callable[[str], Path], memory_limit: str, threads: int
+    ) -> None:
         self._root_of = tenant_root_of
         self._memory = memory_limit
         self._threads = threads
@@ -63,4 +65,3 @@ class EnginePool:
             for eng in self._engines.values():
                 eng.close()
             self._engines.clear()
-

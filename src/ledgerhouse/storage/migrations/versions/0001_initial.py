@@ -48,9 +48,7 @@ def upgrade() -> None:
         sa.Column("batch_id", sa.String(128), primary_key=True),
         sa.Column("dataset", sa.String(64), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column(
-            "commit_id", sa.Integer, sa.ForeignKey("warehouse_commits.id"), nullable=True
-        ),
+        sa.Column("commit_id", sa.Integer, sa.ForeignKey("warehouse_commits.id"), nullable=True),
         sa.Column("report", sa.JSON, nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     )

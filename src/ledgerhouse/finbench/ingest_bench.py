@@ -1,0 +1,90 @@
+"""Ingestion measurement: bulk load of a generated dataset, then an amendment merge.
+
+    python -m ledgerhouse.finbench.ingest_bench --data DIR --root WAREHOUSE [--amendments N]
+
+Loads every dataset of DIR through the product's ingestion path (reference data first), then
+sends N AMEND events for random live trades as one batch, and prints JSON with rows/s per
+dataset, the amendment-merge time and the peak memory of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ledgerhouse.ingest import LOAD_ORDER
+from ledgerhouse.services import Warehouse
+
+
+def amendment_batch(trades: Path, n: int, seed: int = 1) -> pl.DataFrame:
+    """N AMEND events (quantity changed) for random live trades, later than every event."""
+    events = pl.read_parquet(trades)
+    cancelled = events.filter(pl.col("event") == "CANCEL").select("trade_id")
+    live = (
+        events.join(cancelled, on="trade_id", how="anti")
+        .sort("event_ts")
+        .unique("trade_id", keep="last")
+    )
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(live.height, min(n, live.height), replace=False)
+    latest = events["event_ts"].max()
+    assert latest is not None
+    return (
+        live[pick.tolist()]
+        .with_columns(
+            event=pl.lit("AMEND"),
+            event_ts=pl.lit(latest) + timedelta(hours=1),
+            quantity=(pl.col("quantity") + 1.0),
+        )
+        .sort("trade_id")
+    )
+
+
+def run(data: Path, root: Path, amendments: int) -> dict[str, Any]:
+    shutil.rmtree(root, ignore_errors=True)
+    wh, _ = Warehouse.init(root=root)
+    out: dict[str, Any] = {"datasets": {}}
+    try:
+        for ds in LOAD_ORDER:
+            r = wh.ingest(ds, data / f"{ds}.parquet")
+            out["datasets"][ds] = {
+                "rows": r.rows_received,
+                "seconds": round(r.duration_s, 2),
+                "rows_per_s": round(r.rows_per_s),
+            }
+        batch = amendment_batch(data / "trades.parquet", amendments)
+        path = root / "amendments.parquet"
+        batch.write_parquet(path)
+        started = time.perf_counter()
+        r = wh.ingest("trades", path)
+        out["amendments"] = {
+            "rows": r.rows_accepted,
+            "seconds": round(time.perf_counter() - started, 2),
+            "quarantined": r.rows_quarantined,
+        }
+        out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
+    finally:
+        wh.close()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--root", type=Path, required=True)
+    p.add_argument("--amendments", type=int, default=100_000)
+    a = p.parse_args()
+    print(json.dumps(run(a.data, a.root, a.amendments), indent=2))
+
+
+if __name__ == "__main__":
+    main()
