@@ -39,3 +39,18 @@ def test_readme_shows_the_two_commands_and_links_docs() -> None:
     for doc in (ROOT / "docs").glob("*.md"):
         assert f"docs/{doc.name}" in readme, f"README does not link docs/{doc.name}"
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_commands_named_in_hints_and_docs_exist() -> None:
+    import re
+
+    import typer.main
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    texts = [p.read_text() for p in (ROOT / "src").rglob("*.py")]
+    texts += [p.read_text() for p in (ROOT / "docs").rglob("*.md")] + [
+        (ROOT / "README.md").read_text()
+    ]
+    for text in texts:
+        for name in re.findall(r"`ledgerhouse ([a-z][a-z-]*)", text):
+            assert name in commands, f"`ledgerhouse {name}` is named but does not exist"

@@ -23,7 +23,7 @@ from ledgerhouse.model import CORE_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, QueryResult, QueryService
 from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
-from ledgerhouse.tenancy import Principal, authenticate, validate_tenant_name
+from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
 
 ALL_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *INGEST_TABLES)
 RELATIONS: dict[str, TableDef] = {t.relation: t for t in ALL_TABLES}
@@ -118,6 +118,34 @@ class Warehouse:
     def authenticate(self, authorization: str | None) -> Principal:
         return authenticate(self.meta, authorization)
 
+    def create_api_key(
+        self,
+        user: str,
+        roles: tuple[str, ...] = ("reader",),
+        *,
+        tenant: str | None = None,
+        principal: Principal | None = None,
+    ) -> str:
+        """A new API key for ``user`` of the caller's tenant (admins only); shown once."""
+        from ledgerhouse.errors import InvalidRequest
+
+        principal = principal or self.local_principal(tenant)
+        authorize(principal, "manage_keys")
+        unknown = set(roles) - {"admin", "reader", "writer"}
+        if unknown or not roles:
+            raise InvalidRequest(
+                f"unknown roles {sorted(unknown)}" if unknown else "no role given",
+                hint="Use admin, writer or reader.",
+            )
+        if not user.strip() or len(user) > 128:
+            raise InvalidRequest("user must be 1-128 characters", hint="Name the key's owner.")
+        if principal.tenant not in self.meta.tenants():
+            raise InvalidRequest(
+                f"tenant {principal.tenant!r} does not exist",
+                hint=f"Create it with `ledgerhouse init --tenant {principal.tenant}`.",
+            )
+        return self.meta.create_api_key(principal.tenant, user.strip(), tuple(roles))
+
     # -- ingestion ----------------------------------------------------------------------------
     def ingest(
         self,
@@ -131,6 +159,7 @@ class Warehouse:
     ) -> BatchReport:
         """Ingest one batch of ``dataset`` from bytes or a file path; exactly once."""
         principal = principal or self.local_principal()
+        authorize(principal, "ingest")
         if isinstance(data, str | Path):
             path = Path(data)
             fmt = fmt or format_from_path(path)
@@ -145,6 +174,7 @@ class Warehouse:
 
     def batch(self, batch_id: str, principal: Principal | None = None) -> dict[str, Any]:
         principal = principal or self.local_principal()
+        authorize(principal, "read")
         found = self.meta.batch(principal.tenant, batch_id)
         if found is None:
             raise NotFound(
@@ -155,6 +185,7 @@ class Warehouse:
 
     def batches(self, principal: Principal | None = None, limit: int = 100) -> list[dict[str, Any]]:
         principal = principal or self.local_principal()
+        authorize(principal, "read")
         return self.meta.batches(principal.tenant, limit)
 
     # -- reads --------------------------------------------------------------------------------
@@ -168,12 +199,14 @@ class Warehouse:
         principal: Principal | None = None,
     ) -> QueryResult:
         principal = principal or self.local_principal()
+        authorize(principal, "read")
         return self.queries.sql(principal.tenant, sql, as_of=as_of, limit=limit, params=params)
 
     def commits(
         self, principal: Principal | None = None, limit: int = 100
     ) -> list[WarehouseCommit]:
         principal = principal or self.local_principal()
+        authorize(principal, "read")
         return self.meta.commits(principal.tenant, limit)
 
     def tables(
@@ -181,6 +214,7 @@ class Warehouse:
     ) -> list[dict[str, Any]]:
         """Every queryable table with its layer, description, pinned version and row count."""
         principal = principal or self.local_principal()
+        authorize(principal, "read")
         commit = self.queries.resolve_commit(principal.tenant, as_of)
         out = []
         for name, table in sorted(RELATIONS.items(), key=lambda kv: (kv[1].layer, kv[0])):

@@ -134,3 +134,43 @@ def test_upload_limit(tmp_path: Path) -> None:
         )
         assert "100-byte limit" in err["message"]
     wh.close()
+
+
+def test_roles_are_enforced_and_tenants_isolated(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    c, admin = client
+    reader = c.post("/v1/keys", headers=admin, json={"user": "ana", "roles": ["reader"]})
+    assert reader.status_code == 201
+    rh = {"Authorization": f"Bearer {reader.json()['api_key']}"}
+    assert c.post("/v1/query/sql", headers=rh, json={"sql": "SELECT 1 AS x"}).json()["rows"] == [
+        [1]
+    ]
+    err = _envelope(
+        c.post(
+            "/v1/ingest/fx_rates",
+            content=REF["fx_rates"],
+            headers={**rh, "Content-Type": "text/csv"},
+        ),
+        403,
+        "forbidden",
+    )
+    assert "may not ingest" in err["message"]
+    _envelope(
+        c.post("/v1/keys", headers=rh, json={"user": "eve", "roles": ["admin"]}), 403, "forbidden"
+    )
+    _envelope(
+        c.post("/v1/keys", headers=admin, json={"user": "x", "roles": ["root"]}),
+        400,
+        "invalid_request",
+    )
+    # a second tenant's key sees only its own (empty) tables
+    wh = c.app.state.warehouse
+    other_key = wh.create_tenant("acme")
+    c.post(
+        "/v1/ingest/fx_rates",
+        content=REF["fx_rates"],
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    oh = {"Authorization": f"Bearer {other_key}"}
+    mine = c.post("/v1/query/sql", headers=admin, json={"sql": "SELECT count(*) FROM fact_fx_rate"})
+    theirs = c.post("/v1/query/sql", headers=oh, json={"sql": "SELECT count(*) FROM fact_fx_rate"})
+    assert mine.json()["rows"] == [[3]] and theirs.json()["rows"] == [[0]]

@@ -105,3 +105,19 @@ def test_generate_and_load(tmp_path: Path) -> None:
     _run("init", "--root", root)
     code, text, _ = _run("load", str(out), "--root", root, "--json")
     assert code == 0 and [r["status"] for r in json.loads(text)] == ["committed"] * 9
+
+
+def test_batches_and_keys(tmp_path: Path) -> None:
+    root = str(tmp_path / "wh")
+    _run("init", "--root", root)
+    f = tmp_path / "fx.csv"
+    f.write_text(REF["fx_rates"])
+    _run("ingest", "fx_rates", str(f), "--root", root, "--batch-id", "fx-1")
+    code, out, _ = _run("batches", "--root", root, "--json")
+    assert code == 0 and json.loads(out)[0]["batch_id"] == "fx-1"
+    code, out, _ = _run(
+        "keys", "create", "--user", "bob", "--role", "writer", "--root", root, "--json"
+    )
+    assert code == 0 and json.loads(out)["api_key"].startswith("lh_")
+    code, _, err = _run("keys", "create", "--user", "bob", "--role", "god", "--root", root)
+    assert code == 2 and "unknown roles" in err

@@ -18,7 +18,7 @@ from prometheus_client import (
 
 from ledgerhouse.api.deps import Caller
 from ledgerhouse.api.errors import install_error_handlers
-from ledgerhouse.api.schemas import ErrorEnvelope, SqlRequest, SqlResponse
+from ledgerhouse.api.schemas import ErrorEnvelope, KeyRequest, KeyResponse, SqlRequest, SqlResponse
 from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
 from ledgerhouse.ingest import format_from_content_type
 from ledgerhouse.services import Warehouse
@@ -188,6 +188,14 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             "elapsed_ms": round(res.elapsed_ms, 3),
             "truncated": res.truncated,
         }
+
+    @app.post(
+        "/v1/keys", tags=["admin"], status_code=201, response_model=KeyResponse, responses=ERRORS
+    )
+    def create_key(body: KeyRequest, caller: Caller) -> dict[str, Any]:
+        """Create an API key for a user of the caller's tenant (admins only)."""
+        key = warehouse.create_api_key(body.user, tuple(body.roles), principal=caller)
+        return {"user": body.user, "roles": body.roles, "api_key": key}
 
     return app
 

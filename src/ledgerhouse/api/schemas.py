@@ -41,3 +41,16 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+
+
+class KeyRequest(BaseModel):
+    user: str = Field(min_length=1, max_length=128, description="Who the key is for.")
+    roles: list[str] = Field(
+        default_factory=lambda: ["reader"], description="admin, writer, reader"
+    )
+
+
+class KeyResponse(BaseModel):
+    user: str
+    roles: list[str]
+    api_key: str = Field(description="Shown once; stored only as a hash.")

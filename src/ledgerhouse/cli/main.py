@@ -330,6 +330,64 @@ def batch(batch_id: str, root: RootOpt = None, tenant: TenantOpt = None) -> None
 
 
 @app.command()
+def batches(
+    root: RootOpt = None, tenant: TenantOpt = None, limit: int = 20, as_json: JsonOpt = False
+) -> None:
+    """List recent batches (committed and rejected), newest first."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            reports = wh.batches(principal=wh.local_principal(tenant), limit=limit)
+        if out.as_json:
+            out.json(reports)
+            return
+        out.table(
+            ["batch", "dataset", "status", "received", "accepted", "quarantined", "commit"],
+            [
+                [
+                    r["batch_id"],
+                    r["dataset"],
+                    r["status"],
+                    r["rows_received"],
+                    r["rows_accepted"],
+                    r["rows_quarantined"],
+                    r.get("commit_id"),
+                ]
+                for r in reports
+            ],
+        )
+
+    _run(as_json, go)
+
+
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option("--user", help="Who the key is for.")],
+    role: Annotated[
+        list[str] | None, typer.Option("--role", help="admin, writer or reader.")
+    ] = None,
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key for a user of a tenant and print it once."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            key = wh.create_api_key(user, tuple(role or ["reader"]), tenant=tenant)
+        out.data(
+            {"user": user, "roles": role or ["reader"], "api_key": key},
+            f"API key for {user} (shown once): {key}",
+        )
+
+    _run(as_json, go)
+
+
+@app.command()
 def serve(
     root: RootOpt = None,
     host: Annotated[str | None, typer.Option("--host", help="Bind address.")] = None,

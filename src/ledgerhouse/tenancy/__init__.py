@@ -1,6 +1,7 @@
-"""Tenancy: who is calling (a Principal) and the API keys that prove it."""
+"""Tenancy: who is calling (a Principal), the API keys that prove it, and what they may do."""
 
 from ledgerhouse.tenancy.auth import authenticate, validate_tenant_name
 from ledgerhouse.tenancy.models import Principal
+from ledgerhouse.tenancy.permissions import authorize
 
-__all__ = ["Principal", "authenticate", "validate_tenant_name"]
+__all__ = ["Principal", "authenticate", "authorize", "validate_tenant_name"]
