@@ -9,7 +9,7 @@ SCALE  ?= 0.05
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-all lint typecheck demo clean
+.PHONY: install run test test-slow test-all lint typecheck demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+## make test-slow: the `slow` tier alone (CI runs it after `make test`).
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
 
 ## make test-all: every tier that runs on this machine, including `slow`.
 test-all: $(STAMP)

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from ledgerhouse.cli.output import Output
 from ledgerhouse.config import load_settings
@@ -169,13 +176,35 @@ def load(
 
     def go(out: Output) -> None:
         reports = []
-        with _warehouse(root) as wh:
-            for ds in LOAD_ORDER:
-                files = sorted(directory.glob(f"{ds}.*"))
-                if not files:
-                    continue
-                with _progress(out, f"ingesting {ds}") as say:
-                    r = wh.ingest(ds, files[0], principal=wh.local_principal(tenant), progress=say)
+        found = [(ds, sorted(directory.glob(f"{ds}.*"))) for ds in LOAD_ORDER]
+        todo = [(ds, files[0]) for ds, files in found if files]
+        if not todo:
+            raise _bad(
+                f"no dataset files in {directory}",
+                "Expect files named <dataset>.<csv|json|ndjson|parquet|arrow>.",
+            )
+        show = not out.as_json and sys.stderr.isatty()
+        with (
+            _warehouse(root) as wh,
+            Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=out.err,
+                transient=True,
+                disable=not show,
+            ) as bar,
+        ):
+            task = bar.add_task("loading", total=len(todo))
+            for ds, path in todo:
+
+                def stage(s: str, ds: str = ds) -> None:
+                    bar.update(task, description=f"{ds}: {s}")
+
+                r = wh.ingest(ds, path, principal=wh.local_principal(tenant), progress=stage)
+                bar.advance(task)
                 reports.append(r.to_dict())
                 if not out.as_json:
                     out.info(

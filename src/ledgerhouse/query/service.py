@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
 from ledgerhouse.errors import InvalidRequest, NotFound, QueryFailed
@@ -36,6 +37,11 @@ class QueryResult:
     @property
     def columns(self) -> list[dict[str, str]]:
         return [{"name": f.name, "type": str(f.type)} for f in self.table.schema]
+
+    def to_polars(self) -> pl.DataFrame:
+        out = pl.from_arrow(self.table)
+        assert isinstance(out, pl.DataFrame)
+        return out
 
     def rows(self) -> list[list[Any]]:
         cols = [c.to_pylist() for c in self.table.columns]
