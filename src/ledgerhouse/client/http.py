@@ -1,0 +1,165 @@
+"""A Python client for a Ledgerhouse server: the same calls as `Warehouse`, over HTTP.
+
+    from ledgerhouse.client import Client
+    lh = Client("http://127.0.0.1:8000", api_key="lh_...")
+    report = lh.ingest("trades", "trades.csv", batch_id="trades-2024-06-03")
+    df = lh.query("SELECT count(*) AS n FROM fact_trade").to_polars()
+
+Errors come back as the same exception classes the library raises (by the envelope's code),
+carrying the server's message, hint and details.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+
+from ledgerhouse import errors
+from ledgerhouse.ingest.errors import (
+    BatchRejected,
+    UnknownDataset,
+    UnreadablePayload,
+    UnsupportedFormat,
+)
+from ledgerhouse.ingest.readers import EXTENSIONS
+
+_CONTENT_TYPES = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+    "arrow": "application/vnd.apache.arrow.file",
+}
+
+_BY_CODE: dict[str, type[errors.LedgerhouseError]] = {
+    cls.code: cls
+    for cls in (
+        errors.InvalidRequest,
+        errors.NotFound,
+        errors.Unauthorized,
+        errors.Forbidden,
+        errors.Conflict,
+        errors.PayloadTooLarge,
+        errors.UnprocessableBatch,
+        errors.QueryRejected,
+        errors.QueryFailed,
+        errors.StorageError,
+        errors.ConfigError,
+        BatchRejected,
+        UnknownDataset,
+        UnreadablePayload,
+        UnsupportedFormat,
+    )
+}
+
+
+@dataclass
+class RemoteResult:
+    columns: list[dict[str, str]]
+    rows: list[list[Any]]
+    commit: int
+    query_id: str
+    truncated: bool
+
+    def to_polars(self) -> pl.DataFrame:
+        names = [c["name"] for c in self.columns]
+        return pl.DataFrame(self.rows, schema=names, orient="row")
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 300.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        self._auth = {"Authorization": f"Bearer {api_key}"}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        headers = {**self._auth, **kw.pop("headers", {})}
+        resp = self._http.request(method, path, headers=headers, **kw)
+        if resp.status_code >= 400:
+            raise _error(resp)
+        return resp.json()
+
+    def ingest(
+        self,
+        dataset: str,
+        data: bytes | str | Path,
+        *,
+        fmt: str | None = None,
+        batch_id: str | None = None,
+    ) -> dict[str, Any]:
+        if isinstance(data, str | Path):
+            path = Path(data)
+            fmt = fmt or EXTENSIONS.get(path.suffix.lower())
+            data = path.read_bytes()
+        if fmt not in _CONTENT_TYPES:
+            raise errors.InvalidRequest(
+                f"unknown format {fmt!r}", hint="Pass fmt= one of " + ", ".join(_CONTENT_TYPES)
+            )
+        headers = {"Content-Type": _CONTENT_TYPES[fmt]}
+        if batch_id:
+            headers["Idempotency-Key"] = batch_id
+        result: dict[str, Any] = self._call(
+            "POST", f"/v1/ingest/{dataset}", content=data, headers=headers
+        )
+        return result
+
+    def query(
+        self,
+        sql: str,
+        *,
+        as_of: str | int | None = None,
+        limit: int | None = None,
+        params: list[Any] | None = None,
+    ) -> RemoteResult:
+        body = {"sql": sql, "as_of": as_of, "limit": limit, "params": params}
+        r = self._call("POST", "/v1/query/sql", json=body)
+        return RemoteResult(r["columns"], r["rows"], r["commit"], r["query_id"], r["truncated"])
+
+    def tables(self, as_of: str | int | None = None) -> list[dict[str, Any]]:
+        params = {"as_of": str(as_of)} if as_of is not None else None
+        result: list[dict[str, Any]] = self._call("GET", "/v1/tables", params=params)
+        return result
+
+    def commits(self, limit: int = 100) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/commits", params={"limit": limit})
+        return result
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/ingest/batches/{batch_id}")
+        return result
+
+    def create_api_key(self, user: str, roles: list[str]) -> str:
+        result: dict[str, Any] = self._call("POST", "/v1/keys", json={"user": user, "roles": roles})
+        return str(result["api_key"])
+
+
+def _error(resp: httpx.Response) -> errors.LedgerhouseError:
+    try:
+        body = resp.json()["error"]
+    except Exception:
+        return errors.LedgerhouseError(
+            f"HTTP {resp.status_code}: {resp.text[:300]}", hint="Is this a Ledgerhouse server?"
+        )
+    cls = _BY_CODE.get(body.get("code", ""), errors.LedgerhouseError)
+    exc = cls(body.get("message", ""), hint=body.get("hint", ""), **body.get("details", {}))
+    exc.status = resp.status_code
+    return exc
