@@ -34,7 +34,7 @@ class LedgerhouseError(Exception):
 
 
 class ConfigError(LedgerhouseError):
-    status = 500
+    status = 400
     code = "config_error"
 
 
