@@ -25,8 +25,10 @@ from ledgerhouse.ingest import LOAD_ORDER
 from ledgerhouse.services import Warehouse
 
 
-def amendment_batch(trades: Path, n: int, seed: int = 1) -> pl.DataFrame:
-    """N AMEND events (quantity changed) for random live trades, later than every event."""
+def amendment_batch(trades: Path, n: int, seed: int = 1, recent: bool = False) -> pl.DataFrame:
+    """N AMEND events (quantity changed), later than every event, for random live trades
+    (scattered over the whole period: the worst case for copy-on-write) or, with ``recent``,
+    for the N most recent live trades (how amendments arrive in practice)."""
     events = pl.read_parquet(trades)
     cancelled = events.filter(pl.col("event") == "CANCEL").select("trade_id")
     live = (
@@ -35,7 +37,11 @@ def amendment_batch(trades: Path, n: int, seed: int = 1) -> pl.DataFrame:
         .unique("trade_id", keep="last")
     )
     rng = np.random.default_rng(seed)
-    pick = rng.choice(live.height, min(n, live.height), replace=False)
+    if recent:
+        live = live.sort("trade_ts", descending=True)
+        pick = np.arange(min(n, live.height))
+    else:
+        pick = rng.choice(live.height, min(n, live.height), replace=False)
     latest = events["event_ts"].max()
     assert latest is not None
     return (
@@ -61,16 +67,20 @@ def run(data: Path, root: Path, amendments: int) -> dict[str, Any]:
                 "seconds": round(r.duration_s, 2),
                 "rows_per_s": round(r.rows_per_s),
             }
-        batch = amendment_batch(data / "trades.parquet", amendments)
-        path = root / "amendments.parquet"
-        batch.write_parquet(path)
-        started = time.perf_counter()
-        r = wh.ingest("trades", path)
-        out["amendments"] = {
-            "rows": r.rows_accepted,
-            "seconds": round(time.perf_counter() - started, 2),
-            "quarantined": r.rows_quarantined,
-        }
+        for label, recent in (("amendments_scattered", False), ("amendments_recent", True)):
+            batch = amendment_batch(data / "trades.parquet", amendments, recent=recent)
+            if recent:  # later than the scattered batch, so none is stale
+                batch = batch.with_columns(pl.col("event_ts") + timedelta(hours=1))
+            path = root / f"{label}.parquet"
+            batch.write_parquet(path)
+            started = time.perf_counter()
+            r = wh.ingest("trades", path)
+            out[label] = {
+                "rows": r.rows_accepted,
+                "seconds": round(time.perf_counter() - started, 2),
+                "quarantined": r.rows_quarantined,
+                "months_touched": batch["trade_date"].dt.strftime("%Y-%m").n_unique(),
+            }
         out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
     finally:
         wh.close()
