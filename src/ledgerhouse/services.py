@@ -86,16 +86,22 @@ class Warehouse:
     def create_tenant(self, tenant: str) -> str | None:
         validate_tenant_name(tenant)
         created = self.meta.ensure_tenant(tenant)
-        versions: dict[str, int] = {}
-        for table in ALL_TABLES:
-            versions[table.relation] = self.store.create(tenant, table)
-        if self.store.files(tenant, DIM_DATE, versions[DIM_DATE.relation]) == []:
-            versions[DIM_DATE.relation] = self.store.append(tenant, DIM_DATE, build_dim_date())
-        latest = self.meta.latest_commit(tenant)
-        if latest is None or latest.table_versions != {**latest.table_versions, **versions}:
-            merged = {**(latest.table_versions if latest else {}), **versions}
-            if latest is None or merged != latest.table_versions:
-                self.meta.record_commit(tenant, "init", merged, sorted(versions))
+        with self.ingestor.writer_lock(tenant):
+            latest = self.meta.latest_commit(tenant)
+            committed = dict(latest.table_versions) if latest else {}
+            # Only tables no commit knows yet are added. A table already committed keeps its
+            # committed version: its Delta version may be ahead after a crashed batch, and
+            # adopting it would publish half a batch (recovery rolls it back instead).
+            added: dict[str, int] = {}
+            for table in ALL_TABLES:
+                if table.relation not in committed:
+                    added[table.relation] = self.store.create(tenant, table)
+            if DIM_DATE.relation in added and not self.store.files(
+                tenant, DIM_DATE, added[DIM_DATE.relation]
+            ):
+                added[DIM_DATE.relation] = self.store.append(tenant, DIM_DATE, build_dim_date())
+            if added:
+                self.meta.record_commit(tenant, "init", {**committed, **added}, sorted(added))
         if created:
             return self.meta.create_api_key(tenant, "admin", ("admin",))
         return None

@@ -141,3 +141,21 @@ def test_sigkill_at_a_random_moment_is_all_or_nothing(tmp_path: Path) -> None:
     assert wh.query("SELECT count(*) FROM fact_trade_event").rows() == [[3000]]
     assert wh.query("SELECT count(*) FROM raw_trades").rows() == [[3000]]
     wh.close()
+
+
+def test_init_after_a_crash_does_not_commit_the_crashed_batch(tmp_path: Path) -> None:
+    root = tmp_path / "wh"
+    wh, _ = Warehouse.init(root=root)
+    for ds, text in REF.items():
+        wh.ingest(ds, text.encode(), fmt="csv")
+    before = snapshot(wh)
+    payload = tmp_path / "trades.csv"
+    payload.write_bytes(_trades_csv(20))
+    code, err = _finish(_child(root, payload, "before-commit"))
+    assert code == -signal.SIGKILL, err
+    again, key = Warehouse.init(root=root)  # re-running init must not adopt orphan versions
+    assert key is None
+    assert snapshot(again) == before
+    assert again.query("SELECT count(*) FROM fact_trade").rows() == [[0]]
+    again.close()
+    wh.close()

@@ -149,7 +149,7 @@ class Ingestor:
         done = self._already_committed(tenant, batch_id, dataset)
         if done is not None:
             return done
-        with self._writer_lock(tenant):
+        with self.writer_lock(tenant):
             done = self._already_committed(tenant, batch_id, dataset)
             if done is not None:
                 return done
@@ -177,7 +177,8 @@ class Ingestor:
         return report
 
     @contextmanager
-    def _writer_lock(self, tenant: str) -> Iterator[None]:
+    def writer_lock(self, tenant: str) -> Iterator[None]:
+        """The tenant's writer lock (fcntl): batches of one tenant apply one at a time."""
         root = self.store.tenant_root(tenant)
         root.mkdir(parents=True, exist_ok=True)
         with open(Path(root) / "_writer.lock", "w") as fh:
