@@ -171,15 +171,12 @@ class DeltaStore:
     def scan(self, tenant: str, table: TableDef, version: int) -> pl.LazyFrame:
         """A lazy Polars frame over a pinned version (for ingestion-side lookups)."""
         files = self.files(tenant, table, version)
+        schema = pl.DataFrame(table.schema.empty_table()).schema
         if not files:
-            return pl.LazyFrame(schema=pl.Schema(pl.DataFrame(table.schema.empty_table()).schema))
+            return pl.LazyFrame(schema=schema)
         lf = pl.scan_parquet(files, hive_partitioning=bool(table.partition_by))
-        return lf.select(
-            [
-                pl.col(c).cast(pl.DataFrame(table.schema.empty_table()).schema[c])
-                for c in table.column_names
-            ]
-        )
+        # partition values come from paths: cast so they match the table's types
+        return lf.select([pl.col(c).cast(schema[c]) for c in table.column_names])
 
     def read(self, tenant: str, table: TableDef, version: int) -> pl.DataFrame:
         return self.scan(tenant, table, version).collect()
