@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     query_row_limit: int = Field(
         default=100_000, gt=0, description="Most rows a SQL query returns."
     )
+    query_timeout_s: float = Field(
+        default=60.0, gt=0, description="Longest a SQL query may run before it is interrupted."
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, gt=0, lt=65536, description="Port `serve` listens on.")
     log_level: str = Field(default="INFO", description="Logging level.")

@@ -92,6 +92,14 @@ class QueryFailed(LedgerhouseError):
     code = "query_failed"
 
 
+class QueryTimeout(LedgerhouseError):
+    """A query ran past its time limit, or its caller went away, and was interrupted."""
+
+    status = 408
+    code = "query_timeout"
+    retryable = True
+
+
 class StorageError(LedgerhouseError):
     status = 500
     code = "storage_error"

@@ -21,7 +21,7 @@ from ledgerhouse.ingest import (
 from ledgerhouse.ingest.progress import Progress
 from ledgerhouse.model import CORE_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
-from ledgerhouse.query import AsOf, QueryResult, QueryService
+from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
 from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
 
@@ -52,7 +52,12 @@ class Warehouse:
             ),
         )
         self.queries = QueryService(
-            self.store, self.meta, self.engines, RELATIONS, settings.query_row_limit
+            self.store,
+            self.meta,
+            self.engines,
+            RELATIONS,
+            settings.query_row_limit,
+            settings.query_timeout_s,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -202,11 +207,23 @@ class Warehouse:
         as_of: AsOf = None,
         limit: int | None = None,
         params: list[Any] | None = None,
+        timeout_s: float | None = None,
+        explain: Explain = None,
+        cancel: CancelToken | None = None,
         principal: Principal | None = None,
     ) -> QueryResult:
         principal = principal or self.local_principal()
         authorize(principal, "read")
-        return self.queries.sql(principal.tenant, sql, as_of=as_of, limit=limit, params=params)
+        return self.queries.sql(
+            principal.tenant,
+            sql,
+            as_of=as_of,
+            limit=limit,
+            params=params,
+            timeout_s=timeout_s,
+            explain=explain,
+            cancel=cancel,
+        )
 
     def commits(
         self, principal: Principal | None = None, limit: int = 100

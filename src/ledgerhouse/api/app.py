@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Annotated, Any
@@ -15,12 +16,14 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledgerhouse.api.deps import Caller
 from ledgerhouse.api.errors import install_error_handlers
 from ledgerhouse.api.schemas import ErrorEnvelope, KeyRequest, KeyResponse, SqlRequest, SqlResponse
 from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
 from ledgerhouse.ingest import format_from_content_type
+from ledgerhouse.query import CancelToken
 from ledgerhouse.services import Warehouse
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -72,15 +75,9 @@ def create_app(warehouse: Warehouse) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
+    # A plain ASGI middleware, not @app.middleware("http"): Starlette's BaseHTTPMiddleware
+    # hides client disconnects from handlers, and queries must stop when their caller leaves.
+    app.add_middleware(_ObserveRequests, metrics=metrics)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -163,17 +160,29 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         ]
 
     @app.post("/v1/query/sql", tags=["query"], response_model=SqlResponse, responses=ERRORS)
-    async def query_sql(body: SqlRequest, caller: Caller) -> dict[str, Any]:
-        """Run one read-only SQL query over a pinned commit (latest, or `as_of`)."""
-        try:
-            res = await run_in_threadpool(
+    async def query_sql(body: SqlRequest, caller: Caller, request: Request) -> dict[str, Any]:
+        """Run one read-only SQL query over a pinned commit (latest, or `as_of`). The query is
+        interrupted past its time limit, and as soon as the client disconnects."""
+        token = CancelToken()
+        task = asyncio.ensure_future(
+            run_in_threadpool(
                 warehouse.query,
                 body.sql,
                 as_of=body.as_of,
                 limit=body.limit,
                 params=body.params,
+                timeout_s=body.timeout_s,
+                explain=body.explain,
+                cancel=token,
                 principal=caller,
             )
+        )
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.1)
+                if not task.done() and await request.is_disconnected():
+                    token.cancel()
+            res = await task
         except LedgerhouseError:
             metrics.queries.labels("error").inc()
             raise
@@ -198,6 +207,32 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         return {"user": body.user, "roles": body.roles, "api_key": key}
 
     return app
+
+
+class _ObserveRequests:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, path, str(status[0])).inc()
+            self.metrics.latency.labels(method, path).observe(time.perf_counter() - started)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

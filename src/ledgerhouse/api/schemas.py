@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +14,14 @@ class SqlRequest(BaseModel):
     )
     limit: int | None = Field(default=None, ge=1, description="Most rows to return.")
     params: list[Any] | None = Field(default=None, description="Values for ? / $1 placeholders.")
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Time limit (capped by the server's query_timeout_s)."
+    )
+    explain: Literal["plan", "analyze"] | None = Field(
+        default=None,
+        description="Return DuckDB's plan instead of rows ('analyze' runs the query and "
+        "reports actual timings).",
+    )
 
 
 class Column(BaseModel):

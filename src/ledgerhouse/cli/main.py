@@ -225,16 +225,36 @@ def query(
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Most rows.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0.001, help="Time limit in seconds.")
+    ] = None,
+    explain: Annotated[
+        str | None, typer.Option("--explain", help="Show the plan: 'plan' or 'analyze'.")
+    ] = None,
     tenant: TenantOpt = None,
 ) -> None:
     """Run a read-only SQL query (optionally as of a past commit or time)."""
+    if explain not in (None, "plan", "analyze"):
+        Output().error(_bad(f"unknown --explain {explain!r}", "Use --explain plan or analyze."))
+        raise typer.Exit(2)
     if fmt not in {"table", "csv", "json", "parquet"}:
         Output().error(_bad(f"unknown format {fmt!r}", "Use --format table, csv, json or parquet."))
         raise typer.Exit(2)
 
     def go(out: Output) -> None:
         with _warehouse(root) as wh:
-            res = wh.query(sql, as_of=as_of, limit=limit, principal=wh.local_principal(tenant))
+            res = wh.query(
+                sql,
+                as_of=as_of,
+                limit=limit,
+                timeout_s=timeout,
+                explain=explain,  # type: ignore[arg-type]
+                principal=wh.local_principal(tenant),
+            )
+        if explain is not None and fmt == "table" and output is None:
+            for _kind, plan in res.rows():
+                out.console.print(plan)
+            return
         _write_result(out, res, fmt, output)
         if res.truncated:
             out.info(f"note: result truncated to {res.table.num_rows} rows (use --limit)")

@@ -1,6 +1,14 @@
 """Query: the SQL guard and guarded SQL over a pinned warehouse commit."""
 
 from ledgerhouse.query.guard import CheckedQuery, check_query
-from ledgerhouse.query.service import AsOf, QueryResult, QueryService
+from ledgerhouse.query.service import AsOf, CancelToken, Explain, QueryResult, QueryService
 
-__all__ = ["AsOf", "CheckedQuery", "QueryResult", "QueryService", "check_query"]
+__all__ = [
+    "AsOf",
+    "CancelToken",
+    "CheckedQuery",
+    "Explain",
+    "QueryResult",
+    "QueryService",
+    "check_query",
+]

@@ -7,16 +7,17 @@ bound, on the request's own cursor, to the Parquet files of its pinned Delta ver
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 
-from ledgerhouse.errors import InvalidRequest, NotFound, QueryFailed
+from ledgerhouse.errors import InvalidRequest, NotFound, QueryFailed, QueryTimeout
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.query.guard import check_query
 from ledgerhouse.storage.delta import DeltaStore
@@ -24,6 +25,30 @@ from ledgerhouse.storage.engine import EnginePool
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
 
 AsOf = int | str | datetime | date | None
+
+
+class CancelToken:
+    """Lets another thread interrupt a running query (client disconnect, shutdown)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+        self.cancelled = False
+
+    def attach(self, cursor: duckdb.DuckDBPyConnection | None) -> None:
+        with self._lock:
+            self._cursor = cursor
+            if cursor is not None and self.cancelled:
+                cursor.interrupt()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._cursor is not None:
+                self._cursor.interrupt()
+
+
+Explain = Literal["plan", "analyze"] | None
 
 
 @dataclass
@@ -56,7 +81,9 @@ class QueryService:
         engines: EnginePool,
         relations: dict[str, TableDef],
         row_limit: int,
+        timeout_s: float = 60.0,
     ) -> None:
+        self.timeout_s = timeout_s
         self.store = store
         self.meta = meta
         self.engines = engines
@@ -91,17 +118,30 @@ class QueryService:
         as_of: AsOf = None,
         limit: int | None = None,
         params: list[Any] | None = None,
+        timeout_s: float | None = None,
+        explain: Explain = None,
+        cancel: CancelToken | None = None,
     ) -> QueryResult:
+        """Run one guarded query on a pinned commit. ``explain`` returns DuckDB's plan
+        (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query)."""
         checked = check_query(sql, set(self.relations))
         commit = self.resolve_commit(tenant, as_of)
         limit = min(limit or self.row_limit, self.row_limit)
+        timeout = min(timeout_s or self.timeout_s, self.timeout_s)
+        text = checked.sql
+        if explain is not None:
+            text = ("EXPLAIN ANALYZE " if explain == "analyze" else "EXPLAIN ") + text
         started = time.perf_counter()
         cur = self.engines.get(tenant).cursor()
+        token = cancel or CancelToken()
+        token.attach(cur)
+        timer = threading.Timer(timeout, token.cancel)
+        timer.start()
         try:
             for name in sorted(checked.relations):
                 self._bind(cur, tenant, self.relations[name], commit)
             try:
-                reader = cur.sql(checked.sql, params=params or None).to_arrow_reader(8192)
+                reader = cur.sql(text, params=params or None).to_arrow_reader(8192)
                 batches, count = [], 0
                 for batch in reader:
                     batches.append(batch)
@@ -109,12 +149,27 @@ class QueryService:
                     if count > limit:
                         break
                 table = pa.Table.from_batches(batches, schema=reader.schema)
+            except duckdb.InterruptException as exc:
+                elapsed = time.perf_counter() - started
+                why = (
+                    f"it ran past its {timeout:g} s limit"
+                    if elapsed >= timeout * 0.99
+                    else "it was cancelled"
+                )
+                raise QueryTimeout(
+                    f"the query was interrupted: {why}",
+                    hint="Narrow the query (filters, fewer months), or raise the limit with "
+                    "timeout_s / LEDGERHOUSE_QUERY_TIMEOUT_S.",
+                    timeout_s=timeout,
+                ) from exc
             except duckdb.Error as exc:
                 raise QueryFailed(
                     f"the query failed: {str(exc).splitlines()[0][:400]}",
                     hint="Fix the SQL; the error names the part DuckDB could not run.",
                 ) from exc
         finally:
+            timer.cancel()
+            token.attach(None)
             cur.close()
         truncated = table.num_rows > limit
         if truncated:
