@@ -22,6 +22,7 @@ from ledgerhouse.ingest.progress import Progress
 from ledgerhouse.model import CORE_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
+from ledgerhouse.query.log import QueryLog
 from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
 
@@ -51,6 +52,7 @@ class Warehouse:
                 settings.max_error_rate, settings.max_field_chars, settings.max_upload_bytes
             ),
         )
+        self.query_log = QueryLog(self.meta)
         self.queries = QueryService(
             self.store,
             self.meta,
@@ -58,6 +60,7 @@ class Warehouse:
             RELATIONS,
             settings.query_row_limit,
             settings.query_timeout_s,
+            self.query_log,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -112,6 +115,7 @@ class Warehouse:
         return None
 
     def close(self) -> None:
+        self.query_log.close()
         self.engines.close()
         self.meta.close()
 
@@ -217,6 +221,7 @@ class Warehouse:
         return self.queries.sql(
             principal.tenant,
             sql,
+            user=principal.user,
             as_of=as_of,
             limit=limit,
             params=params,
@@ -224,6 +229,37 @@ class Warehouse:
             explain=explain,
             cancel=cancel,
         )
+
+    def query_log_entries(
+        self,
+        *,
+        status: str | None = None,
+        slowest: bool = False,
+        limit: int = 100,
+        principal: Principal | None = None,
+    ) -> list[dict[str, Any]]:
+        """Logged queries of the tenant, newest (or slowest) first."""
+        principal = principal or self.local_principal()
+        authorize(principal, "read")
+        self.query_log.flush()
+        return self.meta.queries(principal.tenant, status=status, slowest=slowest, limit=limit)
+
+    def query_log_entry(
+        self, query_id: str, *, plan: bool = False, principal: Principal | None = None
+    ) -> dict[str, Any]:
+        """One logged query; with ``plan``, DuckDB's plan for it on the commit it pinned."""
+        principal = principal or self.local_principal()
+        authorize(principal, "read")
+        self.query_log.flush()
+        entry = self.meta.query_entry(principal.tenant, query_id)
+        if plan:
+            if entry["status"] == "rejected":
+                entry["plan"] = None
+            else:
+                entry["plan"] = self.queries.plan(
+                    principal.tenant, entry["text"], entry["commit_id"]
+                )
+        return entry
 
     def commits(
         self, principal: Principal | None = None, limit: int = 100

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Query, Request, Response
@@ -60,6 +59,13 @@ class Metrics:
         )
         self.queries = Counter(
             "ledgerhouse_queries", "SQL queries by status", ["status"], registry=self.registry
+        )
+        self.query_latency = Histogram(
+            "ledgerhouse_query_seconds",
+            "SQL query latency in the engine, by route",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
         )
 
 
@@ -139,6 +145,26 @@ def create_app(warehouse: Warehouse) -> FastAPI:
     def batch(batch_id: str, caller: Caller) -> dict[str, Any]:
         return warehouse.batch(batch_id, principal=caller)
 
+    @app.get("/v1/queries", tags=["query"], responses=ERRORS)
+    def queries(
+        caller: Caller,
+        status: Annotated[str | None, Query(description="ok, error, rejected or timeout")] = None,
+        slowest: Annotated[bool, Query(description="Slowest first instead of newest")] = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """The query log of the caller's tenant."""
+        return warehouse.query_log_entries(
+            status=status, slowest=slowest, limit=limit, principal=caller
+        )
+
+    @app.get("/v1/queries/{query_id}", tags=["query"], responses=ERRORS)
+    def query_entry(
+        query_id: str,
+        caller: Caller,
+        plan: Annotated[bool, Query(description="Add DuckDB's plan")] = False,
+    ) -> dict[str, Any]:
+        return warehouse.query_log_entry(query_id, plan=plan, principal=caller)
+
     @app.get("/v1/tables", tags=["query"], responses=ERRORS)
     def tables(caller: Caller, as_of: str | None = None) -> list[dict[str, Any]]:
         return warehouse.tables(as_of=as_of, principal=caller)
@@ -187,8 +213,9 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             metrics.queries.labels("error").inc()
             raise
         metrics.queries.labels("ok").inc()
+        metrics.query_latency.labels("raw").observe(res.elapsed_ms / 1000)
         return {
-            "query_id": uuid.uuid4().hex,
+            "query_id": res.query_id,
             "columns": res.columns,
             "rows": res.rows(),
             "route": "raw",

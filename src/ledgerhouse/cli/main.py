@@ -409,6 +409,50 @@ def batches(
     _run(as_json, go)
 
 
+@app.command()
+def queries(
+    query_id: Annotated[str | None, typer.Argument(help="Show one query in full.")] = None,
+    slowest: Annotated[bool, typer.Option("--slowest", help="Slowest first.")] = False,
+    status: Annotated[
+        str | None, typer.Option("--status", help="ok, error, rejected or timeout.")
+    ] = None,
+    plan: Annotated[bool, typer.Option("--plan", help="With QUERY_ID: add the plan.")] = False,
+    limit: int = 20,
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The query log: recent (or --slowest) queries, or one query with its plan."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            who = wh.local_principal(tenant)
+            if query_id:
+                out.json(wh.query_log_entry(query_id, plan=plan, principal=who))
+                return
+            rows = wh.query_log_entries(status=status, slowest=slowest, limit=limit, principal=who)
+        if out.as_json:
+            out.json(rows)
+            return
+        out.table(
+            ["id", "started", "ms", "rows", "status", "user", "text"],
+            [
+                [
+                    r["id"],
+                    r["started_at"][:19],
+                    f"{r['duration_ms']:.1f}",
+                    r["rows"],
+                    r["status"],
+                    r["user"],
+                    " ".join(r["text"].split())[:60],
+                ]
+                for r in rows
+            ],
+        )
+
+    _run(as_json, go)
+
+
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

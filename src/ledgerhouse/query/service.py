@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -17,9 +18,16 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from ledgerhouse.errors import InvalidRequest, NotFound, QueryFailed, QueryTimeout
+from ledgerhouse.errors import (
+    InvalidRequest,
+    LedgerhouseError,
+    NotFound,
+    QueryFailed,
+    QueryTimeout,
+)
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.query.guard import check_query
+from ledgerhouse.query.log import QueryLog, fingerprint
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.engine import EnginePool
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
@@ -53,6 +61,7 @@ Explain = Literal["plan", "analyze"] | None
 
 @dataclass
 class QueryResult:
+    query_id: str
     table: pa.Table
     commit: WarehouseCommit
     elapsed_ms: float
@@ -82,8 +91,10 @@ class QueryService:
         relations: dict[str, TableDef],
         row_limit: int,
         timeout_s: float = 60.0,
+        log: QueryLog | None = None,
     ) -> None:
         self.timeout_s = timeout_s
+        self.log = log
         self.store = store
         self.meta = meta
         self.engines = engines
@@ -115,6 +126,60 @@ class QueryService:
         tenant: str,
         sql: str,
         *,
+        user: str = "local",
+        **options: Any,
+    ) -> QueryResult:
+        """Run one guarded query and record it in the query log, whatever the outcome."""
+        query_id = uuid.uuid4().hex
+        started_at = datetime.now(UTC)
+        started = time.perf_counter()
+        entry: dict[str, Any] = {
+            "id": query_id,
+            "tenant_id": tenant,
+            "user": user,
+            "text": sql[:100_000],
+            "fingerprint": fingerprint(sql),
+            "route": "raw",
+            "started_at": started_at,
+            "commit_id": None,
+            "rows": 0,
+            "bytes": 0,
+            "status": "ok",
+            "error": None,
+        }
+        try:
+            result = self._run(tenant, sql, query_id=query_id, **options)
+        except LedgerhouseError as exc:
+            entry["status"] = {"query_rejected": "rejected", "query_timeout": "timeout"}.get(
+                exc.code, "error"
+            )
+            entry["error"] = exc.message[:2000]
+            raise
+        except Exception as exc:
+            entry["status"], entry["error"] = "error", f"internal: {exc!r}"[:2000]
+            raise
+        finally:
+            entry["duration_ms"] = (time.perf_counter() - started) * 1000
+            if self.log is not None and entry["status"] != "ok":
+                self.log.record(entry)
+        entry.update(
+            commit_id=result.commit.id, rows=result.table.num_rows, bytes=result.table.nbytes
+        )
+        if self.log is not None:
+            self.log.record(entry)
+        return result
+
+    def plan(self, tenant: str, sql: str, as_of: AsOf) -> str:
+        """DuckDB's plan for ``sql`` on a commit (not logged: it is a look at a past query)."""
+        res = self._run(tenant, sql, query_id="plan", as_of=as_of, explain="plan")
+        return "\n".join(str(row[-1]) for row in res.rows())
+
+    def _run(
+        self,
+        tenant: str,
+        sql: str,
+        *,
+        query_id: str,
         as_of: AsOf = None,
         limit: int | None = None,
         params: list[Any] | None = None,
@@ -175,6 +240,7 @@ class QueryService:
         if truncated:
             table = table.slice(0, limit)
         return QueryResult(
+            query_id=query_id,
             table=table,
             commit=commit,
             elapsed_ms=(time.perf_counter() - started) * 1000,

@@ -18,9 +18,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
+    Text,
     create_engine,
     event,
     select,
@@ -72,6 +74,40 @@ class BatchRow(Base):
     commit_id: Mapped[int | None] = mapped_column(ForeignKey("warehouse_commits.id"), nullable=True)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QueryLogRow(Base):
+    __tablename__ = "query_log"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    user: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    route: Mapped[str] = mapped_column(String(64))
+    commit_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+QUERY_LOG_FIELDS = (
+    "id",
+    "tenant_id",
+    "user",
+    "fingerprint",
+    "text",
+    "route",
+    "commit_id",
+    "started_at",
+    "duration_ms",
+    "rows",
+    "bytes",
+    "status",
+    "error",
+)
 
 
 @dataclass(frozen=True)
@@ -270,6 +306,33 @@ class MetadataStore:
                 )
             return _to_commit(row)
 
+    # -- query log ----------------------------------------------------------------------------
+    def record_queries(self, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        with self.session() as s:
+            s.add_all(QueryLogRow(**e) for e in entries)
+
+    def queries(
+        self, tenant: str, *, status: str | None = None, slowest: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        q = select(QueryLogRow).where(QueryLogRow.tenant_id == tenant)
+        if status:
+            q = q.where(QueryLogRow.status == status)
+        order = QueryLogRow.duration_ms.desc() if slowest else QueryLogRow.started_at.desc()
+        with self.session() as s:
+            return [_query_dict(r) for r in s.scalars(q.order_by(order).limit(limit))]
+
+    def query_entry(self, tenant: str, query_id: str) -> dict[str, Any]:
+        with self.session() as s:
+            row = s.get(QueryLogRow, query_id)
+            if row is None or row.tenant_id != tenant:
+                raise NotFound(
+                    f"no query {query_id!r} in the query log",
+                    hint="List queries with `ledgerhouse queries` or GET /v1/queries.",
+                )
+            return _query_dict(row)
+
     # -- ingestion ledger ---------------------------------------------------------------------
     def batch(self, tenant: str, batch_id: str) -> tuple[str, dict[str, Any]] | None:
         with self.session() as s:
@@ -302,6 +365,13 @@ class MetadataStore:
                 .limit(limit)
             )
             return [dict(r.report) for r in rows]
+
+
+def _query_dict(row: QueryLogRow) -> dict[str, Any]:
+    out = {f: getattr(row, f) for f in QUERY_LOG_FIELDS}
+    out["started_at"] = _aware(row.started_at).isoformat()
+    out["tenant"] = out.pop("tenant_id")
+    return out
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
