@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledgerhouse.api.deps import Caller
 from ledgerhouse.api.errors import install_error_handlers
+from ledgerhouse.api.formats import MEDIA, negotiate, stream
 from ledgerhouse.api.schemas import ErrorEnvelope, KeyRequest, KeyResponse, SqlRequest, SqlResponse
 from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
 from ledgerhouse.ingest import format_from_content_type
@@ -185,10 +187,24 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             for c in warehouse.commits(principal=caller, limit=limit)
         ]
 
-    @app.post("/v1/query/sql", tags=["query"], response_model=SqlResponse, responses=ERRORS)
-    async def query_sql(body: SqlRequest, caller: Caller, request: Request) -> dict[str, Any]:
+    @app.post(
+        "/v1/query/sql",
+        tags=["query"],
+        response_model=SqlResponse,
+        responses={
+            **ERRORS,
+            200: {
+                "content": {m: {} for m in MEDIA},
+                "description": "JSON by default; CSV, Parquet or an Arrow IPC stream by Accept, "
+                "with X-Query-Id, X-Commit, X-Route, X-Cache-Hit and X-Truncated headers.",
+            },
+        },
+    )
+    async def query_sql(body: SqlRequest, caller: Caller, request: Request) -> Any:
         """Run one read-only SQL query over a pinned commit (latest, or `as_of`). The query is
-        interrupted past its time limit, and as soon as the client disconnects."""
+        interrupted past its time limit, and as soon as the client disconnects. The result
+        comes as JSON, or as CSV, Parquet or an Arrow IPC stream when `Accept` asks for it."""
+        fmt, media = negotiate(request.headers.get("accept"))
         token = CancelToken()
         task = asyncio.ensure_future(
             run_in_threadpool(
@@ -214,6 +230,15 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             raise
         metrics.queries.labels("ok").inc()
         metrics.query_latency.labels("raw").observe(res.elapsed_ms / 1000)
+        if fmt != "json":
+            headers = {
+                "X-Query-Id": res.query_id,
+                "X-Commit": str(res.commit.id),
+                "X-Route": "raw",
+                "X-Cache-Hit": "false",
+                "X-Truncated": str(res.truncated).lower(),
+            }
+            return StreamingResponse(stream(res.table, fmt), media_type=media, headers=headers)
         return {
             "query_id": res.query_id,
             "columns": res.columns,

@@ -1,0 +1,58 @@
+"""Query results by Accept: JSON, CSV, Parquet and Arrow IPC stream, with the same rows."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import polars as pl
+import pyarrow.ipc as ipc
+from fastapi.testclient import TestClient
+
+from ledgerhouse import Warehouse
+from ledgerhouse.api import create_app
+
+SQL = "SELECT date, year, day_name, is_business_day FROM dim_date WHERE year = 2024 ORDER BY date"
+
+
+def test_every_format_returns_the_same_rows(tmp_path: Path) -> None:
+    wh, key = Warehouse.init(root=tmp_path / "wh")
+    with TestClient(create_app(wh)) as c:
+        h = {"Authorization": f"Bearer {key}"}
+        as_json = c.post("/v1/query/sql", headers=h, json={"sql": SQL}).json()
+        expected = pl.DataFrame(
+            as_json["rows"], schema=[col["name"] for col in as_json["columns"]], orient="row"
+        ).with_columns(pl.col("date").str.to_date())
+        assert expected.height == 366
+        frames = {}
+        for media in (
+            "text/csv",
+            "application/vnd.apache.parquet",
+            "application/vnd.apache.arrow.stream",
+        ):
+            r = c.post("/v1/query/sql", headers={**h, "Accept": media}, json={"sql": SQL})
+            assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+            assert r.headers["x-commit"] == str(as_json["commit"])
+            assert r.headers["x-truncated"] == "false" and r.headers["x-query-id"]
+            body = io.BytesIO(r.content)
+            if media == "text/csv":
+                frames[media] = pl.read_csv(body, try_parse_dates=True)
+            elif media.endswith("parquet"):
+                frames[media] = pl.read_parquet(body)
+            else:
+                frames[media] = pl.from_arrow(ipc.open_stream(body).read_all())
+        for media, df in frames.items():
+            assert df.select(expected.columns).cast(expected.schema).equals(expected), media
+        empty = c.post(
+            "/v1/query/sql",
+            headers={**h, "Accept": "text/csv"},
+            json={"sql": "SELECT year FROM dim_date WHERE year = 1"},
+        )
+        assert empty.text.strip() == '"year"'
+        err = c.post(
+            "/v1/query/sql",
+            headers={**h, "Accept": "text/csv"},
+            json={"sql": "DROP TABLE dim_date"},
+        )
+        assert err.status_code == 400 and err.json()["error"]["code"] == "query_rejected"
+    wh.close()
