@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(
         default=60.0, gt=0, description="Longest a SQL query may run before it is interrupted."
     )
+    query_concurrency: int = Field(
+        default=4, gt=0, description="Queries of one tenant that run at the same time."
+    )
+    query_queue: int = Field(
+        default=16, ge=0, description="Queries of one tenant that may wait for a slot."
+    )
+    query_queue_wait_s: float = Field(
+        default=10.0, gt=0, description="Longest a query waits for a slot before a 429."
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, gt=0, lt=65536, description="Port `serve` listens on.")
     log_level: str = Field(default="INFO", description="Logging level.")

@@ -100,6 +100,14 @@ class QueryTimeout(LedgerhouseError):
     retryable = True
 
 
+class Overloaded(LedgerhouseError):
+    """Too many queries in flight for the tenant: come back after ``retry_after_s``."""
+
+    status = 429
+    code = "overloaded"
+    retryable = True
+
+
 class StorageError(LedgerhouseError):
     status = 500
     code = "storage_error"

@@ -22,6 +22,7 @@ from ledgerhouse.ingest.progress import Progress
 from ledgerhouse.model import CORE_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
+from ledgerhouse.query.admission import Admission
 from ledgerhouse.query.log import QueryLog
 from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
@@ -61,6 +62,9 @@ class Warehouse:
             settings.query_row_limit,
             settings.query_timeout_s,
             self.query_log,
+            Admission(
+                settings.query_concurrency, settings.query_queue, settings.query_queue_wait_s
+            ),
         )
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from ledgerhouse.query import CancelToken
 from ledgerhouse.services import Warehouse
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 401, 404, 409, 413, 422, 500)
+    code: {"model": ErrorEnvelope} for code in (400, 401, 403, 404, 408, 409, 413, 422, 429, 500)
 }
 
 

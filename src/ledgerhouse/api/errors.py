@@ -25,11 +25,12 @@ def envelope(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerhouseError)
     async def _domain(_req: Request, exc: LedgerhouseError) -> JSONResponse:
-        return JSONResponse(
-            {"error": exc.to_dict()},
-            status_code=exc.status,
-            headers={"WWW-Authenticate": "Bearer"} if exc.status == 401 else None,
-        )
+        headers = {}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if exc.status == 429:
+            headers["Retry-After"] = str(exc.details.get("retry_after_s", 1))
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:

@@ -26,6 +26,7 @@ from ledgerhouse.errors import (
     QueryTimeout,
 )
 from ledgerhouse.model.schema import TableDef
+from ledgerhouse.query.admission import Admission
 from ledgerhouse.query.guard import check_query
 from ledgerhouse.query.log import QueryLog, fingerprint
 from ledgerhouse.storage.delta import DeltaStore
@@ -92,7 +93,9 @@ class QueryService:
         row_limit: int,
         timeout_s: float = 60.0,
         log: QueryLog | None = None,
+        admission: Admission | None = None,
     ) -> None:
+        self.admission = admission or Admission(concurrency=4, queue=16, wait_s=10.0)
         self.timeout_s = timeout_s
         self.log = log
         self.store = store
@@ -148,11 +151,10 @@ class QueryService:
             "error": None,
         }
         try:
-            result = self._run(tenant, sql, query_id=query_id, **options)
+            with self.admission.slot(tenant):
+                result = self._run(tenant, sql, query_id=query_id, **options)
         except LedgerhouseError as exc:
-            entry["status"] = {"query_rejected": "rejected", "query_timeout": "timeout"}.get(
-                exc.code, "error"
-            )
+            entry["status"] = _STATUS_OF.get(exc.code, "error")
             entry["error"] = exc.message[:2000]
             raise
         except Exception as exc:
@@ -269,6 +271,9 @@ class QueryService:
             f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} "
             f"FROM read_parquet({file_list}, {options})"
         )
+
+
+_STATUS_OF = {"query_rejected": "rejected", "query_timeout": "timeout", "overloaded": "overloaded"}
 
 
 def _ident(name: str) -> str:
