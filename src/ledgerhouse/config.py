@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(
         default=60.0, gt=0, description="Longest a SQL query may run before it is interrupted."
     )
+    result_cache_bytes: int = Field(
+        default=256 * 1024**2, ge=0, description="Memory for cached query results (0 = off)."
+    )
     query_concurrency: int = Field(
         default=4, gt=0, description="Queries of one tenant that run at the same time."
     )

@@ -23,6 +23,7 @@ from ledgerhouse.model import CORE_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
 from ledgerhouse.query.admission import Admission
+from ledgerhouse.query.cache import ResultCache
 from ledgerhouse.query.log import QueryLog
 from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
@@ -65,6 +66,7 @@ class Warehouse:
             Admission(
                 settings.query_concurrency, settings.query_queue, settings.query_queue_wait_s
             ),
+            ResultCache(settings.result_cache_bytes) if settings.result_cache_bytes else None,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -218,6 +220,7 @@ class Warehouse:
         timeout_s: float | None = None,
         explain: Explain = None,
         cancel: CancelToken | None = None,
+        use_cache: bool = True,
         principal: Principal | None = None,
     ) -> QueryResult:
         principal = principal or self.local_principal()
@@ -232,6 +235,7 @@ class Warehouse:
             timeout_s=timeout_s,
             explain=explain,
             cancel=cancel,
+            use_cache=use_cache,
         )
 
     def query_log_entries(

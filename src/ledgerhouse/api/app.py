@@ -62,6 +62,9 @@ class Metrics:
         self.queries = Counter(
             "ledgerhouse_queries", "SQL queries by status", ["status"], registry=self.registry
         )
+        self.cache = Counter(
+            "ledgerhouse_result_cache", "Result cache lookups", ["outcome"], registry=self.registry
+        )
         self.query_latency = Histogram(
             "ledgerhouse_query_seconds",
             "SQL query latency in the engine, by route",
@@ -216,6 +219,7 @@ def create_app(warehouse: Warehouse) -> FastAPI:
                 timeout_s=body.timeout_s,
                 explain=body.explain,
                 cancel=token,
+                use_cache=body.cache,
                 principal=caller,
             )
         )
@@ -229,13 +233,14 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             metrics.queries.labels("error").inc()
             raise
         metrics.queries.labels("ok").inc()
-        metrics.query_latency.labels("raw").observe(res.elapsed_ms / 1000)
+        metrics.query_latency.labels(res.route).observe(res.elapsed_ms / 1000)
+        metrics.cache.labels("hit" if res.cache_hit else "miss").inc()
         if fmt != "json":
             headers = {
                 "X-Query-Id": res.query_id,
                 "X-Commit": str(res.commit.id),
-                "X-Route": "raw",
-                "X-Cache-Hit": "false",
+                "X-Route": res.route,
+                "X-Cache-Hit": str(res.cache_hit).lower(),
                 "X-Truncated": str(res.truncated).lower(),
             }
             return StreamingResponse(stream(res.table, fmt), media_type=media, headers=headers)
@@ -243,8 +248,8 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             "query_id": res.query_id,
             "columns": res.columns,
             "rows": res.rows(),
-            "route": "raw",
-            "cache_hit": False,
+            "route": res.route,
+            "cache_hit": res.cache_hit,
             "commit": res.commit.id,
             "elapsed_ms": round(res.elapsed_ms, 3),
             "truncated": res.truncated,

@@ -17,6 +17,7 @@ class SqlRequest(BaseModel):
     timeout_s: float | None = Field(
         default=None, gt=0, description="Time limit (capped by the server's query_timeout_s)."
     )
+    cache: bool = Field(default=True, description="false bypasses the result cache.")
     explain: Literal["plan", "analyze"] | None = Field(
         default=None,
         description="Return DuckDB's plan instead of rows ('analyze' runs the query and "

@@ -231,6 +231,7 @@ def query(
     explain: Annotated[
         str | None, typer.Option("--explain", help="Show the plan: 'plan' or 'analyze'.")
     ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the result cache.")] = False,
     tenant: TenantOpt = None,
 ) -> None:
     """Run a read-only SQL query (optionally as of a past commit or time)."""
@@ -249,6 +250,7 @@ def query(
                 limit=limit,
                 timeout_s=timeout,
                 explain=explain,  # type: ignore[arg-type]
+                use_cache=not no_cache,
                 principal=wh.local_principal(tenant),
             )
         if explain is not None and fmt == "table" and output is None:

@@ -27,6 +27,7 @@ from ledgerhouse.errors import (
 )
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.query.admission import Admission
+from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key
 from ledgerhouse.query.guard import check_query
 from ledgerhouse.query.log import QueryLog, fingerprint
 from ledgerhouse.storage.delta import DeltaStore
@@ -68,6 +69,11 @@ class QueryResult:
     elapsed_ms: float
     truncated: bool
     sql: str
+    route: str = "raw"
+
+    @property
+    def cache_hit(self) -> bool:
+        return self.route == "cache"
 
     @property
     def columns(self) -> list[dict[str, str]]:
@@ -94,7 +100,9 @@ class QueryService:
         timeout_s: float = 60.0,
         log: QueryLog | None = None,
         admission: Admission | None = None,
+        cache: ResultCache | None = None,
     ) -> None:
+        self.cache = cache
         self.admission = admission or Admission(concurrency=4, queue=16, wait_s=10.0)
         self.timeout_s = timeout_s
         self.log = log
@@ -165,7 +173,10 @@ class QueryService:
             if self.log is not None and entry["status"] != "ok":
                 self.log.record(entry)
         entry.update(
-            commit_id=result.commit.id, rows=result.table.num_rows, bytes=result.table.nbytes
+            commit_id=result.commit.id,
+            rows=result.table.num_rows,
+            bytes=result.table.nbytes,
+            route=result.route,
         )
         if self.log is not None:
             self.log.record(entry)
@@ -188,9 +199,12 @@ class QueryService:
         timeout_s: float | None = None,
         explain: Explain = None,
         cancel: CancelToken | None = None,
+        use_cache: bool = True,
     ) -> QueryResult:
         """Run one guarded query on a pinned commit. ``explain`` returns DuckDB's plan
-        (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query)."""
+        (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query).
+        Results come from the cache when the same query already ran on the same versions of
+        the tables it reads (``use_cache=False`` bypasses it)."""
         checked = check_query(sql, set(self.relations))
         commit = self.resolve_commit(tenant, as_of)
         limit = min(limit or self.row_limit, self.row_limit)
@@ -199,6 +213,21 @@ class QueryService:
         if explain is not None:
             text = ("EXPLAIN ANALYZE " if explain == "analyze" else "EXPLAIN ") + text
         started = time.perf_counter()
+        key = None
+        if self.cache is not None and explain is None:
+            versions = {r: commit.table_versions.get(r) for r in checked.relations}
+            key = cache_key(tenant, checked.sql, params, limit, explain, versions)
+            hit = self.cache.get(key) if use_cache else None
+            if hit is not None:
+                return QueryResult(
+                    query_id=query_id,
+                    table=hit.table,
+                    commit=commit,
+                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                    truncated=hit.truncated,
+                    sql=checked.sql,
+                    route="cache",
+                )
         cur = self.engines.get(tenant).cursor()
         token = cancel or CancelToken()
         token.attach(cur)
@@ -241,6 +270,8 @@ class QueryService:
         truncated = table.num_rows > limit
         if truncated:
             table = table.slice(0, limit)
+        if key is not None and self.cache is not None:
+            self.cache.put(key, CachedResult(table, truncated))
         return QueryResult(
             query_id=query_id,
             table=table,
