@@ -10,6 +10,7 @@ second wall behind this one.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 
@@ -115,8 +116,17 @@ def _reject(message: str, hint: str = "", **details: object) -> QueryRejected:
     )
 
 
-def check_query(sql: str, known: set[str]) -> CheckedQuery:
-    if not isinstance(sql, str) or not sql.strip():
+def check_query(sql: str, known: set[str] | frozenset[str]) -> CheckedQuery:
+    """Check ``sql`` (memoized: the check is a pure function of the text and the relations)."""
+    if not isinstance(sql, str):
+        raise _reject("the SQL text must be a string")
+    known = frozenset(known)
+    # memoize ordinary queries only: 4,096 texts of up to 10k characters stay small
+    return _check_cached(sql, known) if len(sql) < 10_000 else _check(sql, known)
+
+
+def _check(sql: str, known: frozenset[str]) -> CheckedQuery:
+    if not sql.strip():
         raise _reject("the SQL text is empty")
     if len(sql) > MAX_SQL_CHARS:
         raise _reject(f"the SQL text has {len(sql):,} characters; the limit is {MAX_SQL_CHARS:,}")
@@ -146,13 +156,16 @@ def check_query(sql: str, known: set[str]) -> CheckedQuery:
     return CheckedQuery(sql=tree.sql(dialect="duckdb"), relations=frozenset(relations - ctes))
 
 
+_check_cached = functools.lru_cache(maxsize=4096)(_check)
+
+
 def _function_name(node: exp.Func) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.this).lower()
     return node.sql_name().lower()
 
 
-def _check_relation(node: exp.Table, known: set[str], ctes: set[str]) -> str:
+def _check_relation(node: exp.Table, known: frozenset[str], ctes: set[str]) -> str:
     this = node.this
     if not isinstance(this, exp.Identifier):
         what = this.sql()[:80] if this is not None else "?"

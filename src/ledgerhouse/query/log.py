@@ -7,6 +7,7 @@ handed in so far is stored; readers of the log call it first.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import queue
@@ -23,6 +24,10 @@ log = logging.getLogger("ledgerhouse.query")
 
 def fingerprint(sql: str) -> str:
     """The same query with other literal values has the same fingerprint."""
+    return _fingerprint_cached(sql) if len(sql) < 10_000 else _fingerprint(sql)
+
+
+def _fingerprint(sql: str) -> str:
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
         text = tree.transform(lambda n: exp.Placeholder() if isinstance(n, exp.Literal) else n).sql(
@@ -31,6 +36,9 @@ def fingerprint(sql: str) -> str:
     except Exception:  # unparseable text still gets a stable fingerprint
         text = " ".join(sql.split()).lower()
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_fingerprint_cached = functools.lru_cache(maxsize=4096)(_fingerprint)
 
 
 class QueryLog:

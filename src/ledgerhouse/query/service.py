@@ -110,6 +110,7 @@ class QueryService:
         self.meta = meta
         self.engines = engines
         self.relations = relations
+        self._known = frozenset(relations)
         self.row_limit = row_limit
 
     def resolve_commit(self, tenant: str, as_of: AsOf = None) -> WarehouseCommit:
@@ -205,7 +206,7 @@ class QueryService:
         (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query).
         Results come from the cache when the same query already ran on the same versions of
         the tables it reads (``use_cache=False`` bypasses it)."""
-        checked = check_query(sql, set(self.relations))
+        checked = check_query(sql, self._known)
         commit = self.resolve_commit(tenant, as_of)
         limit = min(limit or self.row_limit, self.row_limit)
         timeout = min(timeout_s or self.timeout_s, self.timeout_s)
