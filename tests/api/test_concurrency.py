@@ -3,63 +3,40 @@ none hangs or fails. A real server on loopback, bounded request count and time."
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from ledgerhouse import Warehouse
-from ledgerhouse.api import create_app
 
 # heavy enough to overlap (a self-join of the calendar), with a known answer
 SQL = "SELECT count(*) FROM dim_date a JOIN dim_date b ON a.month = b.month AND a.year >= b.year"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_twenty_clients_get_answers_or_429(tmp_path: Path) -> None:
+def test_twenty_clients_get_answers_or_429(tmp_path: Path, live_server) -> None:  # type: ignore[no-untyped-def]
     wh, key = Warehouse.init(
         root=tmp_path / "wh", query_concurrency=2, query_queue=3, query_queue_wait_s=0.5
     )
     expected = wh.query(SQL).rows()[0][0]
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(wh), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/healthz")
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        with live_server(wh) as base:
 
-        def client(_: int) -> list[tuple[int, object]]:
-            out = []
-            with httpx.Client(
-                base_url=base, timeout=60, headers={"Authorization": f"Bearer {key}"}
-            ) as c:
-                for _ in range(5):
-                    r = c.post("/v1/query/sql", json={"sql": SQL})
-                    if r.status_code == 200:
-                        out.append((200, r.json()["rows"][0][0]))
-                    else:
-                        out.append((r.status_code, r.headers.get("retry-after")))
-            return out
+            def client(_: int) -> list[tuple[int, object]]:
+                out = []
+                with httpx.Client(
+                    base_url=base, timeout=60, headers={"Authorization": f"Bearer {key}"}
+                ) as c:
+                    for _ in range(5):
+                        r = c.post("/v1/query/sql", json={"sql": SQL})
+                        if r.status_code == 200:
+                            out.append((200, r.json()["rows"][0][0]))
+                        else:
+                            out.append((r.status_code, r.headers.get("retry-after")))
+                return out
 
-        with ThreadPoolExecutor(20) as pool:
-            results = [r for rs in pool.map(client, range(20)) for r in rs]
+            with ThreadPoolExecutor(20) as pool:
+                results = [r for rs in pool.map(client, range(20)) for r in rs]
         assert len(results) == 100
         answered = [v for s, v in results if s == 200]
         refused = [v for s, v in results if s == 429]
@@ -68,6 +45,4 @@ def test_twenty_clients_get_answers_or_429(tmp_path: Path) -> None:
         assert refused and all(v is not None and int(str(v)) >= 1 for v in refused)
         assert len(wh.query_log_entries(status="overloaded", limit=1000)) == len(refused)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         wh.close()

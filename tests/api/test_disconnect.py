@@ -4,25 +4,15 @@ loopback: the test client cannot disconnect)."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from ledgerhouse import Warehouse
-from ledgerhouse.api import create_app
 
 ENDLESS = "SELECT count(*) FROM dim_date a, dim_date b, dim_date c WHERE a.day + b.day > c.day"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _interrupted(base: str) -> float:
@@ -31,37 +21,23 @@ def _interrupted(base: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def test_disconnect_interrupts_the_query(tmp_path: Path) -> None:
+def test_disconnect_interrupts_the_query(tmp_path: Path, live_server) -> None:  # type: ignore[no-untyped-def]
     wh, key = Warehouse.init(root=tmp_path / "wh", query_timeout_s=600)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(wh), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/healthz")
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        with pytest.raises(httpx.ReadTimeout):
-            httpx.post(
-                f"{base}/v1/query/sql",
-                json={"sql": ENDLESS},
-                timeout=1.0,
-                headers={"Authorization": f"Bearer {key}"},
-            )
-        # The server notices and interrupts: the query ends as an error long before its
-        # 600 s limit. Bounded wait, no timing asserted.
-        for _ in range(300):
-            if _interrupted(base) >= 1:
-                break
-            time.sleep(0.1)
-        assert _interrupted(base) == 1
+        with live_server(wh) as base:
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(
+                    f"{base}/v1/query/sql",
+                    json={"sql": ENDLESS},
+                    timeout=1.0,
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+            # The server notices and interrupts: the query ends as an error long before its
+            # 600 s limit. Bounded wait, no timing asserted.
+            for _ in range(300):
+                if _interrupted(base) >= 1:
+                    break
+                time.sleep(0.1)
+            assert _interrupted(base) == 1
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         wh.close()

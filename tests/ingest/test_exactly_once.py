@@ -84,6 +84,13 @@ def _child(root: Path, payload: Path, failpoint: str | None) -> subprocess.Popen
     )
 
 
+def _with_reference_data(root: Path) -> Warehouse:
+    wh, _ = Warehouse.init(root=root)
+    for ds, text in REF.items():
+        wh.ingest(ds, text.encode(), fmt="csv")
+    return wh
+
+
 def _finish(child: subprocess.Popen[bytes]) -> tuple[int, str]:
     _out, err = child.communicate(timeout=120)
     return child.returncode, err.decode(errors="replace")
@@ -96,9 +103,7 @@ def test_sigkill_between_writes_leaves_nothing_and_resend_lands_once(
     tmp_path: Path, failpoint: str
 ) -> None:
     root = tmp_path / "wh"
-    wh, _ = Warehouse.init(root=root)
-    for ds, text in REF.items():
-        wh.ingest(ds, text.encode(), fmt="csv")
+    wh = _with_reference_data(root)
     before = snapshot(wh)
     payload = tmp_path / "trades.csv"
     payload.write_bytes(_trades_csv(200))
@@ -122,9 +127,7 @@ def test_sigkill_between_writes_leaves_nothing_and_resend_lands_once(
 
 def test_sigkill_at_a_random_moment_is_all_or_nothing(tmp_path: Path) -> None:
     root = tmp_path / "wh"
-    wh, _ = Warehouse.init(root=root)
-    for ds, text in REF.items():
-        wh.ingest(ds, text.encode(), fmt="csv")
+    wh = _with_reference_data(root)
     payload = tmp_path / "trades.csv"
     payload.write_bytes(_trades_csv(3000))
     for delay in (0.5, 1.0, 1.5, 2.5):
@@ -145,9 +148,7 @@ def test_sigkill_at_a_random_moment_is_all_or_nothing(tmp_path: Path) -> None:
 
 def test_init_after_a_crash_does_not_commit_the_crashed_batch(tmp_path: Path) -> None:
     root = tmp_path / "wh"
-    wh, _ = Warehouse.init(root=root)
-    for ds, text in REF.items():
-        wh.ingest(ds, text.encode(), fmt="csv")
+    wh = _with_reference_data(root)
     before = snapshot(wh)
     payload = tmp_path / "trades.csv"
     payload.write_bytes(_trades_csv(20))

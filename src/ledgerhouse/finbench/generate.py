@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ledgerhouse.ingest.datasets import LOAD_ORDER
+
 START = date(2023, 1, 2)
 CURRENCIES = {  # currency: (USD per unit at start, country)
     "USD": (1.0, "US"),
@@ -48,17 +50,7 @@ ASSET_CLASSES = ["EQUITY", "BOND", "FUTURE", "FX"]
 ASSET_WEIGHTS = [0.6, 0.25, 0.1, 0.05]
 BENCHMARKS = ["BM_GLOBAL", "BM_US", "BM_EUROPE", "BM_TECH"]
 N_COUNTERPARTIES = 48
-DATASETS = (
-    "fx_rates",
-    "instruments",
-    "portfolios",
-    "counterparties",
-    "prices",
-    "benchmarks",
-    "trades",
-    "positions",
-    "performance",
-)
+DATASETS = LOAD_ORDER  # one file per ingestible dataset, in the order they must be loaded
 
 
 @dataclass(frozen=True)
