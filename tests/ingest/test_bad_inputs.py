@@ -167,3 +167,15 @@ def test_every_format_is_read(ref_wh: Warehouse) -> None:
         assert report.rows_accepted == 1, (fmt, report)
     got = ref_wh.query("SELECT trade_id, quantity FROM fact_trade ORDER BY 1").rows()
     assert got == [[f"F{i}", 100.0] for i in range(len(formats))]
+
+
+def test_spreadsheet_csv_exports_are_read(ref_wh: Warehouse) -> None:
+    """Excel writes a byte-order mark, and ';' or tab separators in many locales."""
+    text = TRADE_HEADER + trade_row("B1")
+    bom = "\ufeff" + text
+    semicolon = (TRADE_HEADER + trade_row("S1")).replace(",", ";")
+    tab = (TRADE_HEADER + trade_row("H1")).replace(",", "\t")
+    for payload in (bom, semicolon, tab):
+        assert ref_wh.ingest("trades", payload.encode(), fmt="csv").rows_accepted == 1
+    got = ref_wh.query("SELECT trade_id FROM fact_trade ORDER BY 1").rows()
+    assert got == [["B1"], ["H1"], ["S1"]]

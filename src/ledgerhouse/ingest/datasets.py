@@ -257,6 +257,8 @@ def render_markdown() -> str:
         "Generated from `src/ledgerhouse/ingest/datasets.py`; a test keeps this file in step.",
         "Column names are matched case-insensitively; unknown columns are ignored with a warning.",
         "Formats: CSV, JSON (array of objects), NDJSON, Parquet, Arrow IPC (file or stream).",
+        "CSV: UTF-8 with a header row; the separator (`,` `;` tab or `|`) is detected from the",
+        "header, and a byte-order mark is ignored (spreadsheet exports load as they are).",
         "Timestamps without a zone are read as UTC. Text values longer than `max_field_chars`",
         "are quarantined. A batch whose share of quarantined rows exceeds `max_error_rate`",
         "is rejected whole and changes nothing.",

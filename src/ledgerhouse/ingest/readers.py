@@ -98,8 +98,24 @@ def read_payload(data: bytes, fmt: str) -> pl.DataFrame:
 def _csv(data: bytes) -> pl.DataFrame:
     # Everything as text: validation casts each column and names the value it cannot read.
     return pl.read_csv(
-        io.BytesIO(data), infer_schema=False, try_parse_dates=False, raise_if_empty=True
+        io.BytesIO(data),
+        separator=_separator(data),
+        infer_schema=False,
+        try_parse_dates=False,
+        raise_if_empty=True,
     )
+
+
+def _separator(data: bytes) -> str:
+    """',' unless the header says otherwise: spreadsheet exports use ';' or tabs in many
+    locales."""
+    import csv
+
+    header = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff").split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
 
 
 def _json(data: bytes) -> pl.DataFrame:
