@@ -19,16 +19,17 @@ from ledgerhouse.ingest import (
     format_from_path,
 )
 from ledgerhouse.ingest.progress import Progress
-from ledgerhouse.model import CORE_TABLES, TableDef, build_dim_date
+from ledgerhouse.model import CORE_TABLES, MART_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
 from ledgerhouse.query.admission import Admission
 from ledgerhouse.query.cache import ResultCache
 from ledgerhouse.query.log import QueryLog
+from ledgerhouse.query.marts import MartRefresher
 from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
 
-ALL_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *INGEST_TABLES)
+ALL_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *MART_TABLES, *INGEST_TABLES)
 RELATIONS: dict[str, TableDef] = {t.relation: t for t in ALL_TABLES}
 
 
@@ -68,6 +69,8 @@ class Warehouse:
             ),
             ResultCache(settings.result_cache_bytes) if settings.result_cache_bytes else None,
         )
+        self.marts = MartRefresher(self.queries)
+        self.ingestor.after_write = self.marts.refresh
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -82,6 +85,8 @@ class Warehouse:
                 hint=f"Create one with `ledgerhouse init --root {settings.root}`.",
             )
         wh.meta.migrate()
+        for tenant in wh.meta.tenants():  # tables added by a newer Ledgerhouse (e.g. marts)
+            wh.create_tenant(tenant)
         return wh
 
     @classmethod

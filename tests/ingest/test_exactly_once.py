@@ -97,7 +97,8 @@ def _finish(child: subprocess.Popen[bytes]) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(
-    "failpoint", ["raw_trades", "fact_trade_event", "fact_trade", "before-commit"]
+    "failpoint",
+    ["raw_trades", "fact_trade_event", "fact_trade", "mart_trading_activity", "before-commit"],
 )
 def test_sigkill_between_writes_leaves_nothing_and_resend_lands_once(
     tmp_path: Path, failpoint: str

@@ -97,6 +97,11 @@ def _planner(dataset: str) -> Callable[[LoadContext, pl.DataFrame], LoadPlan]:
     return planners[dataset]
 
 
+#: Called after a batch's writes, before its commit, with the committed and the new table
+#: versions; returns the versions of the derived tables it rewrote.
+AfterWrite = Callable[[str, dict[str, int], dict[str, int]], dict[str, int]]
+
+
 def batch_id_for(dataset: str, payload: bytes) -> str:
     digest = hashlib.sha256(dataset.encode() + b"\0" + payload).hexdigest()
     return f"sha256-{digest[:40]}"
@@ -116,7 +121,9 @@ class Ingestor:
         meta: MetadataStore,
         limits: IngestLimits,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        after_write: AfterWrite | None = None,
     ) -> None:
+        self.after_write = after_write
         self.store = store
         self.meta = meta
         self.limits = limits
@@ -206,9 +213,10 @@ class Ingestor:
 
     @staticmethod
     def _tables() -> list[TableDef]:
+        from ledgerhouse.model.marts import MART_TABLES
         from ledgerhouse.model.schema import CORE_TABLES
 
-        return [*CORE_TABLES, *RAW_TABLES.values(), QUARANTINE]
+        return [*CORE_TABLES, *MART_TABLES, *RAW_TABLES.values(), QUARANTINE]
 
     # -- the load -----------------------------------------------------------------------------
     def _load(
@@ -259,8 +267,15 @@ class Ingestor:
             )
         say("writing")
         written = self._write(ctx, checked.typed, bad, quarantined, dataset, plan)
-        report.tables_written = written
         new_versions = {**versions, **written}
+        if self.after_write is not None:  # derived tables (marts) join the same commit
+            say("refreshing marts")
+            derived = self.after_write(tenant, versions, new_versions)
+            for name in derived:
+                _failpoint(name)
+            written.update(derived)
+            new_versions.update(derived)
+        report.tables_written = written
         commit = self.meta.record_commit(
             tenant,
             f"ingest:{dataset}",

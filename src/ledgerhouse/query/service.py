@@ -110,7 +110,7 @@ class QueryService:
         self.meta = meta
         self.engines = engines
         self.relations = relations
-        self._known = frozenset(relations)
+        self.known_relations = frozenset(relations)
         self.row_limit = row_limit
 
     def resolve_commit(self, tenant: str, as_of: AsOf = None) -> WarehouseCommit:
@@ -206,7 +206,7 @@ class QueryService:
         (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query).
         Results come from the cache when the same query already ran on the same versions of
         the tables it reads (``use_cache=False`` bypasses it)."""
-        checked = check_query(sql, self._known)
+        checked = check_query(sql, self.known_relations)
         commit = self.resolve_commit(tenant, as_of)
         limit = min(limit or self.row_limit, self.row_limit)
         timeout = min(timeout_s or self.timeout_s, self.timeout_s)
@@ -236,7 +236,7 @@ class QueryService:
         timer.start()
         try:
             for name in sorted(checked.relations):
-                self._bind(cur, tenant, self.relations[name], commit)
+                self.bind(cur, tenant, self.relations[name], commit)
             try:
                 reader = cur.sql(text, params=params or None).to_arrow_reader(8192)
                 batches, count = [], 0
@@ -282,7 +282,7 @@ class QueryService:
             sql=checked.sql,
         )
 
-    def _bind(
+    def bind(
         self, cur: duckdb.DuckDBPyConnection, tenant: str, table: TableDef, commit: WarehouseCommit
     ) -> None:
         version = commit.table_versions.get(table.relation)

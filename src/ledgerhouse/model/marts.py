@@ -1,0 +1,134 @@
+"""Data marts: derived tables in the mart layer, each defined by SQL over the core star.
+
+A mart is partitioned by month and refreshed, after each commit that changes its sources, for
+the months that changed only. ``{months}`` in the SQL is replaced by the quoted list of months to
+rebuild; the SQL reads the core tables by name, pinned to the versions being committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledgerhouse.model.schema import DATE, F64, I64, STR, TS, TableDef
+
+
+@dataclass(frozen=True)
+class MartDef:
+    table: TableDef
+    sources: dict[str, str]  # core table -> its month partition column
+    sql: str
+
+
+MART_TRADING_ACTIVITY = MartDef(
+    TableDef(
+        "mart_trading_activity",
+        "mart",
+        (
+            ("activity_month", STR),
+            ("trade_date", DATE),
+            ("portfolio_key", I64),
+            ("portfolio_code", STR),
+            ("instrument_key", I64),
+            ("instrument_code", STR),
+            ("trades", I64),
+            ("buy_quantity", F64),
+            ("sell_quantity", F64),
+            ("net_quantity", F64),
+            ("notional_base", F64),
+            ("fees_base", F64),
+            ("refreshed_at", TS),
+        ),
+        "Trading activity of live trades per portfolio, instrument and trade date.",
+        grain="portfolio × instrument × trade date",
+        partition_by=("activity_month",),
+    ),
+    {"fact_trade": "trade_month"},
+    """
+    SELECT trade_month AS activity_month, trade_date, portfolio_key, portfolio_code,
+           instrument_key, instrument_code, count(*) AS trades,
+           sum(CASE WHEN side = 'BUY' THEN quantity ELSE 0 END) AS buy_quantity,
+           sum(CASE WHEN side = 'SELL' THEN quantity ELSE 0 END) AS sell_quantity,
+           sum(signed_quantity) AS net_quantity,
+           round(sum(notional_base), 6) AS notional_base,
+           round(sum(fees_base), 6) AS fees_base,
+           now() AS refreshed_at
+    FROM fact_trade
+    WHERE trade_month IN ({months})
+    GROUP BY ALL
+    """,
+)
+
+MART_PORTFOLIO_DAILY_PNL = MartDef(
+    TableDef(
+        "mart_portfolio_daily_pnl",
+        "mart",
+        (
+            ("pnl_month", STR),
+            ("performance_date", DATE),
+            ("portfolio_key", I64),
+            ("portfolio_code", STR),
+            ("base_currency", STR),
+            ("begin_nav", F64),
+            ("end_nav", F64),
+            ("net_flow", F64),
+            ("income", F64),
+            ("pnl", F64),
+            ("daily_return", F64),
+            ("refreshed_at", TS),
+        ),
+        "Daily P&L per portfolio in base currency: end NAV − begin NAV − external flows.",
+        grain="portfolio × day",
+        partition_by=("pnl_month",),
+    ),
+    {"fact_performance": "performance_month"},
+    """
+    SELECT performance_month AS pnl_month, performance_date, portfolio_key, portfolio_code,
+           base_currency, begin_nav, end_nav, net_flow, income,
+           round(end_nav - begin_nav - net_flow, 6) AS pnl, daily_return, now() AS refreshed_at
+    FROM fact_performance
+    WHERE performance_month IN ({months})
+    """,
+)
+
+MART_EXPOSURE_DAILY = MartDef(
+    TableDef(
+        "mart_exposure_daily",
+        "mart",
+        (
+            ("exposure_month", STR),
+            ("position_date", DATE),
+            ("portfolio_key", I64),
+            ("portfolio_code", STR),
+            ("asset_class", STR),
+            ("sector", STR),
+            ("currency", STR),
+            ("country", STR),
+            ("long_base", F64),
+            ("short_base", F64),
+            ("gross_base", F64),
+            ("net_base", F64),
+            ("positions", I64),
+            ("refreshed_at", TS),
+        ),
+        "Daily exposures per portfolio by asset class, sector, currency and country (base "
+        "currency; long, short, gross, net), with the instrument version valid that day.",
+        grain="portfolio × day × asset class × sector × currency × country",
+        partition_by=("exposure_month",),
+    ),
+    {"fact_position": "position_month"},
+    """
+    SELECT p.position_month AS exposure_month, p.position_date, p.portfolio_key,
+           p.portfolio_code, i.asset_class, i.sector, i.currency, i.country,
+           round(sum(greatest(p.market_value_base, 0)), 6) AS long_base,
+           round(sum(least(p.market_value_base, 0)), 6) AS short_base,
+           round(sum(abs(p.market_value_base)), 6) AS gross_base,
+           round(sum(p.market_value_base), 6) AS net_base,
+           count(*) AS positions, now() AS refreshed_at
+    FROM fact_position p JOIN dim_instrument i USING (instrument_key)
+    WHERE p.position_month IN ({months})
+    GROUP BY ALL
+    """,
+)
+
+MARTS: tuple[MartDef, ...] = (MART_TRADING_ACTIVITY, MART_PORTFOLIO_DAILY_PNL, MART_EXPOSURE_DAILY)
+MART_TABLES: tuple[TableDef, ...] = tuple(m.table for m in MARTS)

@@ -1,0 +1,80 @@
+"""Refreshing the data marts after a commit, for the months that changed only.
+
+The months come from the Delta log: the Parquet files added or removed in a source table
+between the committed version and the new one live in partition directories named by month.
+Each mart's SQL runs on the sandboxed engine over the new (not yet committed) versions, and
+its result replaces those months of the mart (an overwrite with a partition predicate), so the
+refresh lands in the same warehouse commit as the data it derives from.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from ledgerhouse.model.marts import MARTS, MartDef
+from ledgerhouse.query.guard import check_query
+from ledgerhouse.query.service import QueryService
+from ledgerhouse.storage.metadata import WarehouseCommit
+
+
+class MartRefresher:
+    def __init__(self, queries: QueryService, marts: tuple[MartDef, ...] = MARTS) -> None:
+        self.queries = queries
+        self.marts = marts
+
+    def changed_months(
+        self, tenant: str, source: str, column: str, before: int | None, after: int | None
+    ) -> set[str]:
+        if before == after or after is None:
+            return set()
+        table = self.queries.relations[source]
+        store = self.queries.store
+        old = set(store.files(tenant, table, before)) if before is not None else set()
+        new = set(store.files(tenant, table, after))
+        pattern = re.compile(rf"[/\\]{re.escape(column)}=([^/\\]+)[/\\]")
+        return {m.group(1) for f in old ^ new if (m := pattern.search(f))}
+
+    def refresh(self, tenant: str, before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+        """Rebuild the changed months of every affected mart; return the new mart versions."""
+        written: dict[str, int] = {}
+        for mart in self.marts:
+            months: set[str] = set()
+            for source, column in mart.sources.items():
+                months |= self.changed_months(
+                    tenant, source, column, before.get(source), after.get(source)
+                )
+            if not months:
+                continue
+            rows = self._compute(tenant, mart, sorted(months), after)
+            part = mart.table.partition_by[0]
+            quoted = ", ".join("'" + m.replace("'", "''") + "'" for m in sorted(months))
+            written[mart.table.relation] = self.queries.store.overwrite(
+                tenant, mart.table, rows, predicate=f"{part} IN ({quoted})"
+            )
+        return written
+
+    def _compute(
+        self, tenant: str, mart: MartDef, months: list[str], versions: dict[str, int]
+    ) -> pa.Table:
+        quoted = ", ".join("'" + m.replace("'", "''") + "'" for m in months)
+        checked = check_query(mart.sql.format(months=quoted), self.queries.known_relations)
+        pending = WarehouseCommit(
+            id=-1,
+            tenant=tenant,
+            created_at=datetime.now(UTC),
+            operation="pending",
+            batch_id=None,
+            table_versions=versions,
+            changed_tables=[],
+        )
+        cur = self.queries.engines.get(tenant).cursor()
+        try:
+            for name in sorted(checked.relations):
+                self.queries.bind(cur, tenant, self.queries.relations[name], pending)
+            table = cur.sql(checked.sql).to_arrow_table()
+        finally:
+            cur.close()
+        return table
