@@ -83,3 +83,41 @@ def test_marts_travel_in_time_and_cover_every_source(loaded: Warehouse) -> None:
         assert _stored(loaded, mart) == _full(loaded, mart), mart.table.name
     first = loaded.commits()[-1].id  # init: all marts empty
     assert loaded.query("SELECT count(*) FROM mart_trading_activity", as_of=first).rows() == [[0]]
+
+
+def test_a_dimension_correction_rebuilds_the_mart(ref_wh: Warehouse) -> None:
+    _send(ref_wh, trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"))
+    # correct AAPL's asset class in place (same effective date: same version, same key)
+    ref_wh.ingest(
+        "instruments",
+        b"instrument_code,name,asset_class,currency,sector,"
+        b"effective_date\nAAPL,Apple,FUND,USD,Technology,2020-01-01\n",
+        fmt="csv",
+    )
+    assert ref_wh.query("SELECT asset_class FROM mart_trading_activity").rows() == [["FUND"]]
+    assert _stored(ref_wh, MART_TRADING_ACTIVITY) == _full(ref_wh, MART_TRADING_ACTIVITY)
+
+
+def test_a_new_instrument_does_not_rebuild_the_marts(ref_wh: Warehouse) -> None:
+    _send(ref_wh, trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"))
+    report = ref_wh.ingest(
+        "instruments",
+        b"instrument_code,name,asset_class,currency,sector,"
+        b"effective_date\nMSFT,Microsoft,EQUITY,USD,Technology,2020-01-01\n",
+        fmt="csv",
+    )
+    assert "dim_instrument" in report.tables_written
+    assert not any(t.startswith("mart_") for t in report.tables_written)
+
+
+def test_a_new_version_keeps_old_facts_in_the_old_sector(ref_wh: Warehouse) -> None:
+    _send(ref_wh, trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"))
+    report = ref_wh.ingest(
+        "instruments",
+        b"instrument_code,name,asset_class,currency,sector,"
+        b"effective_date\nAAPL,Apple,FUND,USD,Technology,2024-06-01\n",
+        fmt="csv",
+    )
+    assert not any(t.startswith("mart_") for t in report.tables_written)
+    assert ref_wh.query("SELECT asset_class FROM mart_trading_activity").rows() == [["EQUITY"]]
+    assert _stored(ref_wh, MART_TRADING_ACTIVITY) == _full(ref_wh, MART_TRADING_ACTIVITY)

@@ -15,8 +15,11 @@ from ledgerhouse.model.schema import DATE, F64, I64, STR, TS, TableDef
 @dataclass(frozen=True)
 class MartDef:
     table: TableDef
-    sources: dict[str, str]  # core table -> its month partition column
+    sources: dict[str, str]  # core fact table -> its month partition column
     sql: str
+    #: Dimensions the SQL joins: a change to one rebuilds every month of the mart (a
+    #: correction can change a version's attributes in place, under the same key).
+    dimensions: tuple[str, ...] = ()
 
 
 MART_TRADING_ACTIVITY = MartDef(
@@ -28,34 +31,36 @@ MART_TRADING_ACTIVITY = MartDef(
             ("trade_date", DATE),
             ("portfolio_key", I64),
             ("portfolio_code", STR),
-            ("instrument_key", I64),
-            ("instrument_code", STR),
+            ("asset_class", STR),
             ("trades", I64),
-            ("buy_quantity", F64),
-            ("sell_quantity", F64),
-            ("net_quantity", F64),
+            ("instruments", I64),
+            ("buy_notional_base", F64),
+            ("sell_notional_base", F64),
             ("notional_base", F64),
             ("fees_base", F64),
             ("refreshed_at", TS),
         ),
-        "Trading activity of live trades per portfolio, instrument and trade date.",
-        grain="portfolio × instrument × trade date",
+        "Trading activity of live trades per portfolio, trade date and asset class (base "
+        "currency).",
+        grain="portfolio × trade date × asset class",
         partition_by=("activity_month",),
     ),
     {"fact_trade": "trade_month"},
     """
-    SELECT trade_month AS activity_month, trade_date, portfolio_key, portfolio_code,
-           instrument_key, instrument_code, count(*) AS trades,
-           sum(CASE WHEN side = 'BUY' THEN quantity ELSE 0 END) AS buy_quantity,
-           sum(CASE WHEN side = 'SELL' THEN quantity ELSE 0 END) AS sell_quantity,
-           sum(signed_quantity) AS net_quantity,
-           round(sum(notional_base), 6) AS notional_base,
-           round(sum(fees_base), 6) AS fees_base,
+    SELECT t.trade_month AS activity_month, t.trade_date, t.portfolio_key, t.portfolio_code,
+           i.asset_class, count(*) AS trades, count(DISTINCT t.instrument_key) AS instruments,
+           round(sum(CASE WHEN t.side = 'BUY' THEN t.notional_base ELSE 0 END), 6)
+               AS buy_notional_base,
+           round(sum(CASE WHEN t.side = 'SELL' THEN t.notional_base ELSE 0 END), 6)
+               AS sell_notional_base,
+           round(sum(t.notional_base), 6) AS notional_base,
+           round(sum(t.fees_base), 6) AS fees_base,
            now() AS refreshed_at
-    FROM fact_trade
-    WHERE trade_month IN ({months})
+    FROM fact_trade t JOIN dim_instrument i USING (instrument_key)
+    WHERE t.trade_month IN ({months})
     GROUP BY ALL
     """,
+    dimensions=("dim_instrument",),
 )
 
 MART_PORTFOLIO_DAILY_PNL = MartDef(
@@ -101,8 +106,6 @@ MART_EXPOSURE_DAILY = MartDef(
             ("portfolio_code", STR),
             ("asset_class", STR),
             ("sector", STR),
-            ("currency", STR),
-            ("country", STR),
             ("long_base", F64),
             ("short_base", F64),
             ("gross_base", F64),
@@ -110,15 +113,15 @@ MART_EXPOSURE_DAILY = MartDef(
             ("positions", I64),
             ("refreshed_at", TS),
         ),
-        "Daily exposures per portfolio by asset class, sector, currency and country (base "
-        "currency; long, short, gross, net), with the instrument version valid that day.",
-        grain="portfolio × day × asset class × sector × currency × country",
+        "Daily exposures per portfolio by asset class and sector in base currency (long, "
+        "short, gross, net), with the instrument version valid that day.",
+        grain="portfolio × day × asset class × sector",
         partition_by=("exposure_month",),
     ),
     {"fact_position": "position_month"},
     """
     SELECT p.position_month AS exposure_month, p.position_date, p.portfolio_key,
-           p.portfolio_code, i.asset_class, i.sector, i.currency, i.country,
+           p.portfolio_code, i.asset_class, i.sector,
            round(sum(greatest(p.market_value_base, 0)), 6) AS long_base,
            round(sum(least(p.market_value_base, 0)), 6) AS short_base,
            round(sum(abs(p.market_value_base)), 6) AS gross_base,
@@ -128,6 +131,7 @@ MART_EXPOSURE_DAILY = MartDef(
     WHERE p.position_month IN ({months})
     GROUP BY ALL
     """,
+    dimensions=("dim_instrument",),
 )
 
 MARTS: tuple[MartDef, ...] = (MART_TRADING_ACTIVITY, MART_PORTFOLIO_DAILY_PNL, MART_EXPOSURE_DAILY)

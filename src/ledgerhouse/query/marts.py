@@ -37,14 +37,38 @@ class MartRefresher:
         pattern = re.compile(rf"[/\\]{re.escape(column)}=([^/\\]+)[/\\]")
         return {m.group(1) for f in old ^ new if (m := pattern.search(f))}
 
+    def dimension_rewritten(
+        self, tenant: str, dimension: str, before: int | None, after: int | None
+    ) -> bool:
+        """Whether a version that facts may reference changed its attributes or disappeared.
+        New versions alone do not matter: no stored fact references them yet."""
+        if before == after or before is None or after is None:
+            return False
+        table = self.queries.relations[dimension]
+        store = self.queries.store
+        # closing a version (valid_to, is_current) leaves what facts see of it unchanged
+        ignore = {"batch_id", "loaded_at", "valid_to", "is_current"}
+        compare = [c for c in table.column_names if c not in ignore]
+        old = store.read(tenant, table, before).select(compare)
+        new = store.read(tenant, table, after).select(compare)
+        return old.join(new, on=compare, how="anti", nulls_equal=True).height > 0
+
     def refresh(self, tenant: str, before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
         """Rebuild the changed months of every affected mart; return the new mart versions."""
         written: dict[str, int] = {}
         for mart in self.marts:
             months: set[str] = set()
+            rebuild_all = any(
+                self.dimension_rewritten(tenant, d, before.get(d), after.get(d))
+                for d in mart.dimensions
+            )
             for source, column in mart.sources.items():
                 months |= self.changed_months(
-                    tenant, source, column, before.get(source), after.get(source)
+                    tenant,
+                    source,
+                    column,
+                    None if rebuild_all else before.get(source),
+                    after.get(source),
                 )
             if not months:
                 continue
