@@ -56,3 +56,23 @@ def test_every_format_returns_the_same_rows(tmp_path: Path) -> None:
         )
         assert err.status_code == 400 and err.json()["error"]["code"] == "query_rejected"
     wh.close()
+
+
+def test_json_numbers_are_numbers(tmp_path: Path) -> None:
+    wh, key = Warehouse.init(root=tmp_path / "wh")
+    with TestClient(create_app(wh)) as c:
+        r = c.post(
+            "/v1/query/sql",
+            headers={"Authorization": f"Bearer {key}"},
+            json={
+                "sql": "SELECT sum(year) AS s, sum(month)::DECIMAL(18, 2) / 7 AS d, "
+                "count(*) AS n FROM dim_date WHERE year = 2024"
+            },
+        ).json()
+        s, d, n = r["rows"][0]
+        assert s == 2024 * 366 and isinstance(s, int)  # DuckDB's sum is DECIMAL(38, 0)
+        days = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]  # 2024
+        month_sum = sum(m * n for m, n in enumerate(days, start=1))  # 2384
+        assert isinstance(d, float) and abs(d - month_sum / 7) < 1e-6
+        assert n == 366
+    wh.close()

@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import duckdb
@@ -85,7 +86,12 @@ class QueryResult:
         return out
 
     def rows(self) -> list[list[Any]]:
-        cols = [c.to_pylist() for c in self.table.columns]
+        """Rows as Python values. Decimals become int when they have no fraction (DuckDB's
+        sum of integers is DECIMAL(38, 0)) and float otherwise, so JSON carries numbers."""
+        cols = [
+            [_number(v) for v in c.to_pylist()] if pa.types.is_decimal(c.type) else c.to_pylist()
+            for c in self.table.columns
+        ]
         return [list(r) for r in zip(*cols, strict=True)] if cols else []
 
 
@@ -303,6 +309,12 @@ class QueryService:
             f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} "
             f"FROM read_parquet({file_list}, {options})"
         )
+
+
+def _number(value: Decimal | None) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 _STATUS_OF = {"query_rejected": "rejected", "query_timeout": "timeout", "overloaded": "overloaded"}
