@@ -45,47 +45,56 @@ from ledgerhouse.storage.metadata import MetadataStore
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 
 
+@dataclass(frozen=True)
+class _Scd2Spec:
+    dim: TableDef
+    code: str
+    key: str
+    attributes: tuple[str, ...]
+    currency: str  # the column whose currencies join dim_currency
+
+
+_SCD2: dict[str, _Scd2Spec] = {
+    "instruments": _Scd2Spec(
+        DIM_INSTRUMENT,
+        "instrument_code",
+        "instrument_key",
+        ("isin", "name", "asset_class", "sector", "industry", "currency", "country", "issuer"),
+        "currency",
+    ),
+    "portfolios": _Scd2Spec(
+        DIM_PORTFOLIO,
+        "portfolio_code",
+        "portfolio_key",
+        ("name", "firm", "desk", "manager", "strategy", "base_currency", "benchmark_code"),
+        "base_currency",
+    ),
+}
+
+
+def _scd2_planner(dataset: str) -> Callable[[LoadContext, pl.DataFrame], LoadPlan]:
+    spec = _SCD2[dataset]
+
+    def plan(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
+        out = load_dims.plan_scd2(
+            ctx,
+            good,
+            dim=spec.dim,
+            raw=RAW_TABLES[dataset],
+            code=spec.code,
+            key=spec.key,
+            attributes=list(spec.attributes),
+        )
+        load_dims.plan_currencies(ctx, good[spec.currency], out)
+        return out
+
+    return plan
+
+
 def _planner(dataset: str) -> Callable[[LoadContext, pl.DataFrame], LoadPlan]:
-    def instruments(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
-        attrs = [
-            "isin",
-            "name",
-            "asset_class",
-            "sector",
-            "industry",
-            "currency",
-            "country",
-            "issuer",
-        ]
-        plan = load_dims.plan_scd2(
-            ctx,
-            good,
-            dim=DIM_INSTRUMENT,
-            raw=RAW_TABLES["instruments"],
-            code="instrument_code",
-            key="instrument_key",
-            attributes=attrs,
-        )
-        load_dims.plan_currencies(ctx, good["currency"], plan)
-        return plan
-
-    def portfolios(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
-        attrs = ["name", "firm", "desk", "manager", "strategy", "base_currency", "benchmark_code"]
-        plan = load_dims.plan_scd2(
-            ctx,
-            good,
-            dim=DIM_PORTFOLIO,
-            raw=RAW_TABLES["portfolios"],
-            code="portfolio_code",
-            key="portfolio_key",
-            attributes=attrs,
-        )
-        load_dims.plan_currencies(ctx, good["base_currency"], plan)
-        return plan
-
     planners: dict[str, Callable[[LoadContext, pl.DataFrame], LoadPlan]] = {
-        "instruments": instruments,
-        "portfolios": portfolios,
+        "instruments": _scd2_planner("instruments"),
+        "portfolios": _scd2_planner("portfolios"),
         "counterparties": load_dims.plan_counterparties,
         "fx_rates": load_facts.plan_fx_rates,
         "prices": load_facts.plan_prices,
