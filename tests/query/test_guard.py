@@ -151,3 +151,8 @@ def test_engine_errors_are_clear(ref_wh: Warehouse) -> None:
 def test_row_limit_truncates(ref_wh: Warehouse) -> None:
     res = ref_wh.query("SELECT * FROM dim_date", limit=10)
     assert res.table.num_rows == 10 and res.truncated
+
+
+def test_non_text_sql_is_refused_clearly(ref_wh: Warehouse) -> None:
+    with pytest.raises(QueryRejected, match="must be a string"):
+        ref_wh.query(None)  # type: ignore[arg-type]

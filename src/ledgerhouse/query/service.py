@@ -151,12 +151,13 @@ class QueryService:
         query_id = uuid.uuid4().hex
         started_at = datetime.now(UTC)
         started = time.perf_counter()
+        text = sql if isinstance(sql, str) else repr(sql)  # the guard refuses non-text below
         entry: dict[str, Any] = {
             "id": query_id,
             "tenant_id": tenant,
             "user": user,
-            "text": sql[:100_000],
-            "fingerprint": fingerprint(sql),
+            "text": text[:100_000],
+            "fingerprint": fingerprint(text),
             "route": "raw",
             "started_at": started_at,
             "commit_id": None,
