@@ -25,7 +25,7 @@ from ledgerhouse.ingest.errors import (
     UnreadablePayload,
     UnsupportedFormat,
 )
-from ledgerhouse.ingest.readers import EXTENSIONS
+from ledgerhouse.ingest.readers import format_from_path
 
 _CONTENT_TYPES = {
     "csv": "text/csv",
@@ -108,7 +108,7 @@ class Client:
     ) -> dict[str, Any]:
         if isinstance(data, str | Path):
             path = Path(data)
-            fmt = fmt or EXTENSIONS.get(path.suffix.lower())
+            fmt = fmt or format_from_path(path)
             data = path.read_bytes()
         if fmt not in _CONTENT_TYPES:
             raise errors.InvalidRequest(

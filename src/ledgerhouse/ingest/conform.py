@@ -17,7 +17,6 @@ def lookup_version(
     on: str,
     key: str,
     take: list[str],
-    label: str,
 ) -> pl.DataFrame:
     """Attach the dimension version valid on each fact's business date (``on``).
 
@@ -43,12 +42,12 @@ def lookup_version(
         .when(pl.col(code).is_null())
         .then(None)
         .when(unknown)
-        .then(pl.format("unknown {} {}", pl.lit(label), pl.format("'{}'", pl.col(code))))
+        .then(pl.format("unknown {} {}", pl.lit(code), pl.format("'{}'", pl.col(code))))
         .when(pl.col(key).is_null() | (pl.col(on) >= pl.col("valid_to")))
         .then(
             pl.format(
                 "{} '{}' has no version valid on {}",
-                pl.lit(label),
+                pl.lit(code),
                 pl.col(code),
                 pl.col(on).cast(pl.String),
             )

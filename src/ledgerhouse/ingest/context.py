@@ -8,8 +8,9 @@ from datetime import datetime
 
 import polars as pl
 
+from ledgerhouse.ingest.conform import lookup_version
 from ledgerhouse.ingest.validate import REASON, ROW
-from ledgerhouse.model.schema import TableDef
+from ledgerhouse.model.schema import DIM_INSTRUMENT, DIM_PORTFOLIO, TableDef
 from ledgerhouse.storage.delta import DeltaStore
 
 Write = Callable[[], int]
@@ -53,11 +54,38 @@ class LoadContext:
     def is_empty(self, table: TableDef) -> bool:
         return not self.store.files(self.tenant, table, self.version(table))
 
+    def instrument_version(self, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
+        """Attach the dim_instrument version valid on ``on`` (or a reason)."""
+        return lookup_version(
+            df,
+            self.read(DIM_INSTRUMENT),
+            code="instrument_code",
+            on=on,
+            key="instrument_key",
+            take=take,
+        )
+
+    def portfolio_version(self, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
+        """Attach the dim_portfolio version valid on ``on`` (or a reason)."""
+        return lookup_version(
+            df,
+            self.read(DIM_PORTFOLIO),
+            code="portfolio_code",
+            on=on,
+            key="portfolio_key",
+            take=take,
+        )
+
     def audit(self) -> list[pl.Expr]:
         return [
             pl.lit(self.batch_id).alias("batch_id"),
             pl.lit(self.loaded_at).cast(pl.Datetime("us", "UTC")).alias("loaded_at"),
         ]
+
+
+def unchecked(df: pl.DataFrame) -> pl.DataFrame:
+    """Rows entering conformance: no refusal reason yet."""
+    return df.with_columns(pl.lit(None, dtype=pl.String).alias(REASON))
 
 
 def keep(df: pl.DataFrame, mask: pl.Expr) -> pl.DataFrame:

@@ -7,7 +7,7 @@ import pycountry
 
 from ledgerhouse.ingest.context import LoadContext, LoadPlan
 from ledgerhouse.ingest.scd2 import assign_keys, scd2_versions
-from ledgerhouse.ingest.validate import REASON, ROW
+from ledgerhouse.ingest.validate import ROW
 from ledgerhouse.model.schema import DIM_COUNTERPARTY, DIM_CURRENCY, TableDef
 
 
@@ -117,7 +117,3 @@ def plan_currencies(ctx: LoadContext, codes: pl.Series, plan: LoadPlan) -> None:
         rows, schema={"currency_code": pl.String, "name": pl.String, "numeric_code": pl.String}
     ).with_columns(ctx.audit())
     plan.writes.append((DIM_CURRENCY, lambda: ctx.store.append(ctx.tenant, DIM_CURRENCY, df)))
-
-
-def no_reason(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(pl.lit(None, dtype=pl.String).alias(REASON))

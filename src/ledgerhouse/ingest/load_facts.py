@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from ledgerhouse.ingest.conform import fx_to, lookup_version, money, month_of
-from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted
+from ledgerhouse.ingest.conform import fx_to, money, month_of
+from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, unchecked
 from ledgerhouse.ingest.load_dims import plan_currencies
-from ledgerhouse.ingest.validate import REASON
 from ledgerhouse.model.schema import (
-    DIM_INSTRUMENT,
-    DIM_PORTFOLIO,
     FACT_BENCHMARK_CONSTITUENT,
     FACT_FX_RATE,
     FACT_PERFORMANCE,
@@ -60,30 +57,6 @@ def upsert(ctx: LoadContext, plan: LoadPlan, table: TableDef, rows: pl.DataFrame
     plan.writes.append((table, _merge))
 
 
-def _instrument(ctx: LoadContext, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
-    return lookup_version(
-        df,
-        ctx.read(DIM_INSTRUMENT),
-        code="instrument_code",
-        on=on,
-        key="instrument_key",
-        take=take,
-        label="instrument_code",
-    )
-
-
-def _portfolio(ctx: LoadContext, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
-    return lookup_version(
-        df,
-        ctx.read(DIM_PORTFOLIO),
-        code="portfolio_code",
-        on=on,
-        key="portfolio_key",
-        take=take,
-        label="portfolio_code",
-    )
-
-
 def _accepted(plan: LoadPlan, df: pl.DataFrame) -> pl.DataFrame:
     plan.refuse(df)
     return accepted(df)
@@ -99,9 +72,7 @@ def plan_fx_rates(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_prices(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = _instrument(
-        ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)), "price_date", ["currency"]
-    )
+    df = ctx.instrument_version(unchecked(good), "price_date", ["currency"])
     df = _accepted(plan, df).with_columns(price_month=month_of("price_date"))
     upsert(ctx, plan, FACT_PRICE, df)
     return plan
@@ -109,9 +80,7 @@ def plan_prices(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_benchmarks(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = _instrument(
-        ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)), "as_of_date", []
-    )
+    df = ctx.instrument_version(unchecked(good), "as_of_date", [])
     df = _accepted(plan, df).with_columns(as_of_month=month_of("as_of_date"))
     upsert(ctx, plan, FACT_BENCHMARK_CONSTITUENT, df)
     return plan
@@ -119,9 +88,9 @@ def plan_benchmarks(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = good.with_columns(pl.lit(None, pl.String).alias(REASON))
-    df = _portfolio(ctx, df, "position_date", ["base_currency"])
-    df = _instrument(ctx, df, "position_date", ["currency"])
+    df = unchecked(good)
+    df = ctx.portfolio_version(df, "position_date", ["base_currency"])
+    df = ctx.instrument_version(df, "position_date", ["currency"])
     df = fx_to(
         df, ctx.read(FACT_FX_RATE), on="position_date", from_ccy="currency", to_ccy="base_currency"
     )
@@ -145,9 +114,8 @@ def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_performance(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = _portfolio(
-        ctx,
-        good.with_columns(pl.lit(None, pl.String).alias(REASON)),
+    df = ctx.portfolio_version(
+        unchecked(good),
         "performance_date",
         ["base_currency"],
     )

@@ -11,12 +11,10 @@ from __future__ import annotations
 import polars as pl
 
 from ledgerhouse.ingest.conform import fx_to, lookup_version, money, month_of
-from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, keep
+from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, keep, unchecked
 from ledgerhouse.ingest.validate import REASON
 from ledgerhouse.model.schema import (
     DIM_COUNTERPARTY,
-    DIM_INSTRUMENT,
-    DIM_PORTFOLIO,
     FACT_FX_RATE,
     FACT_TRADE,
     FACT_TRADE_EVENT,
@@ -53,26 +51,10 @@ def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
     has_cancel = bool(ev.select((pl.col("event") == "CANCEL").any()).item())
     live = ev.filter(pl.col("event") != "CANCEL") if has_cancel else ev
     cancels = ev.filter(pl.col("event") == "CANCEL") if has_cancel else ev.clear()
-    live = lookup_version(
-        live,
-        ctx.read(DIM_PORTFOLIO),
-        code="portfolio_code",
-        on="trade_date",
-        key="portfolio_key",
-        take=["base_currency"],
-        label="portfolio_code",
-    )
-    live = lookup_version(
-        live,
-        ctx.read(DIM_INSTRUMENT),
-        code="instrument_code",
-        on="trade_date",
-        key="instrument_key",
-        take=[],
-        label="instrument_code",
-    )
+    live = ctx.portfolio_version(live, "trade_date", ["base_currency"])
+    live = ctx.instrument_version(live, "trade_date", [])
     cps = ctx.read(DIM_COUNTERPARTY).with_columns(
-        valid_from=pl.lit("1900-01-01").str.to_date(), valid_to=pl.lit(OPEN_END).str.to_date()
+        valid_from=pl.lit("1900-01-01").str.to_date(), valid_to=pl.lit(OPEN_END)
     )
     live = lookup_version(
         live,
@@ -81,7 +63,6 @@ def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
         on="trade_date",
         key="counterparty_key",
         take=[],
-        label="counterparty_code",
     )
     live = fx_to(
         live, ctx.read(FACT_FX_RATE), on="trade_date", from_ccy="currency", to_ccy="base_currency"
@@ -116,7 +97,7 @@ def _prior_state(ctx: LoadContext, ids: pl.DataFrame) -> pl.DataFrame:
 
 def plan_trades(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    ev = _conform(ctx, good.with_columns(pl.lit(None, pl.String).alias(REASON)))
+    ev = _conform(ctx, unchecked(good))
     plan.refuse(ev)
     ev = accepted(ev)
     prior = _prior_state(ctx, ev.select("trade_id").unique())

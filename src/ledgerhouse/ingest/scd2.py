@@ -10,11 +10,9 @@ no-op. Surrogate keys of versions that survive are kept, so facts keep pointing 
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 
-OPEN_END = date(9999, 12, 31)
+from ledgerhouse.model.schema import OPEN_END
 
 
 def scd2_versions(

@@ -7,7 +7,8 @@ Types are Arrow types so that Polars, DuckDB and delta-rs share them without con
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import date
 
 import pyarrow as pa
 
@@ -21,7 +22,7 @@ DATE = pa.date32()
 TS = pa.timestamp("us", tz="UTC")
 
 #: valid_to of the current SCD2 version (exclusive upper bound, far future).
-OPEN_END = "9999-12-31"
+OPEN_END = date(9999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,6 @@ class TableDef:
     grain: str = ""
     partition_by: tuple[str, ...] = ()
     natural_key: tuple[str, ...] = ()
-    descriptions: dict[str, str] = field(default_factory=dict)
     query_name: str = ""
 
     @property
