@@ -105,6 +105,9 @@ class Warehouse:
     def create_tenant(self, tenant: str) -> str | None:
         validate_tenant_name(tenant)
         created = self.meta.ensure_tenant(tenant)
+        latest = self.meta.latest_commit(tenant)
+        if latest is not None and all(t.relation in latest.table_versions for t in ALL_TABLES):
+            return None  # nothing to add: do not wait for a running ingestion's lock
         with self.ingestor.writer_lock(tenant):
             latest = self.meta.latest_commit(tenant)
             committed = dict(latest.table_versions) if latest else {}

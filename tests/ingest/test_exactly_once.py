@@ -161,3 +161,20 @@ def test_init_after_a_crash_does_not_commit_the_crashed_batch(tmp_path: Path) ->
     assert again.query("SELECT count(*) FROM fact_trade").rows() == [[0]]
     again.close()
     wh.close()
+
+
+def test_opening_the_warehouse_does_not_wait_for_a_running_ingestion(tmp_path: Path) -> None:
+    import threading
+
+    root = tmp_path / "wh"
+    wh, _ = Warehouse.init(root=root)
+    opened = threading.Event()
+    with wh.ingestor.writer_lock("default"):  # as a long ingestion in another process would
+
+        def reader() -> None:
+            Warehouse.open(root=root).close()
+            opened.set()
+
+        threading.Thread(target=reader, daemon=True).start()
+        assert opened.wait(timeout=60), "open() blocked on the writer lock"
+    wh.close()
