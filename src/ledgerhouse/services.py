@@ -54,6 +54,7 @@ class Warehouse:
             IngestLimits(
                 settings.max_error_rate, settings.max_field_chars, settings.max_upload_bytes
             ),
+            tables=ALL_TABLES,
         )
         self.query_log = QueryLog(self.meta)
         self.queries = QueryService(

@@ -20,7 +20,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,8 +131,10 @@ class Ingestor:
         limits: IngestLimits,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         after_write: AfterWrite | None = None,
+        tables: Sequence[TableDef] = (),
     ) -> None:
         self.after_write = after_write
+        self.tables = tuple(tables)  # every table recovery restores (from the composition root)
         self.store = store
         self.meta = meta
         self.limits = limits
@@ -212,20 +214,13 @@ class Ingestor:
             raise InvalidRequest(
                 f"tenant {tenant!r} has no warehouse", hint="Run `ledgerhouse init` first."
             )
-        for table in self._tables():
+        for table in self.tables:
             committed = commit.table_versions.get(table.relation)
             if committed is None:
                 continue
             if self.store.version(tenant, table) != committed:
                 self.store.restore(tenant, table, committed)
         return dict(commit.table_versions)
-
-    @staticmethod
-    def _tables() -> list[TableDef]:
-        from ledgerhouse.model.marts import MART_TABLES
-        from ledgerhouse.model.schema import CORE_TABLES
-
-        return [*CORE_TABLES, *MART_TABLES, *RAW_TABLES.values(), QUARANTINE]
 
     # -- the load -----------------------------------------------------------------------------
     def _load(
