@@ -32,6 +32,10 @@ def test_client_round_trip_and_errors(tmp_path: Path) -> None:
             [0]
         ]
         assert lh.batch("t-1")["rows_accepted"] == 1
+        assert lh.batches()[0]["batch_id"] == "t-1"
+        log = lh.queries(slowest=True)
+        assert log and {e["status"] for e in log} == {"ok"}
+        assert "plan" in lh.query_entry(log[0]["id"], plan=True)
         assert lh.commits()[0]["batch_id"] == "t-1"
         with pytest.raises(QueryRejected, match="only queries"):
             lh.query("DELETE FROM fact_trade")

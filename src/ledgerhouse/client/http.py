@@ -147,6 +147,25 @@ class Client:
         result: dict[str, Any] = self._call("GET", f"/v1/ingest/batches/{batch_id}")
         return result
 
+    def batches(self, limit: int = 100) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/v1/ingest/batches", params={"limit": limit}
+        )
+        return result
+
+    def queries(
+        self, *, status: str | None = None, slowest: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"slowest": slowest, "limit": limit}
+        if status:
+            params["status"] = status
+        result: list[dict[str, Any]] = self._call("GET", "/v1/queries", params=params)
+        return result
+
+    def query_entry(self, query_id: str, *, plan: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/queries/{query_id}", params={"plan": plan})
+        return result
+
     def create_api_key(self, user: str, roles: list[str]) -> str:
         result: dict[str, Any] = self._call("POST", "/v1/keys", json={"user": user, "roles": roles})
         return str(result["api_key"])
