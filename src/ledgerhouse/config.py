@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     query_queue_wait_s: float = Field(
         default=10.0, gt=0, description="Longest a query waits for a slot before a 429."
     )
+    serving_native_rows: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="Marts, rollups and dimensions up to this many rows are served from "
+        "in-memory copies of their pinned version (0 = always read Parquet).",
+    )
+    cube_dir: Path | None = Field(
+        default=None,
+        description="Folder of extra cube YAML files (a cube named like a built-in replaces it).",
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, gt=0, lt=65536, description="Port `serve` listens on.")
     log_level: str = Field(default="INFO", description="Logging level.")

@@ -19,18 +19,19 @@ from ledgerhouse.ingest import (
     format_from_path,
 )
 from ledgerhouse.ingest.progress import Progress
-from ledgerhouse.model import CORE_TABLES, MART_TABLES, TableDef, build_dim_date
+from ledgerhouse.model import CORE_TABLES, MART_TABLES, MARTS, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
 from ledgerhouse.query.admission import Admission
 from ledgerhouse.query.cache import ResultCache
 from ledgerhouse.query.log import QueryLog
 from ledgerhouse.query.marts import MartRefresher
+from ledgerhouse.semantic import CubeQuery, CubeResult, SemanticLayer, load_cubes, parse_query
 from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
 
-ALL_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *MART_TABLES, *INGEST_TABLES)
-RELATIONS: dict[str, TableDef] = {t.relation: t for t in ALL_TABLES}
+#: Tables every warehouse has; rollup tables are added from the cube definitions.
+BASE_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *MART_TABLES, *INGEST_TABLES)
 
 
 class WarehouseNotInitialized(NotFound):
@@ -44,6 +45,11 @@ class Warehouse:
         self.settings = settings
         self.root = settings.root.resolve()
         self.meta = MetadataStore(settings.resolved_metadata_url)
+        cube_dirs = [settings.cube_dir] if settings.cube_dir else []
+        self.semantic = SemanticLayer(load_cubes(cube_dirs), {t.relation for t in BASE_TABLES})
+        rollups = self.semantic.rollup_marts()
+        self.all_tables: tuple[TableDef, ...] = (*BASE_TABLES, *(r.table for r in rollups))
+        self.relations: dict[str, TableDef] = {t.relation: t for t in self.all_tables}
         self.store = DeltaStore(self.root)
         self.engines = EnginePool(
             self.store.tenant_root, settings.duckdb_memory_limit, settings.duckdb_threads
@@ -54,14 +60,14 @@ class Warehouse:
             IngestLimits(
                 settings.max_error_rate, settings.max_field_chars, settings.max_upload_bytes
             ),
-            tables=ALL_TABLES,
+            tables=self.all_tables,
         )
         self.query_log = QueryLog(self.meta)
         self.queries = QueryService(
             self.store,
             self.meta,
             self.engines,
-            RELATIONS,
+            self.relations,
             settings.query_row_limit,
             settings.query_timeout_s,
             self.query_log,
@@ -69,8 +75,9 @@ class Warehouse:
                 settings.query_concurrency, settings.query_queue, settings.query_queue_wait_s
             ),
             ResultCache(settings.result_cache_bytes) if settings.result_cache_bytes else None,
+            settings.serving_native_rows,
         )
-        self.marts = MartRefresher(self.queries)
+        self.marts = MartRefresher(self.queries, (*MARTS, *rollups))
         self.ingestor.after_write = self.marts.refresh
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -107,7 +114,7 @@ class Warehouse:
         validate_tenant_name(tenant)
         created = self.meta.ensure_tenant(tenant)
         latest = self.meta.latest_commit(tenant)
-        if latest is not None and all(t.relation in latest.table_versions for t in ALL_TABLES):
+        if latest is not None and all(t.relation in latest.table_versions for t in self.all_tables):
             return None  # nothing to add: do not wait for a running ingestion's lock
         with self.ingestor.writer_lock(tenant):
             latest = self.meta.latest_commit(tenant)
@@ -116,13 +123,16 @@ class Warehouse:
             # committed version: its Delta version may be ahead after a crashed batch, and
             # adopting it would publish half a batch (recovery rolls it back instead).
             added: dict[str, int] = {}
-            for table in ALL_TABLES:
+            for table in self.all_tables:
                 if table.relation not in committed:
                     added[table.relation] = self.store.create(tenant, table)
             if DIM_DATE.relation in added and not self.store.files(
                 tenant, DIM_DATE, added[DIM_DATE.relation]
             ):
                 added[DIM_DATE.relation] = self.store.append(tenant, DIM_DATE, build_dim_date())
+            if added and committed:  # a new mart or rollup is built from the stored facts
+                versions = {**committed, **added}
+                added |= self.marts.refresh(tenant, {}, versions, only=set(added))
             if added:
                 self.meta.record_commit(tenant, "init", {**committed, **added}, sorted(added))
         if created:
@@ -247,6 +257,75 @@ class Warehouse:
             use_cache=use_cache,
         )
 
+    # -- cubes --------------------------------------------------------------------------------
+    def cubes(
+        self, *, as_of: AsOf = None, principal: Principal | None = None
+    ) -> list[dict[str, Any]]:
+        """Metadata of every cube, with each rollup's rows at the pinned commit."""
+        principal = principal or self.local_principal()
+        authorize(principal, "read")
+        commit = self.queries.resolve_commit(principal.tenant, as_of)
+        return self.semantic.describe(lambda rel: self._rows_at(principal.tenant, commit, rel))
+
+    def cube(
+        self,
+        cube: str,
+        query: CubeQuery | dict[str, Any] | str,
+        *,
+        dry_run: bool = False,
+        timeout_s: float | None = None,
+        cancel: CancelToken | None = None,
+        principal: Principal | None = None,
+    ) -> CubeResult:
+        """Answer a cube query on one pinned commit, from the smallest rollup that answers it
+        exactly or from the star; ``dry_run`` returns the plan (SQL, route) without running."""
+        principal = principal or self.local_principal()
+        authorize(principal, "read")
+        q = parse_query(query)
+        commit = self.queries.resolve_commit(principal.tenant, q.as_of)
+        plan = self.semantic.plan(cube, q, lambda rel: self._rows_at(principal.tenant, commit, rel))
+        if dry_run:
+            return CubeResult(plan, None, commit.id, route=plan.route)
+        res = self.queries.sql(
+            principal.tenant,
+            plan.sql,
+            user=principal.user,
+            as_of=commit.id,
+            params=plan.params,
+            timeout_s=timeout_s,
+            cancel=cancel,
+            use_cache=q.cache,
+            route=plan.route,
+        )
+        return CubeResult(
+            plan,
+            self.semantic.shape(plan, res.table),
+            commit.id,
+            query_id=res.query_id,
+            route=res.route,
+            elapsed_ms=res.elapsed_ms,
+            truncated=res.truncated,
+        )
+
+    def cube_drill(
+        self,
+        cube: str,
+        query: CubeQuery | dict[str, Any] | str,
+        hierarchy: str,
+        *,
+        up: bool = False,
+        value: Any = None,
+    ) -> CubeQuery:
+        """The query rolled up (``up``) or drilled down one level along ``hierarchy``; with
+        ``value``, drilling keeps only that member of the current level."""
+        return self.semantic.drill(cube, parse_query(query), hierarchy, up=up, value=value)
+
+    def _rows_at(self, tenant: str, commit: WarehouseCommit, relation: str) -> int:
+        version = commit.table_versions.get(relation)
+        if version is None:
+            return 0
+        return self.store.row_count(tenant, self.relations[relation], version)
+
     def query_log_entries(
         self,
         *,
@@ -293,7 +372,7 @@ class Warehouse:
         authorize(principal, "read")
         commit = self.queries.resolve_commit(principal.tenant, as_of)
         out = []
-        for name, table in sorted(RELATIONS.items(), key=lambda kv: (kv[1].layer, kv[0])):
+        for name, table in sorted(self.relations.items(), key=lambda kv: (kv[1].layer, kv[0])):
             version = commit.table_versions.get(name)
             rows = 0
             if version is not None:

@@ -76,3 +76,12 @@ def test_json_numbers_are_numbers(tmp_path: Path) -> None:
         assert isinstance(d, float) and abs(d - month_sum / 7) < 1e-6
         assert n == 366
     wh.close()
+
+
+def test_json_answers_carry_nan_and_infinity_as_null(tmp_path: Path) -> None:
+    wh, key = Warehouse.init(root=tmp_path / "wh")
+    sql = "SELECT 'NaN'::DOUBLE AS a, 'inf'::DOUBLE AS b, 1.5 AS c, DATE '2024-01-02' AS d"
+    with wh, TestClient(create_app(wh)) as c:
+        r = c.post("/v1/query/sql", json={"sql": sql}, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [[None, None, 1.5, "2024-01-02"]]

@@ -20,11 +20,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledgerhouse.api.deps import Caller
 from ledgerhouse.api.errors import install_error_handlers
-from ledgerhouse.api.formats import MEDIA, negotiate, stream
-from ledgerhouse.api.schemas import ErrorEnvelope, KeyRequest, KeyResponse, SqlRequest, SqlResponse
+from ledgerhouse.api.formats import MEDIA, json_response, negotiate, stream
+from ledgerhouse.api.schemas import (
+    CubeRequest,
+    CubeResponse,
+    ErrorEnvelope,
+    KeyRequest,
+    KeyResponse,
+    SqlRequest,
+    SqlResponse,
+)
 from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
 from ledgerhouse.ingest import format_from_content_type
 from ledgerhouse.query import CancelToken
+from ledgerhouse.semantic import CubeQuery
 from ledgerhouse.services import Warehouse
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -208,52 +217,89 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         interrupted past its time limit, and as soon as the client disconnects. The result
         comes as JSON, or as CSV, Parquet or an Arrow IPC stream when `Accept` asks for it."""
         fmt, media = negotiate(request.headers.get("accept"))
-        token = CancelToken()
-        task = asyncio.ensure_future(
-            run_in_threadpool(
-                warehouse.query,
-                body.sql,
-                as_of=body.as_of,
-                limit=body.limit,
-                params=body.params,
+        res = await _cancellable(
+            request,
+            metrics,
+            warehouse.query,
+            body.sql,
+            as_of=body.as_of,
+            limit=body.limit,
+            params=body.params,
+            timeout_s=body.timeout_s,
+            explain=body.explain,
+            use_cache=body.cache,
+            principal=caller,
+        )
+        if fmt != "json":
+            headers = _result_headers(res.query_id, res.commit.id, res.route, res.truncated)
+            return StreamingResponse(stream(res.table, fmt), media_type=media, headers=headers)
+        return json_response(
+            {
+                "query_id": res.query_id,
+                "columns": res.columns,
+                "rows": res.rows(),
+                "route": res.route,
+                "cache_hit": res.cache_hit,
+                "commit": res.commit.id,
+                "elapsed_ms": round(res.elapsed_ms, 3),
+                "truncated": res.truncated,
+            }
+        )
+
+    @app.get("/v1/cubes", tags=["cubes"], responses=ERRORS)
+    def cubes(caller: Caller, as_of: str | None = None) -> list[dict[str, Any]]:
+        """Every cube: measures, dimensions, hierarchies, segments and rollups (with rows)."""
+        return warehouse.cubes(as_of=as_of, principal=caller)
+
+    @app.get("/v1/cubes/{cube}", tags=["cubes"], responses=ERRORS)
+    def cube_meta(cube: str, caller: Caller, as_of: str | None = None) -> dict[str, Any]:
+        """One cube's metadata."""
+        warehouse.semantic.cube(cube)  # 404 for an unknown cube
+        return next(c for c in warehouse.cubes(as_of=as_of, principal=caller) if c["name"] == cube)
+
+    @app.post(
+        "/v1/cubes/{cube}/query",
+        tags=["cubes"],
+        response_model=CubeResponse,
+        responses={
+            **ERRORS,
+            200: {
+                "content": {m: {} for m in MEDIA},
+                "description": "JSON by default; CSV, Parquet or an Arrow IPC stream by Accept.",
+            },
+        },
+    )
+    async def cube_query(cube: str, body: CubeRequest, caller: Caller, request: Request) -> Any:
+        """Answer a cube query (docs/cubes.md) from the smallest rollup that answers it exactly,
+        or from the star schema; `dry_run` returns the SQL and the route without running."""
+        fmt, media = negotiate(request.headers.get("accept"))
+        query = CubeQuery.model_validate(body.model_dump(exclude={"dry_run", "timeout_s", "drill"}))
+        if body.drill is not None:
+            query = warehouse.cube_drill(
+                cube,
+                query,
+                body.drill.hierarchy,
+                up=body.drill.direction == "up",
+                value=body.drill.value,
+            )
+        if body.dry_run:
+            res = warehouse.cube(cube, query, dry_run=True, principal=caller)
+        else:
+            res = await _cancellable(
+                request,
+                metrics,
+                warehouse.cube,
+                cube,
+                query,
                 timeout_s=body.timeout_s,
-                explain=body.explain,
-                cancel=token,
-                use_cache=body.cache,
                 principal=caller,
             )
-        )
-        try:
-            while not task.done():
-                await asyncio.wait({task}, timeout=0.1)
-                if not task.done() and await request.is_disconnected():
-                    token.cancel()
-            res = await task
-        except LedgerhouseError:
-            metrics.queries.labels("error").inc()
-            raise
-        metrics.queries.labels("ok").inc()
-        metrics.query_latency.labels(res.route).observe(res.elapsed_ms / 1000)
-        metrics.cache.labels("hit" if res.cache_hit else "miss").inc()
-        if fmt != "json":
-            headers = {
-                "X-Query-Id": res.query_id,
-                "X-Commit": str(res.commit.id),
-                "X-Route": res.route,
-                "X-Cache-Hit": str(res.cache_hit).lower(),
-                "X-Truncated": str(res.truncated).lower(),
-            }
+        if fmt != "json" and res.table is not None:
+            headers = _result_headers(res.query_id or "", res.commit, res.route, res.truncated)
             return StreamingResponse(stream(res.table, fmt), media_type=media, headers=headers)
-        return {
-            "query_id": res.query_id,
-            "columns": res.columns,
-            "rows": res.rows(),
-            "route": res.route,
-            "cache_hit": res.cache_hit,
-            "commit": res.commit.id,
-            "elapsed_ms": round(res.elapsed_ms, 3),
-            "truncated": res.truncated,
-        }
+        return json_response(
+            {**res.to_dict(), "query": query.model_dump(mode="json", exclude_defaults=True)}
+        )
 
     @app.post(
         "/v1/keys", tags=["admin"], status_code=201, response_model=KeyResponse, responses=ERRORS
@@ -264,6 +310,35 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         return {"user": body.user, "roles": body.roles, "api_key": key}
 
     return app
+
+
+async def _cancellable(request: Request, metrics: Metrics, fn: Any, *args: Any, **kw: Any) -> Any:
+    """Run a query in the thread pool; interrupt it as soon as the client disconnects."""
+    token = CancelToken()
+    task = asyncio.ensure_future(run_in_threadpool(fn, *args, cancel=token, **kw))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.1)
+            if not task.done() and await request.is_disconnected():
+                token.cancel()
+        res = await task
+    except LedgerhouseError:
+        metrics.queries.labels("error").inc()
+        raise
+    metrics.queries.labels("ok").inc()
+    metrics.query_latency.labels(res.route).observe(res.elapsed_ms / 1000)
+    metrics.cache.labels("hit" if res.cache_hit else "miss").inc()
+    return res
+
+
+def _result_headers(query_id: str, commit: int, route: str, truncated: bool) -> dict[str, str]:
+    return {
+        "X-Query-Id": query_id,
+        "X-Commit": str(commit),
+        "X-Route": route,
+        "X-Cache-Hit": str(route == "cache").lower(),
+        "X-Truncated": str(truncated).lower(),
+    }
 
 
 class _ObserveRequests:

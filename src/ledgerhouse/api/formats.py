@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
+import math
 from collections.abc import Iterator
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from starlette.responses import Response
 
 MEDIA = {
     "application/json": "json",
@@ -57,3 +63,35 @@ def _drain(buf: io.BytesIO) -> bytes:
     buf.seek(0)
     buf.truncate()
     return data
+
+
+def json_response(payload: dict[str, Any]) -> Response:
+    """A JSON answer serialized once, without re-validating every row against the response
+    model (that doubled the time of a cached answer). NaN and infinities become null."""
+    try:
+        body = json.dumps(payload, default=_json_default, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a non-finite float somewhere: rare, so only then walk the payload
+        body = json.dumps(
+            _finite(payload), default=_json_default, allow_nan=False, separators=(",", ":")
+        )
+    return Response(body, media_type="application/json")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

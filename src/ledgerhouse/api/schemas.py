@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ledgerhouse.semantic import CubeQuery
+
 
 class SqlRequest(BaseModel):
     sql: str = Field(description="One SELECT (or WITH ... SELECT) over the warehouse tables.")
@@ -39,6 +41,46 @@ class SqlResponse(BaseModel):
     commit: int
     elapsed_ms: float
     truncated: bool
+
+
+class Drill(BaseModel):
+    hierarchy: str = Field(description="portfolio, instrument, date, ... (GET /v1/cubes)")
+    direction: Literal["down", "up"] = "down"
+    value: Any = Field(
+        default=None, description="Drilling down: keep only this member of the current level."
+    )
+
+
+class CubeRequest(CubeQuery):
+    """A cube query (docs/cubes.md) plus how to run it."""
+
+    dry_run: bool = Field(default=False, description="Return the SQL and route; run nothing.")
+    timeout_s: float | None = Field(default=None, gt=0, description="Time limit in seconds.")
+    drill: Drill | None = Field(
+        default=None, description="Roll up or drill down one level before running."
+    )
+
+
+class CubeResponse(BaseModel):
+    query_id: str | None
+    cube: str
+    route: str = Field(description="raw, rollup:<name> or cache")
+    cache_hit: bool
+    commit: int
+    columns: list[Column]
+    rows: list[list[Any]]
+    elapsed_ms: float
+    truncated: bool
+    sql: str = Field(description="The SQL that ran (or would run, for a dry run).")
+    params: list[Any]
+    navigation: dict[str, dict[str, str | None]] = Field(
+        description="Per hierarchy: the level shown and the levels up and down."
+    )
+    rollups_considered: dict[str, str] = Field(
+        description="Each rollup of the cube and why it was (not) chosen."
+    )
+    dry_run: bool
+    query: dict[str, Any] = Field(description="The query that ran (after any drill).")
 
 
 class ErrorBody(BaseModel):

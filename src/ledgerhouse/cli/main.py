@@ -275,9 +275,10 @@ def _write_result(out: Output, res: Any, fmt: str, output: Path | None) -> None:
 
     df = pl.from_arrow(res.table)
     assert isinstance(df, pl.DataFrame)
+    commit = res.commit if isinstance(res.commit, int) else res.commit.id
     if fmt == "table" and output is None:
         out.table(df.columns, res.rows(), title=None)
-        out.info(f"{df.height} rows · commit {res.commit.id} · {res.elapsed_ms:.1f} ms")
+        out.info(f"{df.height} rows · commit {commit} · {res.route} · {res.elapsed_ms:.1f} ms")
         return
     if fmt == "parquet":
         if output is None:
@@ -291,7 +292,8 @@ def _write_result(out: Output, res: Any, fmt: str, output: Path | None) -> None:
         payload = {
             "columns": res.columns,
             "rows": res.rows(),
-            "commit": res.commit.id,
+            "commit": commit,
+            "route": res.route,
             "truncated": res.truncated,
         }
         if output is None:
@@ -308,6 +310,116 @@ def _write_result(out: Output, res: Any, fmt: str, output: Path | None) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text)
+
+
+@app.command()
+def cube(
+    query_file: Annotated[
+        str, typer.Argument(help="A JSON cube query file (docs/cubes.md), or - for stdin.")
+    ],
+    cube_name: Annotated[
+        str | None,
+        typer.Option("--cube", help='The cube (default: the file\'s "cube" key).'),
+    ] = None,
+    root: RootOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the SQL and the route; run nothing.")
+    ] = False,
+    drill_down: Annotated[
+        str | None,
+        typer.Option("--drill-down", help="HIERARCHY or HIERARCHY=VALUE: one level finer."),
+    ] = None,
+    roll_up: Annotated[
+        str | None, typer.Option("--roll-up", help="HIERARCHY: one level coarser.")
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Skip the rollups (raw route).")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the result cache.")] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Run a cube query from a JSON file (measures, dimensions, time, filters, pivot...)."""
+    import json
+
+    if fmt not in {"table", "csv", "json", "parquet"}:
+        Output().error(_bad(f"unknown format {fmt!r}", "Use --format table, csv, json or parquet."))
+        raise typer.Exit(2)
+
+    def go(out: Output) -> None:
+        try:
+            text = sys.stdin.read() if query_file == "-" else Path(query_file).read_text()
+            spec = json.loads(text)
+        except OSError as exc:
+            raise _bad(f"cannot read {query_file}: {exc.strerror}", "Check the path.") from None
+        except json.JSONDecodeError as exc:
+            raise _bad(f"{query_file} is not valid JSON: {exc}", "See docs/cubes.md.") from None
+        if not isinstance(spec, dict):
+            raise _bad(f"{query_file} must hold a JSON object", "See docs/cubes.md.")
+        name = cube_name or spec.pop("cube", None)
+        spec.pop("cube", None)
+        if not name:
+            raise _bad("which cube?", 'Pass --cube trades, or put "cube": "trades" in the file.')
+        if as_of is not None:
+            spec["as_of"] = as_of
+        if raw:
+            spec["route"] = "raw"
+        if no_cache:
+            spec["cache"] = False
+        with _warehouse(root) as wh:
+            principal = wh.local_principal(tenant)
+            query: Any = spec
+            if drill_down is not None:
+                hierarchy, _, value = drill_down.partition("=")
+                query = wh.cube_drill(name, query, hierarchy, value=value or None)
+            if roll_up is not None:
+                query = wh.cube_drill(name, query, roll_up, up=True)
+            res = wh.cube(name, query, dry_run=dry_run, principal=principal)
+        if dry_run:
+            info = res.to_dict()
+            if out.as_json or fmt == "json":
+                out.json(info)
+            else:
+                out.console.print(res.plan.sql)
+                out.info(f"params {res.plan.params} · route {res.route} · commit {res.commit}")
+                for rollup, why in res.plan.considered.items():
+                    out.info(f"  rollup {rollup}: {why}")
+            return
+        _write_result(out, res, fmt, output)
+        if res.truncated:
+            out.info("note: result truncated to the server's row limit (add a limit)")
+
+    _run(fmt == "json", go)
+
+
+@app.command()
+def cubes(
+    root: RootOpt = None, as_of: AsOfOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = False
+) -> None:
+    """List the cubes with their measures, dimensions, hierarchies and rollups."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            info = wh.cubes(as_of=as_of, principal=wh.local_principal(tenant))
+        if out.as_json:
+            out.json(info)
+            return
+        for c in info:
+            out.console.print(f"[bold]{c['name']}[/] ({c['fact']}): {c['description']}")
+            out.console.print("  measures:   " + ", ".join(m["name"] for m in c["measures"]))
+            out.console.print("  dimensions: " + ", ".join(d["name"] for d in c["dimensions"]))
+            for h, levels in c["hierarchies"].items():
+                out.console.print(f"  hierarchy {h}: {' > '.join(levels)}")
+            if c["segments"]:
+                out.console.print("  segments:   " + ", ".join(s["name"] for s in c["segments"]))
+            for r in c["rollups"]:
+                grain = r["granularity"] or "all time"
+                out.console.print(
+                    f"  rollup {r['name']}: {', '.join(r['dimensions'])} × {grain} "
+                    f"({r['rows']:,} rows)"
+                )
+
+    _run(as_json, go)
 
 
 @app.command()

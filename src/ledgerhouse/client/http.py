@@ -134,6 +134,25 @@ class Client:
         r = self._call("POST", "/v1/query/sql", json=body)
         return RemoteResult(r["columns"], r["rows"], r["commit"], r["query_id"], r["truncated"])
 
+    def cubes(self, as_of: str | int | None = None) -> list[dict[str, Any]]:
+        params = {"as_of": str(as_of)} if as_of is not None else None
+        result: list[dict[str, Any]] = self._call("GET", "/v1/cubes", params=params)
+        return result
+
+    def cube(
+        self,
+        cube: str,
+        query: dict[str, Any],
+        *,
+        dry_run: bool = False,
+        drill: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run a cube query (docs/cubes.md); the answer has route, columns, rows, sql, and
+        the navigation (levels up and down) of each hierarchy."""
+        body = {**query, "dry_run": dry_run, **({"drill": drill} if drill else {})}
+        result: dict[str, Any] = self._call("POST", f"/v1/cubes/{cube}/query", json=body)
+        return result
+
     def tables(self, as_of: str | int | None = None) -> list[dict[str, Any]]:
         params = {"as_of": str(as_of)} if as_of is not None else None
         result: list[dict[str, Any]] = self._call("GET", "/v1/tables", params=params)

@@ -11,6 +11,7 @@ second wall behind this one.
 from __future__ import annotations
 
 import functools
+import secrets
 import unicodedata
 from dataclasses import dataclass
 
@@ -102,10 +103,28 @@ _FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
 )
 
 
+#: Placeholders for relation names in a template carry a per-process secret, so no text a
+#: user writes (a string literal, a quoted identifier) can collide with one.
+_NONCE = secrets.token_hex(8)
+
+
 @dataclass(frozen=True)
 class CheckedQuery:
     sql: str  # regenerated from the checked tree
     relations: frozenset[str]
+    template: str = ""  # ``sql`` with each relation reference as a placeholder
+
+    def render(self, names: dict[str, str]) -> str:
+        """The SQL with every reference to a warehouse relation replaced by the name it is
+        bound to (e.g. a pinned version's view); the original name stays the alias."""
+        text = self.template or self.sql
+        for relation, name in names.items():
+            text = text.replace(_placeholder(relation), '"' + name.replace('"', '""') + '"')
+        return text
+
+
+def _placeholder(relation: str) -> str:
+    return f'"__lh_{_NONCE}_{relation}"'
 
 
 def _reject(message: str, hint: str = "", **details: object) -> QueryRejected:
@@ -144,6 +163,7 @@ def _check(sql: str, known: frozenset[str]) -> CheckedQuery:
         raise _reject(f"only queries are allowed, not {tree.key.upper()}")
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     relations: set[str] = set()
+    references: list[exp.Table] = []
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             raise _reject(f"{node.key.upper()} is not allowed in a query", part=node.sql()[:120])
@@ -152,8 +172,21 @@ def _check(sql: str, known: frozenset[str]) -> CheckedQuery:
             if name.startswith(_FORBIDDEN_FUNCTION_PREFIXES):
                 raise _reject(f"function {name}() is not allowed", part=name)
         if isinstance(node, exp.Table):
-            relations.add(_check_relation(node, known, ctes))
-    return CheckedQuery(sql=tree.sql(dialect="duckdb"), relations=frozenset(relations - ctes))
+            name = _check_relation(node, known, ctes)
+            relations.add(name)
+            if name not in ctes:
+                references.append(node)
+    checked_sql = tree.sql(dialect="duckdb")
+    for node in references:  # the template: same tree, relation names as placeholders
+        name = node.this.name.lower()
+        if not node.alias:
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(node.this.name)))
+        node.set("this", exp.to_identifier(_placeholder(name)[1:-1], quoted=True))
+    return CheckedQuery(
+        sql=checked_sql,
+        relations=frozenset(relations - ctes),
+        template=tree.sql(dialect="duckdb"),
+    )
 
 
 _check_cached = functools.lru_cache(maxsize=4096)(_check)

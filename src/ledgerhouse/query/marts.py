@@ -53,10 +53,19 @@ class MartRefresher:
         new = store.read(tenant, table, after).select(compare)
         return old.join(new, on=compare, how="anti", nulls_equal=True).height > 0
 
-    def refresh(self, tenant: str, before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-        """Rebuild the changed months of every affected mart; return the new mart versions."""
+    def refresh(
+        self,
+        tenant: str,
+        before: dict[str, int],
+        after: dict[str, int],
+        only: set[str] | None = None,
+    ) -> dict[str, int]:
+        """Rebuild the changed months of every affected mart (of the ``only`` relations, when
+        given); return the new mart versions. An empty ``before`` rebuilds every month."""
         written: dict[str, int] = {}
         for mart in self.marts:
+            if only is not None and mart.table.relation not in only:
+                continue
             months: set[str] = set()
             rebuild_all = any(
                 self.dimension_rewritten(tenant, d, before.get(d), after.get(d))

@@ -28,9 +28,11 @@ from ledgerhouse.errors import (
 )
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.query.admission import Admission
+from ledgerhouse.query.bindings import Bindings, read_parquet_sql
 from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key
 from ledgerhouse.query.guard import check_query
 from ledgerhouse.query.log import QueryLog, fingerprint
+from ledgerhouse.query.watchdog import Watchdog
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.engine import EnginePool
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
@@ -107,8 +109,10 @@ class QueryService:
         log: QueryLog | None = None,
         admission: Admission | None = None,
         cache: ResultCache | None = None,
+        native_rows: int = 2_000_000,
     ) -> None:
         self.cache = cache
+        self.bindings = Bindings(store, engines, native_rows)
         self.admission = admission or Admission(concurrency=4, queue=16, wait_s=10.0)
         self.timeout_s = timeout_s
         self.log = log
@@ -158,7 +162,7 @@ class QueryService:
             "user": user,
             "text": text[:100_000],
             "fingerprint": fingerprint(text),
-            "route": "raw",
+            "route": options.get("route", "raw"),
             "started_at": started_at,
             "commit_id": None,
             "rows": 0,
@@ -208,6 +212,7 @@ class QueryService:
         explain: Explain = None,
         cancel: CancelToken | None = None,
         use_cache: bool = True,
+        route: str = "raw",
     ) -> QueryResult:
         """Run one guarded query on a pinned commit. ``explain`` returns DuckDB's plan
         (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query).
@@ -217,9 +222,6 @@ class QueryService:
         commit = self.resolve_commit(tenant, as_of)
         limit = min(limit or self.row_limit, self.row_limit)
         timeout = min(timeout_s or self.timeout_s, self.timeout_s)
-        text = checked.sql
-        if explain is not None:
-            text = ("EXPLAIN ANALYZE " if explain == "analyze" else "EXPLAIN ") + text
         started = time.perf_counter()
         key = None
         if self.cache is not None and explain is None:
@@ -236,14 +238,44 @@ class QueryService:
                     sql=checked.sql,
                     route="cache",
                 )
+        tables = [self.relations[name] for name in sorted(checked.relations)]
+        with self.bindings.pinned(tenant, tables, commit.table_versions) as names:
+            text = checked.render(names)
+            if explain is not None:
+                text = ("EXPLAIN ANALYZE " if explain == "analyze" else "EXPLAIN ") + text
+            table = self._execute(text, params, limit, timeout, started, cancel, tenant)
+        truncated = table.num_rows > limit
+        if truncated:
+            table = table.slice(0, limit)
+        if key is not None and self.cache is not None:
+            self.cache.put(key, CachedResult(table, truncated))
+        return QueryResult(
+            query_id=query_id,
+            table=table,
+            commit=commit,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            truncated=truncated,
+            sql=checked.sql,
+            route=route,
+        )
+
+    def _execute(
+        self,
+        text: str,
+        params: list[Any] | None,
+        limit: int,
+        timeout: float,
+        started: float,
+        cancel: CancelToken | None,
+        tenant: str,
+    ) -> pa.Table:
+        """Run rendered SQL on a fresh cursor, interruptible by the timer and by ``cancel``;
+        read one row past ``limit`` so truncation can be reported."""
         cur = self.engines.get(tenant).cursor()
         token = cancel or CancelToken()
         token.attach(cur)
-        timer = threading.Timer(timeout, token.cancel)
-        timer.start()
+        timer = _WATCHDOG.schedule(timeout, token.cancel)
         try:
-            for name in sorted(checked.relations):
-                self.bind(cur, tenant, self.relations[name], commit)
             try:
                 reader = cur.sql(text, params=params or None).to_arrow_reader(8192)
                 batches, count = [], 0
@@ -272,44 +304,23 @@ class QueryService:
                     hint="Fix the SQL; the error names the part DuckDB could not run.",
                 ) from exc
         finally:
-            timer.cancel()
+            _WATCHDOG.cancel(timer)
             token.attach(None)
             cur.close()
-        truncated = table.num_rows > limit
-        if truncated:
-            table = table.slice(0, limit)
-        if key is not None and self.cache is not None:
-            self.cache.put(key, CachedResult(table, truncated))
-        return QueryResult(
-            query_id=query_id,
-            table=table,
-            commit=commit,
-            elapsed_ms=(time.perf_counter() - started) * 1000,
-            truncated=truncated,
-            sql=checked.sql,
-        )
+        return table
 
     def bind(
         self, cur: duckdb.DuckDBPyConnection, tenant: str, table: TableDef, commit: WarehouseCommit
     ) -> None:
+        """Bind one table at a version that is not committed yet (a mart refresh inside an
+        ingestion) as a temporary view of ``cur``; committed versions go through Bindings."""
         version = commit.table_versions.get(table.relation)
         files = self.store.files(tenant, table, version) if version is not None else []
-        name = _ident(table.relation)
         if not files:
             cur.register(table.relation, table.schema.empty_table())
             return
-        cols = ", ".join(_ident(c) for c in table.column_names)
-        file_list = "[" + ", ".join(_literal(f) for f in files) + "]"
-        options = "union_by_name = true"
-        if table.partition_by:
-            types = ", ".join(f"{_literal(p)}: 'VARCHAR'" for p in table.partition_by)
-            options += f", hive_partitioning = true, hive_types = {{{types}}}"
-        else:
-            options += ", hive_partitioning = false"
-        cur.execute(
-            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} "
-            f"FROM read_parquet({file_list}, {options})"
-        )
+        name = '"' + table.relation.replace('"', '""') + '"'
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {read_parquet_sql(table, files)}")
 
 
 def _number(value: Decimal | None) -> int | float | None:
@@ -318,15 +329,9 @@ def _number(value: Decimal | None) -> int | float | None:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+_WATCHDOG = Watchdog()
+
 _STATUS_OF = {"query_rejected": "rejected", "query_timeout": "timeout", "overloaded": "overloaded"}
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _parse_ts(value: str | datetime | date) -> datetime:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 
 class TenantEngine:
@@ -35,6 +36,18 @@ class TenantEngine:
         """A fresh cursor (its own connection to the tenant database) for one request."""
         with self._lock:
             return self._con.cursor()
+
+    def ddl(self, sql: str, empty: pa.Table | None = None) -> None:
+        """Run a statement of Ledgerhouse's own (binding pinned versions) on the database's
+        main connection; never a user's SQL. ``empty`` is visible to it as ``__empty``."""
+        with self._lock:
+            if empty is not None:
+                self._con.register("__empty", empty)
+            try:
+                self._con.execute(sql)
+            finally:
+                if empty is not None:
+                    self._con.unregister("__empty")
 
     def close(self) -> None:
         self._con.close()

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -160,6 +161,7 @@ class MetadataStore:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._commits: dict[int, WarehouseCommit] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -226,16 +228,18 @@ class MetadataStore:
 
     # -- warehouse commits ------------------------------------------------------------------
     def latest_commit(self, tenant: str) -> WarehouseCommit | None:
-        with self.session() as s:
-            row = s.scalar(
-                select(CommitRow)
-                .where(CommitRow.tenant_id == tenant)
-                .order_by(CommitRow.id.desc())
-                .limit(1)
-            )
-            return _to_commit(row) if row else None
+        # Every query asks this: read only the newest id (a Core statement, no ORM objects),
+        # and the commit itself from the cache of immutable commits.
+        with self.engine.connect() as c:
+            newest = c.execute(
+                select(func.max(CommitRow.id)).where(CommitRow.tenant_id == tenant)
+            ).scalar()
+        return None if newest is None else self.commit_by_id(tenant, int(newest))
 
     def commit_by_id(self, tenant: str, commit_id: int) -> WarehouseCommit:
+        cached = self._commits.get(commit_id)  # a recorded commit never changes
+        if cached is not None and cached.tenant == tenant:
+            return cached
         with self.session() as s:
             row = s.get(CommitRow, commit_id)
             if row is None or row.tenant_id != tenant:
@@ -244,7 +248,11 @@ class MetadataStore:
                     hint="List commits with `ledgerhouse commits` or GET /v1/commits.",
                     commit_id=commit_id,
                 )
-            return _to_commit(row)
+            commit = _to_commit(row)
+        if len(self._commits) > 10_000:
+            self._commits.clear()
+        self._commits[commit_id] = commit
+        return commit
 
     def commit_at(self, tenant: str, ts: datetime) -> WarehouseCommit | None:
         with self.session() as s:

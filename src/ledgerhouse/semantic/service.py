@@ -1,0 +1,308 @@
+"""The semantic layer: cube metadata, query planning (route choice) and result shaping.
+
+It compiles; it does not run SQL. The composition root runs the plan's SQL through the guarded
+query service, pinned to one commit, so a cube query gets the same sandbox, cache, admission
+control and query log as any SQL query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from pydantic import ValidationError
+
+from ledgerhouse.errors import ConfigError, InvalidRequest, NotFound
+from ledgerhouse.model.marts import MartDef
+from ledgerhouse.model.schema import DATE, F64, I64, STR, TS, TableDef
+from ledgerhouse.semantic.compiler import (
+    ROLLUP_MONTH,
+    CubePlan,
+    choose,
+    compile_query,
+    primitives,
+    resolve,
+    rollup_select,
+)
+from ledgerhouse.semantic.cube_query import CubeQuery
+from ledgerhouse.semantic.models import DATE_LEVELS, Cube
+
+_ARROW = {"string": STR, "number": F64, "integer": I64, "boolean": pa.bool_(), "time": DATE}
+
+
+def parse_query(query: CubeQuery | dict[str, Any] | str | bytes) -> CubeQuery:
+    """A CubeQuery from a dict or JSON text; errors name the field and the problem."""
+    if isinstance(query, CubeQuery):
+        return query
+    try:
+        data = json.loads(query) if isinstance(query, str | bytes) else query
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"the cube query is not valid JSON: {exc}", hint="See docs/cubes.md for examples."
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("a cube query is a JSON object", hint="See docs/cubes.md.")
+    try:
+        return CubeQuery.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "query"
+        raise InvalidRequest(
+            f"cube query {loc}: {first['msg']}",
+            hint="See docs/cubes.md for the query language.",
+            field=loc,
+        ) from None
+
+
+class SemanticLayer:
+    def __init__(self, cubes: dict[str, Cube], relations: Collection[str]) -> None:
+        for cube in cubes.values():
+            for table in [cube.fact, *(j.table for j in cube.joins.values())]:
+                if table not in relations:
+                    raise ConfigError(
+                        f"cube {cube.name!r} uses unknown table {table!r}",
+                        hint="Name a core table (see `ledgerhouse tables`).",
+                    )
+        self.cubes = cubes
+
+    def cube(self, name: str) -> Cube:
+        if name not in self.cubes:
+            raise NotFound(
+                f"no cube {name!r}",
+                hint=f"Cubes: {', '.join(sorted(self.cubes))} (GET /v1/cubes).",
+            )
+        return self.cubes[name]
+
+    # -- rollups as marts ---------------------------------------------------------------------
+    def rollup_marts(self) -> list[MartDef]:
+        """Every declared rollup as a mart: a month-partitioned table refreshed, for the
+        changed months, in the same commit as the facts it aggregates."""
+        out = []
+        for cube in self.cubes.values():
+            for name, spec in cube.rollups.items():
+                cols: list[tuple[str, pa.DataType]] = [
+                    (d, _ARROW[cube.dimensions[d].type]) for d in spec.dimensions
+                ]
+                if spec.time_dimension:
+                    cols.append((spec.time_dimension, DATE))
+                cols.append((ROLLUP_MONTH, STR))
+                for m in spec.measures:
+                    for s in primitives(m, cube.measures[m]):
+                        cols.append((f"{m}__{s}", I64 if s in ("count", "distinct") else F64))
+                cols.append(("refreshed_at", TS))
+                grain = " × ".join([*spec.dimensions, spec.granularity or "all time"])
+                table = TableDef(
+                    cube.rollup_relation(name),
+                    "mart",
+                    tuple(cols),
+                    f"Rollup {name!r} of cube {cube.name!r}: {spec.description}".strip(),
+                    grain=grain,
+                    partition_by=(ROLLUP_MONTH,),
+                )
+                joined = [cube.joins[j].table for j in cube.joins]
+                out.append(
+                    MartDef(
+                        table,
+                        {cube.fact: cube.partition},
+                        rollup_select(cube, name),
+                        dimensions=tuple(dict.fromkeys(joined)),
+                    )
+                )
+        return out
+
+    # -- queries ------------------------------------------------------------------------------
+    def plan(self, name: str, query: CubeQuery, rows_of: Callable[[str], int]) -> CubePlan:
+        """Compile ``query`` for the smallest rollup that answers it exactly, or the raw star.
+        ``rows_of`` gives a relation's rows at the pinned commit."""
+        cube = self.cube(name)
+        r = resolve(cube, query)
+        rollup, considered = (None, {}) if query.route == "raw" else choose(r, rows_of)
+        sql, params = compile_query(r, rollup)
+        return CubePlan(
+            cube=name,
+            sql=sql,
+            params=params,
+            route=f"rollup:{rollup}" if rollup else "raw",
+            relation=cube.rollup_relation(rollup) if rollup else cube.fact,
+            dimensions=r.output_dimensions,
+            measures=r.measures,
+            pivot=r.pivot,
+            navigation=self.navigation(cube, query),
+            considered=considered,
+        )
+
+    def navigation(self, cube: Cube, query: CubeQuery) -> dict[str, dict[str, str | None]]:
+        """For each hierarchy: the level shown, and the levels a roll-up / drill-down go to."""
+        out: dict[str, dict[str, str | None]] = {}
+        hierarchies = {**cube.hierarchies}
+        if cube.time_dimensions:
+            hierarchies["date"] = list(DATE_LEVELS)
+        for h, levels in hierarchies.items():
+            level = query._level(h, levels)
+            i = levels.index(level) if level in levels else -1
+            out[h] = {
+                "level": level,
+                "up": levels[i - 1] if i > 0 else None,
+                "down": levels[i + 1] if i + 1 < len(levels) else None,
+            }
+        return out
+
+    def levels(self, cube: Cube, hierarchy: str) -> list[str]:
+        if hierarchy == "date":
+            return list(DATE_LEVELS)
+        if hierarchy not in cube.hierarchies:
+            raise InvalidRequest(
+                f"cube {cube.name!r} has no hierarchy {hierarchy!r}",
+                hint=f"Hierarchies: {', '.join(['date', *cube.hierarchies])}.",
+            )
+        return cube.hierarchies[hierarchy]
+
+    def drill(
+        self, name: str, query: CubeQuery, hierarchy: str, *, up: bool, value: Any = None
+    ) -> CubeQuery:
+        """The query one level coarser (``up``) or finer along a hierarchy."""
+        cube = self.cube(name)
+        levels = self.levels(cube, hierarchy)
+        try:
+            if up:
+                return query.roll_up(hierarchy, levels)
+            return query.drill_down(hierarchy, levels, value)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), hint="Check the query's hierarchy levels.") from None
+
+    @staticmethod
+    def shape(plan: CubePlan, table: pa.Table) -> pa.Table:
+        """Pivot the result when the query asks for it: one column per value of the pivot
+        dimension and measure (``<value>.<measure>``, or ``<value>`` with one measure)."""
+        if plan.pivot is None or table.num_rows == 0:
+            return table
+        df = pl.from_arrow(table)
+        assert isinstance(df, pl.DataFrame)
+        index = [d for d in plan.dimensions if d != plan.pivot]
+        values = [str(v) for v in df[plan.pivot].unique(maintain_order=True).to_list()]
+        df = df.with_columns(pl.col(plan.pivot).cast(pl.String).fill_null("null"))
+        wide = df.pivot(
+            on=plan.pivot,
+            index=index or None,
+            values=plan.measures,
+            aggregate_function=None,
+            sort_columns=False,
+        )
+        names: dict[str, str] = {}
+        for col in wide.columns:
+            if col in index:
+                continue
+            if len(plan.measures) == 1:
+                names[col] = col
+            else:  # polars names them <measure>_<value>
+                for m in plan.measures:
+                    if col.startswith(m + "_") and col[len(m) + 1 :] in [*values, "null"]:
+                        names[col] = f"{col[len(m) + 1 :]}.{m}"
+        return wide.rename(names).to_arrow(compat_level=pl.CompatLevel.oldest())
+
+    def describe(self, rows_of: Callable[[str], int] | None = None) -> list[dict[str, Any]]:
+        """Metadata of every cube: members, hierarchies, segments and rollups."""
+        out = []
+        for cube in sorted(self.cubes.values(), key=lambda c: c.name):
+            rollups = []
+            for name, spec in cube.rollups.items():
+                rel = cube.rollup_relation(name)
+                rollups.append(
+                    {
+                        "name": name,
+                        "table": rel,
+                        "dimensions": spec.dimensions,
+                        "time_dimension": spec.time_dimension,
+                        "granularity": spec.granularity,
+                        "measures": spec.measures,
+                        "segments": spec.segments,
+                        "rows": rows_of(rel) if rows_of else None,
+                        "description": spec.description,
+                    }
+                )
+            out.append(
+                {
+                    "name": cube.name,
+                    "title": cube.title,
+                    "description": cube.description.strip(),
+                    "fact": cube.fact,
+                    "default_time_dimension": cube.default_time_dimension,
+                    "dimensions": [
+                        {"name": n, "type": d.type, "title": d.title, "description": d.description}
+                        for n, d in cube.dimensions.items()
+                    ],
+                    "measures": [
+                        {
+                            "name": n,
+                            "type": m.type,
+                            "title": m.title,
+                            "description": m.description,
+                            "rollup_safe": m.type not in ("count_distinct",),
+                        }
+                        for n, m in cube.measures.items()
+                    ],
+                    "hierarchies": {
+                        **({"date": list(DATE_LEVELS)} if cube.time_dimensions else {}),
+                        **cube.hierarchies,
+                    },
+                    "segments": [{"name": n, "sql": s} for n, s in cube.segments.items()],
+                    "rollups": rollups,
+                }
+            )
+        return out
+
+
+@dataclass
+class CubeResult:
+    """A cube query's answer (or, for a dry run, its plan with no rows)."""
+
+    plan: CubePlan
+    table: pa.Table | None
+    commit: int
+    query_id: str | None = None
+    route: str = "raw"
+    elapsed_ms: float = 0.0
+    truncated: bool = False
+
+    @property
+    def cache_hit(self) -> bool:
+        return self.route == "cache"
+
+    @property
+    def columns(self) -> list[dict[str, str]]:
+        if self.table is None:
+            return []
+        return [{"name": f.name, "type": str(f.type)} for f in self.table.schema]
+
+    def rows(self) -> list[list[Any]]:
+        if self.table is None:
+            return []
+        cols = [c.to_pylist() for c in self.table.columns]
+        return [list(r) for r in zip(*cols, strict=True)] if cols else []
+
+    def to_polars(self) -> pl.DataFrame:
+        out = pl.from_arrow(self.table if self.table is not None else pa.table({}))
+        assert isinstance(out, pl.DataFrame)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query_id": self.query_id,
+            "cube": self.plan.cube,
+            "route": self.route,
+            "cache_hit": self.cache_hit,
+            "commit": self.commit,
+            "columns": self.columns,
+            "rows": self.rows(),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "truncated": self.truncated,
+            "sql": self.plan.sql,
+            "params": self.plan.params,
+            "navigation": self.plan.navigation,
+            "rollups_considered": self.plan.considered,
+            "dry_run": self.table is None,
+        }
