@@ -9,12 +9,12 @@ SCALE  ?= 0.05
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-slow test-all lint typecheck demo clean
+.PHONY: install run test test-slow test-all bench lint typecheck demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,6 +36,13 @@ test-slow: $(STAMP)
 ## make test-all: every tier that runs on this machine, including `slow`.
 test-all: $(STAMP)
 	$(BIN)/pytest -q -m 'not spark and not browser'
+
+## make bench: the FinBench benchmark (BENCH_SCALE, BENCH_RUNS, BENCH_OUT); see docs/benchmarks.md.
+BENCH_SCALE ?= 1
+BENCH_RUNS  ?= 15
+BENCH_OUT   ?= bench-results
+bench: $(STAMP)
+	$(BIN)/ledgerhouse bench --scale $(BENCH_SCALE) --runs $(BENCH_RUNS) --out $(BENCH_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -86,6 +86,24 @@ def test_weighted_average_ratio_running_total_and_count_distinct(loaded: Warehou
     assert all(r[-1] == 1 for r in res.rows())
 
 
+def test_share_is_of_the_whole_answer_before_the_limit(loaded: Warehouse) -> None:
+    res = loaded.cube(
+        "trades",
+        {
+            "measures": ["notional", "notional_share"],
+            "dimensions": ["counterparty"],
+            "order": [{"member": "notional", "desc": True}],
+            "limit": 5,
+        },
+    )
+    hand = loaded.query(
+        f"""SELECT t.counterparty_code, sum(t.notional_base) n, n / sum(n) OVER () {TRADES}
+            GROUP BY 1 ORDER BY n DESC LIMIT 5"""
+    ).rows()
+    assert res.route.startswith("rollup:") and close(res.rows(), hand) and len(hand) == 5
+    assert sum(r[2] for r in res.rows()) < 1
+
+
 def test_segments_measure_filters_order_and_limit(loaded: Warehouse) -> None:
     res = loaded.cube(
         "trades",

@@ -32,6 +32,8 @@ def test_after_an_ingestion_neither_cache_nor_rollup_serves_the_old_answer(
     first_commit = ref_wh.commits()[0].id
     route, rows = _answer(ref_wh, DESKS)
     assert route.startswith("rollup:") and rows == [["Equities", 1000.0, 1]]
+    logged = ref_wh.query_log_entries(limit=1)[0]
+    assert logged["route"] == route and "GROUP BY ALL" in logged["text"]
     assert _answer(ref_wh, DESKS)[0] == "cache"
     _send(ref_wh, trade_row("T2", qty="5", price="10", pf="P2", inst="BUND", ccy="EUR"))
     route, rows = _answer(ref_wh, DESKS)

@@ -299,6 +299,9 @@ def _value(cube: Cube, name: str, r: Resolved) -> str:
         case "ratio":
             num, den = _final(cube, m.numerator or "", r), _final(cube, m.denominator or "", r)
             return f"({num}) / nullif({den}, 0)"
+        case "share":  # of the total over every group of the answer (before any limit)
+            base = _final(cube, m.measure or "", r)
+            return f"({base}) / nullif(sum({base}) OVER (), 0)"
         case "running_total":
             base = _final(cube, m.measure or "", r)
             part = ", ".join(_q(d) for d in r.dimensions)

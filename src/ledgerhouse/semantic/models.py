@@ -42,6 +42,7 @@ MeasureType = Literal[
     "weighted_avg",
     "ratio",
     "running_total",
+    "share",
 ]
 #: Measure types whose rollup columns re-aggregate exactly to any coarser grouping.
 ADDITIVE: frozenset[str] = frozenset({"sum", "count", "avg", "min", "max", "weighted_avg"})
@@ -78,7 +79,7 @@ class Measure(_Strict):
     weight: str | None = Field(default=None, description="weighted_avg: the weight expression")
     numerator: str | None = Field(default=None, description="ratio: a measure name")
     denominator: str | None = Field(default=None, description="ratio: a measure name")
-    measure: str | None = Field(default=None, description="running_total: a measure name")
+    measure: str | None = Field(default=None, description="running_total, share: a measure name")
     decimals: int | None = Field(
         default=None, ge=0, le=12, description="Round the value (e.g. 6 for base amounts)."
     )
@@ -96,6 +97,7 @@ class Measure(_Strict):
             "weighted_avg": ("sql", "weight"),
             "ratio": ("numerator", "denominator"),
             "running_total": ("measure",),
+            "share": ("measure",),
         }.get(self.type, ())
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
@@ -140,14 +142,15 @@ class Cube(_Strict):
             for ref in (m.numerator, m.denominator, m.measure):
                 if ref is not None and ref not in self.measures:
                     raise ValueError(f"measure {name!r} refers to unknown measure {ref!r}")
-            if m.type == "running_total" and self.measures[m.measure or ""].type in (
+            if m.type in ("running_total", "share") and self.measures[m.measure or ""].type in (
                 "running_total",
                 "ratio",
+                "share",
             ):
-                raise ValueError(f"running total {name!r} must sum a plain measure")
+                raise ValueError(f"{m.type} {name!r} must be of a plain measure")
             if m.type == "ratio":
                 for ref in (m.numerator, m.denominator):
-                    if self.measures[ref or ""].type in ("ratio", "running_total"):
+                    if self.measures[ref or ""].type in ("ratio", "running_total", "share"):
                         raise ValueError(f"ratio {name!r} must divide plain measures")
         for name, levels in self.hierarchies.items():
             unknown = [d for d in levels if d not in self.dimensions]
@@ -195,7 +198,7 @@ class Cube(_Strict):
         m = self.measures[name]
         if m.type == "ratio":
             return [m.numerator or "", m.denominator or ""]
-        if m.type == "running_total":
+        if m.type in ("running_total", "share"):
             return [m.measure or ""]
         return [name]
 
