@@ -595,6 +595,53 @@ def keys_create(
 
 
 @app.command()
+def bench(
+    scale: Annotated[float, typer.Option("--scale", min=0.0001, help="FinBench scale.")] = 1.0,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs per query.")] = 15,
+    paths: Annotated[
+        str,
+        typer.Option(
+            "--paths",
+            help="Comma-separated: service, service_cached, library, duckdb, polars, pandas.",
+        ),
+    ] = "service,service_cached,library,duckdb,polars,pandas",
+    out_dir: Annotated[Path, typer.Option("--out", help="Results (and data) folder.")] = Path(
+        "bench-results"
+    ),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the data.")] = 42,
+    days: Annotated[int, typer.Option("--days", min=5, help="Business days of data.")] = 750,
+    amendments: Annotated[
+        int, typer.Option("--amendments", min=1, help="Trades amended in the merge test.")
+    ] = 100_000,
+    reuse: Annotated[
+        bool,
+        typer.Option("--reuse-warehouse", help="Skip ingestion if DIR holds a loaded warehouse."),
+    ] = False,
+) -> None:
+    """Run FinBench: ingestion, then every query on every path; writes results.json/.md/.png."""
+    from ledgerhouse.finbench.bench import BenchConfig, run_bench
+
+    def go(out: Output) -> None:
+        cfg = BenchConfig(
+            scale=scale,
+            runs=runs,
+            out=out_dir,
+            paths=tuple(p.strip() for p in paths.split(",") if p.strip()),
+            seed=seed,
+            days=days,
+            amendments=amendments,
+            reuse_warehouse=reuse,
+        )
+        results = run_bench(cfg, say=out.info)
+        out.console.print((out_dir / "results.md").read_text())
+        s = results["summary"]
+        if "median_ratio_service_to_duckdb" in s:
+            out.info(f"median service/raw DuckDB: {s['median_ratio_service_to_duckdb']:.2f}×")
+
+    _run(False, go)
+
+
+@app.command()
 def serve(
     root: RootOpt = None,
     host: Annotated[str | None, typer.Option("--host", help="Bind address.")] = None,

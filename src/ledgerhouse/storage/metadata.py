@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ledgerhouse.errors import NotFound
+
+#: How long a looked-up API key is remembered (a revoked key works at most this long).
+KEY_CACHE_S = 2.0
 
 
 class Base(DeclarativeBase):
@@ -162,6 +166,7 @@ class MetadataStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._commits: dict[int, WarehouseCommit] = {}
+        self._keys: dict[str, tuple[float, ApiKeyInfo]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -216,15 +221,27 @@ class MetadataStore:
         return key
 
     def lookup_api_key(self, key: str) -> ApiKeyInfo | None:
-        with self.session() as s:
-            row = s.scalar(
-                select(ApiKeyRow).where(
-                    ApiKeyRow.key_hash == hash_key(key), ApiKeyRow.revoked_at.is_(None)
+        """The key's owner, or None. Every request asks: a found key is remembered for
+        ``KEY_CACHE_S`` seconds (so a revocation takes effect within that time)."""
+        digest = hash_key(key)
+        now = time.monotonic()
+        hit = self._keys.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self.engine.connect() as c:
+            row = c.execute(
+                select(ApiKeyRow.tenant_id, ApiKeyRow.user, ApiKeyRow.roles).where(
+                    ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None)
                 )
-            )
-            if row is None:
-                return None
-            return ApiKeyInfo(row.tenant_id, row.user, tuple(r for r in row.roles.split(",") if r))
+            ).first()
+        if row is None:
+            self._keys.pop(digest, None)
+            return None
+        info = ApiKeyInfo(row[0], row[1], tuple(r for r in row[2].split(",") if r))
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[digest] = (now + KEY_CACHE_S, info)
+        return info
 
     # -- warehouse commits ------------------------------------------------------------------
     def latest_commit(self, tenant: str) -> WarehouseCommit | None:

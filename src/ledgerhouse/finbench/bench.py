@@ -1,0 +1,564 @@
+"""FinBench: measure Ledgerhouse against raw DuckDB, Polars and pandas on the same data.
+
+    ledgerhouse bench --scale SF --runs N [--paths service,library,duckdb,polars,pandas] --out DIR
+
+1. Generates the data (once per scale, seed and days; kept in DIR) in a subprocess.
+2. Ingests it through the product in a subprocess (so peak memory is the ingestion's own):
+   bulk rows/s per dataset, then amendment merges (recent and scattered).
+3. Pins the latest commit, serves the warehouse from a separate server process, and runs every
+   FinBench query the product answers on every path, interleaved (the order of the paths
+   rotates each run, so drift of the machine affects them equally).
+4. Checks every path's answer against raw DuckDB's: exact for keys, integers and dates;
+   floats within 1e-9 relative or 1e-6 absolute. A disagreement fails the run, after writing
+   the results.
+5. Writes DIR/results.json, DIR/results.md and DIR/ratios.png.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from ledgerhouse.errors import InvalidRequest, LedgerhouseError
+from ledgerhouse.finbench.queries import NOT_YET, QUERIES, BenchQuery, Params, Product, week_of
+from ledgerhouse.model.schema import TableDef
+from ledgerhouse.services import Warehouse
+from ledgerhouse.storage.metadata import WarehouseCommit
+
+PATHS = ("service", "service_cached", "library", "duckdb", "polars", "pandas")
+PRODUCT_PATHS = ("service", "service_cached", "library")
+REL_TOL, ABS_TOL = 1e-9, 1e-6
+TENANT = "default"
+#: The service path asks for Arrow IPC, as a client that moves data (not a browser) would.
+_ARROW = {"Accept": "application/vnd.apache.arrow.stream"}
+
+
+class BenchFailed(LedgerhouseError):
+    status = 500
+    code = "bench_failed"
+
+
+class BenchDisagreement(BenchFailed):
+    code = "bench_disagreement"
+
+
+@dataclass
+class BenchConfig:
+    scale: float
+    runs: int
+    out: Path
+    paths: tuple[str, ...] = PATHS
+    seed: int = 42
+    days: int = 750
+    amendments: int = 100_000
+    reuse_warehouse: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.paths if p not in PATHS]
+        if unknown or not self.paths:
+            raise InvalidRequest(
+                f"unknown bench paths {unknown}" if unknown else "no bench path given",
+                hint=f"Choose from {', '.join(PATHS)}.",
+            )
+        if "duckdb" not in self.paths:  # the reference every ratio and check is against
+            self.paths = (*self.paths, "duckdb")
+        if self.runs < 1:
+            raise InvalidRequest("runs must be at least 1", hint="Pass --runs 15.")
+
+
+@dataclass
+class Measured:
+    times_ms: list[float] = field(default_factory=list)
+    rows: int = 0
+    route: str | None = None
+    agrees: bool = True
+    disagreement: str | None = None
+
+
+# -- the paths ---------------------------------------------------------------------------------
+class RawFiles:
+    """The pinned commit's Parquet files, read the way a user of each library would."""
+
+    def __init__(self, wh: Warehouse, commit: WarehouseCommit) -> None:
+        self.wh = wh
+        self.commit = commit
+        self.duck = duckdb.connect(
+            config={
+                "threads": wh.settings.duckdb_threads,
+                "memory_limit": wh.settings.duckdb_memory_limit,
+            }
+        )
+        for name in ("fact_trade", "fact_position", "fact_performance"):
+            self._view(wh.relations[name])
+        for name in ("dim_portfolio", "dim_instrument"):
+            self._view(wh.relations[name])
+
+    def files(self, table: TableDef) -> list[str]:
+        version = self.commit.table_versions[table.relation]
+        return self.wh.store.files(TENANT, table, version)
+
+    def _view(self, table: TableDef) -> None:
+        files = ", ".join("'" + f.replace("'", "''") + "'" for f in self.files(table))
+        opts = ""
+        if table.partition_by:
+            opts = (
+                f", hive_partitioning = true, hive_types = {{'{table.partition_by[0]}': VARCHAR}}"
+            )
+        self.duck.execute(
+            f"CREATE VIEW {table.relation} AS SELECT * FROM read_parquet([{files}]{opts})"
+        )
+
+    def scan(self, relation: str) -> pl.LazyFrame:
+        table = self.wh.relations[relation]
+        return pl.scan_parquet(self.files(table), hive_partitioning=bool(table.partition_by))
+
+    def pandas(
+        self, relation: str, columns: list[str], filters: list[tuple[str, str, Any]] | None
+    ) -> Any:
+        """What a pandas user writes: keep the files of the partitions asked for, read the
+        columns needed, then filter rows with boolean masks. (pyarrow 26 cannot push these
+        filters into files whose strings delta-rs wrote as string_view.)"""
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        table = self.wh.relations[relation]
+        files = self.files(table)
+        part = table.partition_by[0] if table.partition_by else None
+        rows = [f for f in filters or [] if f[0] != part]
+        for _, op, value in [f for f in filters or [] if f[0] == part]:
+            wanted = set(value) if op == "in" else {value}
+            files = [f for f in files if f.split(f"/{part}=")[1].split("/")[0] in wanted]
+        need = list(dict.fromkeys([*columns, *(c for c, _, _ in rows)]))
+        frames = [pq.read_table(f, columns=need).to_pandas(date_as_object=False) for f in files]
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=need)
+        for column, op, value in rows:
+            series = df[column]
+            if isinstance(value, date):
+                value = pd.Timestamp(value)
+            mask = {
+                "==": lambda s, v: s == v,
+                ">=": lambda s, v: s >= v,
+                "<=": lambda s, v: s <= v,
+                "in": lambda s, v: s.isin(v),
+            }[op](series, value)
+            df = df[mask]
+        return df[columns].reset_index(drop=True)
+
+    def params(self) -> Params:
+        def q(sql: str) -> Any:
+            rows = self.duck.sql(sql).fetchall()
+            return _One(rows[0] if rows else None)
+
+        month = q(
+            "SELECT strftime(quantile_disc(performance_date, 0.5), '%Y-%m') FROM fact_performance"
+        ).fetchone()
+        assert month is not None and month[0], "no performance data to benchmark"
+        m = str(month[0])
+        first = date.fromisoformat(m + "-01")
+        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        exposure_row = q(
+            f"SELECT max(position_date) FROM fact_position WHERE position_month = '{m}'"
+        ).fetchone()
+        desk_row = q(
+            "SELECT desk FROM dim_portfolio WHERE is_current ORDER BY desk LIMIT 1"
+        ).fetchone()
+        trade = q(
+            "SELECT trade_id, instrument_code, trade_date FROM fact_trade "
+            f"WHERE trade_month = '{m}' ORDER BY trade_id LIMIT 1"
+        ).fetchone()
+        assert exposure_row and desk_row and trade, "the warehouse lacks positions or trades"
+        week_first, week_last = week_of(first + timedelta(days=14))
+        return Params(
+            month=m,
+            month_first=first,
+            month_last=last,
+            exposure_date=exposure_row[0],
+            desk=desk_row[0],
+            week_first=week_first,
+            week_last=week_last,
+            trade_id=trade[0],
+            instrument=trade[1],
+            trade_date=trade[2],
+        )
+
+    def close(self) -> None:
+        self.duck.close()
+
+
+@dataclass
+class _One:
+    row: Any
+
+    def fetchone(self) -> Any:
+        return self.row
+
+
+class Paths:
+    """Runs one query on one path; returns its answer (rows) and, for the product, the route."""
+
+    def __init__(
+        self, wh: Warehouse, raw: RawFiles, http: httpx.Client | None, params: Params
+    ) -> None:
+        self.wh, self.raw, self.http, self.p = wh, raw, http, params
+        self.commit = raw.commit.id
+
+    def run(self, path: str, q: BenchQuery) -> tuple[Any, str | None]:
+        if path in PRODUCT_PATHS:
+            return self._product(path, q.product(self.p))
+        if path == "duckdb":
+            return self.raw.duck.sql(q.duckdb(self.p)).to_arrow_table(), None
+        if path == "polars":
+            return q.polars(self.raw.scan, self.p), None
+        return q.pandas(self.raw.pandas, self.p), None
+
+    def _product(self, path: str, spec: Product) -> tuple[Any, str | None]:
+        cache = path == "service_cached"
+        if path == "library":
+            if spec.kind == "cube":
+                query = {**(spec.query or {}), "as_of": self.commit, "cache": False}
+                res = self.wh.cube(spec.cube, query)
+                return res.table, res.route
+            sql = self.wh.query(spec.sql, params=spec.params, as_of=self.commit, use_cache=False)
+            return sql.table, sql.route
+        assert self.http is not None
+        if spec.kind == "cube":
+            body = {**(spec.query or {}), "as_of": self.commit, "cache": cache}
+            r = self.http.post(f"/v1/cubes/{spec.cube}/query", json=body, headers=_ARROW)
+        else:
+            body = {"sql": spec.sql, "params": spec.params, "as_of": self.commit, "cache": cache}
+            r = self.http.post("/v1/query/sql", json=body, headers=_ARROW)
+        if r.status_code != 200:
+            raise BenchFailed(
+                f"the service answered {r.status_code}: {r.text[:300]}",
+                hint="See the server's error; the bench stops.",
+            )
+        return ipc.open_stream(r.content).read_all(), r.headers["X-Route"]
+
+
+# -- comparing answers -------------------------------------------------------------------------
+def normalize(answer: Any) -> list[tuple[Any, ...]]:
+    """Rows as comparable Python values (dates as ISO dates, numbers as int/float)."""
+    if isinstance(answer, pa.Table):
+        cols = [c.to_pylist() for c in answer.columns]
+        rows = list(zip(*cols, strict=True)) if cols else []
+    elif isinstance(answer, pl.DataFrame):
+        rows = answer.rows()
+    elif isinstance(answer, list):
+        rows = [tuple(r) for r in answer]
+    else:  # pandas
+        rows = [tuple(r) for r in answer.itertuples(index=False, name=None)]
+    return [tuple(_value(v) for v in r) for r in rows]
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, datetime):
+        return v.date().isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, str) and len(v) >= 10 and v[4] == "-" and v[7] == "-":
+        return v[:10] if len(v) == 10 or v[10] in "T " else v
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def _sort_key(row: tuple[Any, ...]) -> tuple[str, ...]:
+    exact = [str(v) for v in row if not isinstance(v, float)]
+    approx = [f"{v:.3e}" for v in row if isinstance(v, float)]
+    return (*exact, *approx)
+
+
+def disagreement(reference: list[tuple[Any, ...]], got: list[tuple[Any, ...]]) -> str | None:
+    """None when the answers agree, else what differs (first difference)."""
+    if len(reference) != len(got):
+        return f"{len(got)} rows, raw DuckDB has {len(reference)}"
+    pairs = zip(sorted(reference, key=_sort_key), sorted(got, key=_sort_key), strict=True)
+    for i, (a, b) in enumerate(pairs):
+        if len(a) != len(b):
+            return f"row {i}: {len(b)} columns, raw DuckDB has {len(a)}"
+        for x, y in zip(a, b, strict=True):
+            if isinstance(x, float) or isinstance(y, float):
+                if x is None or y is None:
+                    if x is not y:
+                        return f"row {i}: {y!r} vs {x!r}"
+                elif not math.isclose(float(x), float(y), rel_tol=REL_TOL, abs_tol=ABS_TOL):
+                    return f"row {i}: {y!r} vs {x!r}"
+            elif x != y:
+                return f"row {i}: {y!r} vs {x!r}"
+    return None
+
+
+# -- the run -----------------------------------------------------------------------------------
+def run_bench(cfg: BenchConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    data = cfg.out / f"data-sf{cfg.scale:g}-seed{cfg.seed}-days{cfg.days}"
+    if not (data / "performance.parquet").is_file():
+        say(f"generating FinBench data at scale {cfg.scale:g} into {data} ...")
+        _subprocess(
+            [
+                "generate",
+                "--scale",
+                str(cfg.scale),
+                "--seed",
+                str(cfg.seed),
+                "--days",
+                str(cfg.days),
+                "--out",
+                str(data),
+            ],
+            cli=True,
+        )
+    root = cfg.out / "warehouse"
+    ingest_file = cfg.out / "ingestion.json"
+    if cfg.reuse_warehouse and root.is_dir() and ingest_file.is_file():
+        say(f"reusing {root} and its ingestion measurements")
+        ingestion = json.loads(ingest_file.read_text())
+    else:
+        say("ingesting through the product (bulk load, then amendment merges) ...")
+        out = _subprocess(
+            [
+                "-m",
+                "ledgerhouse.finbench.ingest_bench",
+                "--data",
+                str(data),
+                "--root",
+                str(root),
+                "--amendments",
+                str(cfg.amendments),
+            ],
+            cli=False,
+        )
+        ingestion = json.loads(out)
+        ingest_file.write_text(json.dumps(ingestion, indent=2))
+    ingestion["bulk_rows_per_s"] = _bulk_rate(ingestion)
+    results = _measure(cfg, root, say)
+    results["ingestion"] = ingestion
+    results["summary"]["bulk_rows_per_s"] = ingestion["bulk_rows_per_s"]
+    from ledgerhouse.finbench.report import write_reports
+
+    write_reports(results, cfg.out)
+    say(f"results written to {cfg.out / 'results.md'}, results.json and ratios.png")
+    bad = [
+        f"{q['id']} on {path}: {m['disagreement']}"
+        for q in results["queries"]
+        for path, m in q["paths"].items()
+        if not m["agrees"]
+    ]
+    if bad:
+        raise BenchDisagreement(
+            f"{len(bad)} answers disagree with raw DuckDB: " + "; ".join(bad[:5]),
+            hint="A path computes something else: read the query's paths in "
+            "src/ledgerhouse/finbench/queries.py.",
+            disagreements=bad,
+        )
+    return results
+
+
+def _bulk_rate(ingestion: dict[str, Any]) -> int:
+    sets = ingestion["datasets"].values()
+    rows = sum(d["rows"] for d in sets)
+    secs = sum(d["seconds"] for d in sets)
+    return round(rows / secs) if secs else 0
+
+
+def _measure(cfg: BenchConfig, root: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    with Warehouse.open(root=root) as wh:
+        commit = wh.commits()[0]
+        raw = RawFiles(wh, commit)
+        params = raw.params()
+        needs_server = any(p in cfg.paths for p in ("service", "service_cached"))
+        with _server(wh, root) if needs_server else contextlib.nullcontext() as http:
+            paths = Paths(wh, raw, http, params)
+            measured = {q.id: {p: Measured() for p in cfg.paths} for q in QUERIES}
+            say(f"checking answers on {len(cfg.paths)} paths ({', '.join(cfg.paths)}) ...")
+            for q in QUERIES:  # the untimed first run: answers, routes, warm caches
+                answers = {p: paths.run(p, q) for p in cfg.paths}
+                reference = normalize(answers["duckdb"][0])
+                for p, (answer, route) in answers.items():
+                    m = measured[q.id][p]
+                    rows = normalize(answer)
+                    m.rows, m.route = len(rows), route
+                    m.disagreement = disagreement(reference, rows)
+                    m.agrees = m.disagreement is None
+            for run in range(cfg.runs):
+                say(f"run {run + 1}/{cfg.runs}")
+                for q in QUERIES:
+                    k = (run + QUERIES.index(q)) % len(cfg.paths)
+                    for p in cfg.paths[k:] + cfg.paths[:k]:
+                        t = time.perf_counter()
+                        paths.run(p, q)
+                        measured[q.id][p].times_ms.append((time.perf_counter() - t) * 1000)
+        raw.close()
+    return _results(cfg, commit, params, measured)
+
+
+def _results(
+    cfg: BenchConfig,
+    commit: WarehouseCommit,
+    params: Params,
+    measured: dict[str, dict[str, Measured]],
+) -> dict[str, Any]:
+    queries = []
+    for q in QUERIES:
+        ref = float(np.median(measured[q.id]["duckdb"].times_ms))
+        entry: dict[str, Any] = {
+            "id": q.id,
+            "finbench": q.finbench,
+            "title": q.title,
+            "product_call": q.product(params).describe(),
+            "paths": {},
+        }
+        for p, m in measured[q.id].items():
+            med = float(np.median(m.times_ms))
+            entry["paths"][p] = {
+                "median_ms": round(med, 3),
+                "p99_ms": round(float(np.percentile(m.times_ms, 99)), 3),
+                "runs": len(m.times_ms),
+                "rows": m.rows,
+                "ratio_to_duckdb": round(med / ref, 3) if ref else None,
+                "agrees": m.agrees,
+                "disagreement": m.disagreement,
+                **({"route": m.route} if m.route else {}),
+            }
+        queries.append(entry)
+
+    def ratios(path: str, over: str = "duckdb") -> list[float]:
+        return [
+            q["paths"][path]["median_ms"] / q["paths"][over]["median_ms"]
+            for q in queries
+            if path in q["paths"] and over in q["paths"] and q["paths"][over]["median_ms"]
+        ]
+
+    summary: dict[str, Any] = {}
+    for p in cfg.paths:
+        if p != "duckdb" and ratios(p):
+            summary[f"median_ratio_{p}_to_duckdb"] = round(float(np.median(ratios(p))), 3)
+    if "service" in cfg.paths:
+        worst = max(queries, key=lambda q: q["paths"]["service"]["ratio_to_duckdb"] or 0)
+        summary["worst_service_query"] = {
+            "id": worst["id"],
+            "ratio_to_duckdb": worst["paths"]["service"]["ratio_to_duckdb"],
+        }
+        for other in ("pandas", "polars"):
+            if other in cfg.paths:
+                summary[f"median_ratio_{other}_to_service"] = round(
+                    float(np.median(ratios(other, "service"))), 3
+                )
+    summary["max_p99_ms"] = {
+        p: round(max(q["paths"][p]["p99_ms"] for q in queries), 3) for p in cfg.paths
+    }
+    summary["all_agree"] = all(m["agrees"] for q in queries for m in q["paths"].values())
+    return {
+        "finbench": {"scale": cfg.scale, "seed": cfg.seed, "days": cfg.days, "runs": cfg.runs},
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "commit": commit.id,
+        "params": {k: str(v) for k, v in params.__dict__.items()},
+        "tolerance": {"relative": REL_TOL, "absolute": ABS_TOL},
+        "queries": queries,
+        "not_measured": [{"finbench": k, "reason": v} for k, v in sorted(NOT_YET.items())],
+        "summary": summary,
+    }
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _subprocess(args: list[str], *, cli: bool) -> str:
+    cmd = [sys.executable, "-c", "from ledgerhouse.cli.main import main; main()", *args]
+    if not cli:
+        cmd = [sys.executable, *args]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, check=False)
+    if proc.returncode != 0:
+        raise BenchFailed(
+            f"`{' '.join(args[:3])}` failed with exit code {proc.returncode}",
+            hint="Its error is printed above.",
+        )
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def _server(wh: Warehouse, root: Path) -> Iterator[httpx.Client]:
+    key = wh.create_api_key("finbench", ("reader",))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "LEDGERHOUSE_LOG_LEVEL": "WARNING"}
+    cmd = [
+        sys.executable, "-c", "from ledgerhouse.cli.main import main; main()",
+        "serve", "--root", str(root), "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                raise BenchFailed(f"the server did not start: {err}", hint="See above.")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchFailed("the server did not start in 120 s", hint="Check the port.")
+            time.sleep(0.2)
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=600
+        ) as client:
+            yield client
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["memory_gib"] = round(int(line.split()[1]) / 1024**2, 1)
+    return info
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name in ("ledgerhouse", "duckdb", "polars", "pandas", "pyarrow", "deltalake", "sqlglot"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
