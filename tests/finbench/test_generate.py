@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -81,3 +82,32 @@ def test_base_currency_uses_the_rate_of_the_date(loaded: Warehouse) -> None:
          b ON b.currency_code = t.base_currency AND b.rate_date = t.trade_date
     """
     assert loaded.query(sql).rows() == [[0]]
+
+
+def test_large_scales_are_written_in_portfolio_groups_and_load_as_batches(tmp_path: Path) -> None:
+    """Above CHUNK_PORTFOLIOS, per-portfolio datasets are written as parts (each fits in
+    memory) and `ledgerhouse load` ingests each part as one batch."""
+    from typer.testing import CliRunner
+
+    from ledgerhouse.cli.main import app
+
+    data = tmp_path / "data"
+    counts = generate(data, 0.02, seed=3, days=30, chunk_portfolios=2)  # 4 portfolios
+    parts = sorted((data / "trades").glob("*.parquet"))
+    assert len(parts) == 2 and not (data / "trades.parquet").exists()
+    trades = pl.concat([pl.read_parquet(p) for p in parts])
+    assert trades.height == counts["trades"]
+    assert (
+        trades.filter(pl.col("event") == "NEW")["trade_id"].n_unique()
+        == trades.filter(pl.col("event") == "NEW").height
+    )
+    perf = pl.concat([pl.read_parquet(p) for p in sorted((data / "performance").iterdir())])
+    assert perf["portfolio_code"].n_unique() == 4
+    root = str(tmp_path / "wh")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "--root", root]).exit_code == 0
+    r = runner.invoke(app, ["load", str(data), "--root", root, "--json"])
+    assert r.exit_code == 0, r.output
+    reports = json.loads(r.stdout)
+    assert [x["dataset"] for x in reports].count("trades") == 2
+    assert all(x["status"] == "committed" and x["rows_quarantined"] == 0 for x in reports)

@@ -166,7 +166,9 @@ def ingest(
 
 @app.command()
 def load(
-    directory: Annotated[Path, typer.Argument(help="Directory of <dataset>.parquet files.")],
+    directory: Annotated[
+        Path, typer.Argument(help="Directory of <dataset>.<ext> files or <dataset>/ folders.")
+    ],
     root: RootOpt = None,
     tenant: TenantOpt = None,
     as_json: JsonOpt = False,
@@ -176,8 +178,13 @@ def load(
 
     def go(out: Output) -> None:
         reports = []
-        found = [(ds, sorted(directory.glob(f"{ds}.*"))) for ds in LOAD_ORDER]
-        todo = [(ds, files[0]) for ds, files in found if files]
+        todo = []
+        for ds in LOAD_ORDER:  # <dataset>.<ext>, or a folder <dataset>/ of parts (one batch each)
+            files = sorted(directory.glob(f"{ds}.*"))
+            if files:
+                todo.append((ds, files[0]))
+            elif (directory / ds).is_dir():
+                todo += [(ds, f) for f in sorted((directory / ds).iterdir()) if f.is_file()]
         if not todo:
             raise _bad(
                 f"no dataset files in {directory}",

@@ -392,7 +392,8 @@ def _measure(cfg: BenchConfig, root: Path, say: Callable[[str], None]) -> dict[s
         raw = RawFiles(wh, commit)
         params = raw.params()
         needs_server = any(p in cfg.paths for p in ("service", "service_cached"))
-        with _server(wh, root) if needs_server else contextlib.nullcontext() as http:
+        server = _server(wh, root, cfg.out / "server.log")
+        with server if needs_server else contextlib.nullcontext() as http:
             paths = Paths(wh, raw, http, params)
             measured = {q.id: {p: Measured() for p in cfg.paths} for q in QUERIES}
             say(f"checking answers on {len(cfg.paths)} paths ({', '.join(cfg.paths)}) ...")
@@ -502,7 +503,7 @@ def _subprocess(args: list[str], *, cli: bool) -> str:
 
 
 @contextlib.contextmanager
-def _server(wh: Warehouse, root: Path) -> Iterator[httpx.Client]:
+def _server(wh: Warehouse, root: Path, log: Path) -> Iterator[httpx.Client]:
     key = wh.create_api_key("finbench", ("reader",))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -512,14 +513,15 @@ def _server(wh: Warehouse, root: Path) -> Iterator[httpx.Client]:
         sys.executable, "-c", "from ledgerhouse.cli.main import main; main()",
         "serve", "--root", str(root), "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_file = log.open("wb")  # a file, not a pipe: a chatty server must never block on it
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-                raise BenchFailed(f"the server did not start: {err}", hint="See above.")
+                err = log.read_text(errors="replace")[-2000:]
+                raise BenchFailed(f"the server did not start: {err}", hint=f"See {log}.")
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -536,6 +538,8 @@ def _server(wh: Warehouse, root: Path) -> Iterator[httpx.Client]:
             proc.wait(10)
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+        log_file.close()
 
 
 def machine() -> dict[str, Any]:

@@ -85,12 +85,21 @@ def business_days(n: int, start: date = START) -> list[date]:
     return out
 
 
+#: Portfolios generated at once. Above this, trades, positions and performance are written as
+#: one file per group of portfolios (``trades/part-0000.parquet`` ...), each of which fits in
+#: memory; reference data, prices and benchmarks stay single files.
+CHUNK_PORTFOLIOS = 250
+#: Datasets that are split into parts when the portfolios are generated in groups.
+PER_PORTFOLIO = ("trades", "positions", "performance")
+
+
 def generate(
     out: Path,
     scale: float,
     seed: int = 42,
     days: int = 750,
     progress: Callable[[str], None] | None = None,
+    chunk_portfolios: int = CHUNK_PORTFOLIOS,
 ) -> dict[str, int]:
     """Write every FinBench dataset to ``out``; return the row count of each."""
     say = progress or (lambda _s: None)
@@ -110,21 +119,43 @@ def generate(
     prices = _prices(rng, instruments, cal)
     frames["prices"] = prices
     frames["benchmarks"] = _benchmarks(rng, instruments, prices)
-    say("trades")
-    events, final = _trades(rng, sc, cal, instruments, frames["portfolios"], prices)
-    frames["trades"] = events
-    say("positions")
-    positions = _positions(final, prices, cal)
-    frames["positions"] = positions.drop("currency")
-    say("performance")
-    frames["performance"] = _performance(
-        rng, frames["portfolios"], final, positions, frames["fx_rates"], cal
-    )
-    counts = {}
+    closes = prices.sort("instrument_code", "price_date")["close_price"].to_numpy()
+    n_port = sc.portfolios
+    groups = [(p, min(p + chunk_portfolios, n_port)) for p in range(0, n_port, chunk_portfolios)]
+    counts = dict.fromkeys(DATASETS, 0)
+    trade_ids = 0
+    for k, (p0, p1) in enumerate(groups):
+        # one group: the same random stream as ever; several: one stream per group
+        g_rng = rng if len(groups) == 1 else np.random.default_rng([seed, k + 1])
+        where = f" (portfolios {p0 + 1}-{p1} of {n_port})" if len(groups) > 1 else ""
+        say("trades" + where)
+        n = sc.trades if len(groups) == 1 else round(sc.trades * (p1 - p0) / n_port)
+        events, final = _trades(g_rng, sc, cal, instruments, closes, (p0, p1), n, trade_ids)
+        trade_ids += n
+        say("positions" + where)
+        positions = _positions(final, prices, cal)
+        say("performance" + where)
+        group = frames["portfolios"].filter(
+            pl.col("portfolio_code").is_in([f"P{i:04d}" for i in range(p0 + 1, p1 + 1)])
+        )
+        part = {
+            "trades": events,
+            "positions": positions.drop("currency"),
+            "performance": _performance(g_rng, group, final, positions, frames["fx_rates"], cal),
+        }
+        for name, frame in part.items():
+            if len(groups) == 1:
+                frames[name] = frame
+            else:
+                (out / name).mkdir(exist_ok=True)
+                frame.write_parquet(out / name / f"part-{k:04d}.parquet", compression="zstd")
+                counts[name] += frame.height
+        del events, final, positions, part
     for name in DATASETS:
-        say(f"writing {name}")
-        frames[name].write_parquet(out / f"{name}.parquet", compression="zstd")
-        counts[name] = frames[name].height
+        if name in frames:
+            say(f"writing {name}")
+            frames[name].write_parquet(out / f"{name}.parquet", compression="zstd")
+            counts[name] = frames[name].height
     say(f"done in {time.perf_counter() - t0:.1f}s")
     return counts
 
@@ -288,15 +319,19 @@ def _trades(
     sc: Scale,
     cal: list[date],
     instruments: pl.DataFrame,
-    portfolios: pl.DataFrame,
-    prices: pl.DataFrame,
+    closes: np.ndarray,
+    ports: tuple[int, int],
+    n: int,
+    id_offset: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    n = sc.trades
+    """``n`` trades of portfolios ``ports`` (0-based, end excluded), with trade ids after
+    ``id_offset``; ``closes`` are the close prices sorted by instrument, then date."""
     inst = instruments.unique("instrument_code", keep="first").sort("instrument_code")
-    n_inst, n_port = inst.height, sc.portfolios
-    universe = np.stack([rng.choice(n_inst, sc.universe, replace=False) for _ in range(n_port)])
-    port = rng.integers(0, n_port, n)
-    inst_idx = universe[port, rng.integers(0, sc.universe, n)]
+    n_inst = inst.height
+    p0, p1 = ports
+    universe = np.stack([rng.choice(n_inst, sc.universe, replace=False) for _ in range(p1 - p0)])
+    port = rng.integers(p0, p1, n)
+    inst_idx = universe[port - p0, rng.integers(0, sc.universe, n)]
     day = rng.integers(0, len(cal), n)
     cal_np = np.array(cal, dtype="datetime64[D]")
     trade_date = cal_np[day]
@@ -305,14 +340,15 @@ def _trades(
     side = np.where(rng.random(n) < 0.55, "BUY", "SELL")
     qty = np.maximum(1, np.round(rng.lognormal(4.0, 1.0, n))).astype(float)
     n_days = len(cal)
-    closes = prices.sort("instrument_code", "price_date")["close_price"].to_numpy()
     close = closes[inst_idx * n_days + day]
     price = np.round(close * (1 + rng.normal(0, 0.001, n)), 4)
     codes = inst["instrument_code"].to_numpy()
     ccy = inst["currency"].to_numpy()
     new = pl.DataFrame(
         {
-            "trade_id": np.char.add("T", np.char.zfill(np.arange(1, n + 1).astype(str), 9)),
+            "trade_id": np.char.add(
+                "T", np.char.zfill(np.arange(id_offset + 1, id_offset + n + 1).astype(str), 9)
+            ),
             "event": "NEW",
             "event_ts": trade_ts,
             "trade_ts": trade_ts,

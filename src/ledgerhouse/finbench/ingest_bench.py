@@ -13,6 +13,7 @@ import argparse
 import json
 import resource
 import shutil
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -61,14 +62,31 @@ def run(data: Path, root: Path, amendments: int) -> dict[str, Any]:
     out: dict[str, Any] = {"datasets": {}}
     try:
         for ds in LOAD_ORDER:
-            r = wh.ingest(ds, data / f"{ds}.parquet")
+            single = data / f"{ds}.parquet"
+            parts = [single] if single.is_file() else sorted((data / ds).glob("*.parquet"))
+            rows, seconds = 0, 0.0
+            for i, part in enumerate(parts):  # a large scale arrives in several batches
+                r = wh.ingest(ds, part)
+                if r.status != "committed":
+                    raise SystemExit(f"{ds} {part.name} was not stored: {r.to_dict()}")
+                rows, seconds = rows + r.rows_received, seconds + r.duration_s
+                print(
+                    f"  {ds:15s} {i + 1}/{len(parts)} {r.rows_received:>12,} rows "
+                    f"{r.duration_s:7.2f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             out["datasets"][ds] = {
-                "rows": r.rows_received,
-                "seconds": round(r.duration_s, 2),
-                "rows_per_s": round(r.rows_per_s),
+                "rows": rows,
+                "batches": len(parts),
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(rows / seconds) if seconds else 0,
             }
         for label, recent in (("amendments_scattered", False), ("amendments_recent", True)):
-            batch = amendment_batch(data / "trades.parquet", amendments, recent=recent)
+            trades = data / "trades.parquet"
+            if not trades.is_file():  # parts: amend trades of the last part (recent batch)
+                trades = sorted((data / "trades").glob("*.parquet"))[-1]
+            batch = amendment_batch(trades, amendments, recent=recent)
             if recent:  # later than the scattered batch, so none is stale
                 batch = batch.with_columns(pl.col("event_ts") + timedelta(hours=1))
             path = root / f"{label}.parquet"

@@ -1,0 +1,54 @@
+"""The FinBench bench at a tiny scale: every path answers every query and the answers agree
+(a smoke test of agreement; no timing is asserted). And the checker itself catches a wrong
+answer."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from ledgerhouse.errors import InvalidRequest
+from ledgerhouse.finbench.bench import BenchConfig, disagreement, normalize, run_bench
+from ledgerhouse.finbench.queries import QUERIES
+
+
+def test_tiny_bench_runs_every_path_and_they_agree(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    lines: list[str] = []
+    results = run_bench(
+        BenchConfig(scale=0.002, runs=1, out=out, days=40, amendments=50), say=lines.append
+    )
+    assert results["summary"]["all_agree"] is True
+    assert {q["id"] for q in results["queries"]} == {q.id for q in QUERIES}
+    for q in results["queries"]:
+        assert set(q["paths"]) == {"service", "service_cached", "library", "duckdb", "polars",
+                                   "pandas"}  # fmt: skip
+        rows = {p["rows"] for p in q["paths"].values()}
+        assert len(rows) == 1 and rows != {0}, q
+        assert q["paths"]["service_cached"]["route"] == "cache"
+    routes = {q["paths"]["library"]["route"] for q in results["queries"]}
+    assert "raw" in routes and any(r.startswith("rollup:") for r in routes)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["queries"][0]["paths"]["duckdb"]["ratio_to_duckdb"] == 1.0
+    assert "| worst service/raw DuckDB ratio |" in (out / "results.md").read_text()
+    assert (out / "ratios.png").read_bytes()[:4] == b"\x89PNG"
+    assert saved["ingestion"]["datasets"]["trades"]["rows"] > 0
+    assert any("run 1/1" in line for line in lines)
+
+
+def test_the_checker_finds_a_different_answer() -> None:
+    ref = normalize(pa.table({"k": ["a", "b"], "d": [date(2024, 1, 1)] * 2, "x": [1.0, 2.0]}))
+    same = normalize([["b", "2024-01-01", 2.0 + 1e-12], ["a", "2024-01-01", 1.0]])
+    assert disagreement(ref, same) is None
+    assert "row 1" in str(disagreement(ref, [["a", "2024-01-01", 1.0], ["b", "2024-01-01", 2.1]]))
+    assert "1 rows" in str(disagreement(ref, [["a", "2024-01-01", 1.0]]))
+    assert disagreement(ref, [["a", "2024-01-02", 1.0], ["b", "2024-01-01", 2.0]]) is not None
+
+
+def test_unknown_paths_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequest, match="unknown bench paths"):
+        BenchConfig(scale=0.01, runs=1, out=tmp_path, paths=("spark",))
