@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from ledgerhouse.errors import InvalidRequest
-from ledgerhouse.finbench.bench import BenchConfig, disagreement, normalize, run_bench
+from ledgerhouse.finbench.bench import PATHS, BenchConfig, disagreement, normalize, run_bench
 from ledgerhouse.finbench.queries import QUERIES
 
 
@@ -25,12 +25,13 @@ def test_tiny_bench_runs_every_path_and_they_agree(tmp_path: Path) -> None:
     assert results["summary"]["all_agree"] is True
     assert {q["id"] for q in results["queries"]} == {q.id for q in QUERIES}
     for q in results["queries"]:
-        assert set(q["paths"]) == {"service", "service_cached", "library", "duckdb", "polars",
-                                   "pandas"}  # fmt: skip
+        assert set(q["paths"]) == set(PATHS)
         rows = {p["rows"] for p in q["paths"].values()}
         assert len(rows) == 1 and rows != {0}, q
         assert q["paths"]["service_cached"]["route"] == "cache"
     routes = {q["paths"]["library"]["route"] for q in results["queries"]}
+    assert {q["paths"]["library_raw"]["route"] for q in results["queries"]} == {"raw"}
+    assert results["summary"]["rollup_speedup_median"] > 0
     assert "raw" in routes and any(r.startswith("rollup:") for r in routes)
     saved = json.loads((out / "results.json").read_text())
     assert saved["queries"][0]["paths"]["duckdb"]["ratio_to_duckdb"] == 1.0

@@ -46,8 +46,9 @@ from ledgerhouse.model.schema import TableDef
 from ledgerhouse.services import Warehouse
 from ledgerhouse.storage.metadata import WarehouseCommit
 
-PATHS = ("service", "service_cached", "library", "duckdb", "polars", "pandas")
-PRODUCT_PATHS = ("service", "service_cached", "library")
+PATHS = ("service", "service_cached", "library", "library_raw", "duckdb", "polars", "pandas")
+#: library_raw: the library with rollups off (route "raw"), to measure what rollups save
+PRODUCT_PATHS = ("service", "service_cached", "library", "library_raw")
 REL_TOL, ABS_TOL = 1e-9, 1e-6
 TENANT = "default"
 #: The service path asks for Arrow IPC, as a client that moves data (not a browser) would.
@@ -234,9 +235,11 @@ class Paths:
 
     def _product(self, path: str, spec: Product) -> tuple[Any, str | None]:
         cache = path == "service_cached"
-        if path == "library":
+        if path in ("library", "library_raw"):
             if spec.kind == "cube":
                 query = {**(spec.query or {}), "as_of": self.commit, "cache": False}
+                if path == "library_raw":
+                    query["route"] = "raw"
                 res = self.wh.cube(spec.cube, query)
                 return res.table, res.route
             sql = self.wh.query(spec.sql, params=spec.params, as_of=self.commit, use_cache=False)
@@ -317,7 +320,8 @@ def disagreement(reference: list[tuple[Any, ...]], got: list[tuple[Any, ...]]) -
 def run_bench(cfg: BenchConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
     cfg.out.mkdir(parents=True, exist_ok=True)
     data = cfg.out / f"data-sf{cfg.scale:g}-seed{cfg.seed}-days{cfg.days}"
-    if not (data / "performance.parquet").is_file():
+    done = data / ".complete"  # written once every dataset file is
+    if not done.is_file():
         say(f"generating FinBench data at scale {cfg.scale:g} into {data} ...")
         _subprocess(
             [
@@ -333,6 +337,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = print) -> dict[str,
             ],
             cli=True,
         )
+        done.write_text(datetime.now(UTC).isoformat())
     root = cfg.out / "warehouse"
     ingest_file = cfg.out / "ingestion.json"
     if cfg.reuse_warehouse and root.is_dir() and ingest_file.is_file():
@@ -470,6 +475,15 @@ def _results(
                 summary[f"median_ratio_{other}_to_service"] = round(
                     float(np.median(ratios(other, "service"))), 3
                 )
+    speedups = [
+        q["paths"]["library_raw"]["median_ms"] / q["paths"]["library"]["median_ms"]
+        for q in queries
+        if "library_raw" in q["paths"]
+        and str(q["paths"]["library"].get("route", "")).startswith("rollup:")
+    ]
+    if speedups:
+        summary["rollup_speedup_median"] = round(float(np.median(speedups)), 2)
+        summary["rollup_speedup_min"] = round(min(speedups), 2)
     summary["max_p99_ms"] = {
         p: round(max(q["paths"][p]["p99_ms"] for q in queries), 3) for p in cfg.paths
     }

@@ -10,6 +10,7 @@ PATH_LABELS = {
     "service": "service (HTTP, cache off)",
     "service_cached": "service (HTTP, cache on)",
     "library": "library (in process)",
+    "library_raw": "library, rollups off",
     "duckdb": "raw DuckDB",
     "polars": "Polars",
     "pandas": "pandas",
@@ -53,6 +54,11 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| worst service/raw DuckDB ratio | {value['ratio_to_duckdb']:.2f}× "
                 f"({value['id']}) |"
             )
+        elif key == "rollup_speedup_median":
+            lines.append(f"| rollup route vs raw route (median over rollup-served queries) | "
+                         f"{value:.1f}× faster |")  # fmt: skip
+        elif key == "rollup_speedup_min":
+            lines.append(f"| rollup route vs raw route (least) | {value:.1f}× faster |")
         elif key == "bulk_rows_per_s":
             lines.append(f"| bulk ingestion | {value:,} rows/s |")
         elif key.startswith("median_ratio_"):
