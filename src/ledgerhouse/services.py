@@ -6,9 +6,13 @@ Principal; nothing here is created at import time.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
+from ledgerhouse.analytics import AnalyticsService, Conventions
 from ledgerhouse.config import Settings, load_settings
 from ledgerhouse.errors import NotFound
 from ledgerhouse.ingest import (
@@ -320,6 +324,52 @@ class Warehouse:
         ``value``, drilling keeps only that member of the current level."""
         return self.semantic.drill(cube, parse_query(query), hierarchy, up=up, value=value)
 
+    # -- analytics ----------------------------------------------------------------------------
+    def _analytics(self, principal: Principal) -> AnalyticsService:
+        def read(sql: str, params: list[Any], as_of: AsOf) -> tuple[pl.DataFrame, int]:
+            res = self.queries.sql(
+                principal.tenant, sql, user=principal.user, as_of=as_of, params=params,
+                unlimited=True, route="analytics",
+            )  # fmt: skip
+            return res.to_polars(), res.commit.id
+
+        return AnalyticsService(read)
+
+    def performance(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        conventions: Conventions | dict[str, Any] | None = None,
+        as_of: AsOf = None,
+        principal: Principal | None = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Performance and risk of the named portfolios (every portfolio of the tenant when
+        none) on one commit: TWR, annualized and money-weighted returns, volatility, Sharpe,
+        Sortino, Calmar, drawdown with dates, VaR and expected shortfall, and beta, alpha,
+        tracking error and information ratio against each portfolio's benchmark. Returns the
+        report and the commit id."""
+        principal = principal or self.local_principal()
+        authorize(principal, "read")
+        conv = _conventions(conventions)
+        return self._analytics(principal).performance(portfolios, start, end, conv, as_of)
+
+    def period_returns(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        every: str = "month",
+        start: date | None = None,
+        end: date | None = None,
+        as_of: AsOf = None,
+        principal: Principal | None = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Modified Dietz returns per month, quarter or year, chain-linked."""
+        principal = principal or self.local_principal()
+        authorize(principal, "read")
+        return self._analytics(principal).period_returns(portfolios, start, end, every, as_of)
+
     def _rows_at(self, tenant: str, commit: WarehouseCommit, relation: str) -> int:
         version = commit.table_versions.get(relation)
         if version is None:
@@ -391,6 +441,25 @@ class Warehouse:
                 }
             )
         return out
+
+
+def _conventions(value: Conventions | dict[str, Any] | None) -> Conventions:
+    from pydantic import ValidationError
+
+    from ledgerhouse.errors import InvalidRequest
+
+    if value is None or isinstance(value, Conventions):
+        return value or Conventions()
+    try:
+        return Conventions.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "conventions"
+        raise InvalidRequest(
+            f"convention {field}: {first['msg']}",
+            hint="See docs/analytics.md for the conventions and their defaults.",
+            field=field,
+        ) from None
 
 
 def _read_file(path: Path) -> bytes:

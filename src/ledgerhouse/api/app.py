@@ -22,11 +22,13 @@ from ledgerhouse.api.deps import Caller
 from ledgerhouse.api.errors import install_error_handlers
 from ledgerhouse.api.formats import MEDIA, json_response, negotiate, stream
 from ledgerhouse.api.schemas import (
+    AnalyticsRequest,
     CubeRequest,
     CubeResponse,
     ErrorEnvelope,
     KeyRequest,
     KeyResponse,
+    ReturnsRequest,
     SqlRequest,
     SqlResponse,
 )
@@ -301,6 +303,36 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             {**res.to_dict(), "query": query.model_dump(mode="json", exclude_defaults=True)}
         )
 
+    @app.post("/v1/analytics/performance", tags=["analytics"], responses=ERRORS)
+    def analytics_performance(body: AnalyticsRequest, caller: Caller) -> Any:
+        """Performance and risk per portfolio (every portfolio when none is named): twr,
+        annualized_return, mwr, volatility, sharpe, sortino, calmar, max_drawdown (with peak,
+        trough and recovery dates), var / expected_shortfall (and at 99%), beta, alpha,
+        tracking_error, information_ratio, and errors naming what is undefined and why."""
+        report, commit = warehouse.performance(
+            body.portfolios,
+            start=body.start,
+            end=body.end,
+            conventions=body.conventions,
+            as_of=body.as_of,
+            principal=caller,
+        )
+        return _frame_response(report, commit, conventions=_effective(body.conventions))
+
+    @app.post("/v1/analytics/returns", tags=["analytics"], responses=ERRORS)
+    def analytics_returns(body: ReturnsRequest, caller: Caller) -> Any:
+        """Modified Dietz returns per month, quarter or year, chain-linked into the cumulative
+        return (flows weighted by the days they were invested)."""
+        frame, commit = warehouse.period_returns(
+            body.portfolios,
+            every=body.every,
+            start=body.start,
+            end=body.end,
+            as_of=body.as_of,
+            principal=caller,
+        )
+        return _frame_response(frame, commit, method="modified_dietz", every=body.every)
+
     @app.post(
         "/v1/keys", tags=["admin"], status_code=201, response_model=KeyResponse, responses=ERRORS
     )
@@ -329,6 +361,26 @@ async def _cancellable(request: Request, metrics: Metrics, fn: Any, *args: Any, 
     metrics.query_latency.labels(res.route).observe(res.elapsed_ms / 1000)
     metrics.cache.labels("hit" if res.cache_hit else "miss").inc()
     return res
+
+
+def _effective(conventions: dict[str, Any] | None) -> dict[str, Any]:
+    from ledgerhouse.analytics import Conventions
+
+    try:
+        return Conventions.model_validate(conventions or {}).model_dump()
+    except ValueError:
+        return conventions or {}
+
+
+def _frame_response(frame: Any, commit: int, **extra: Any) -> Any:
+    return json_response(
+        {
+            "commit": commit,
+            **extra,
+            "columns": [{"name": n, "type": str(t)} for n, t in frame.schema.items()],
+            "rows": [list(r) for r in frame.rows()],
+        }
+    )
 
 
 def _result_headers(query_id: str, commit: int, route: str, truncated: bool) -> dict[str, str]:

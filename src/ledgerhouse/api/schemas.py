@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -81,6 +82,30 @@ class CubeResponse(BaseModel):
     )
     dry_run: bool
     query: dict[str, Any] = Field(description="The query that ran (after any drill).")
+
+
+class AnalyticsRequest(BaseModel):
+    portfolios: list[str] | None = Field(
+        default=None, description="Portfolio codes; every portfolio of the tenant when absent."
+    )
+    start: date | None = Field(default=None, description="First day (inclusive).")
+    end: date | None = Field(default=None, description="Last day (inclusive).")
+    as_of: str | int | None = Field(default=None, description="Commit id or ISO timestamp.")
+    conventions: dict[str, Any] | None = Field(
+        default=None,
+        description="periods_per_year, risk_free, risk_free_unit, var_method, confidence, "
+        "horizon_days, return_type (docs/analytics.md).",
+    )
+
+
+class ReturnsRequest(BaseModel):
+    portfolios: list[str] | None = None
+    start: date | None = None
+    end: date | None = None
+    as_of: str | int | None = None
+    every: Literal["month", "quarter", "year"] = Field(
+        default="month", description="Sub-period of the Modified Dietz returns."
+    )
 
 
 class ErrorBody(BaseModel):

@@ -609,9 +609,10 @@ def bench(
         str,
         typer.Option(
             "--paths",
-            help="Comma-separated: service, service_cached, library, duckdb, polars, pandas.",
+            help="Comma-separated: service, service_cached, library, library_raw (rollups "
+            "off), duckdb, polars, pandas.",
         ),
-    ] = "service,service_cached,library,duckdb,polars,pandas",
+    ] = "service,service_cached,library,library_raw,duckdb,polars,pandas",
     out_dir: Annotated[Path, typer.Option("--out", help="Results (and data) folder.")] = Path(
         "bench-results"
     ),
@@ -646,6 +647,126 @@ def bench(
             out.info(f"median service/raw DuckDB: {s['median_ratio_service_to_duckdb']:.2f}×")
 
     _run(False, go)
+
+
+analytics_app = typer.Typer(help="Portfolio analytics: performance, risk and returns.")
+app.add_typer(analytics_app, name="analytics")
+
+PortfolioOpt = Annotated[
+    list[str] | None,
+    typer.Option("--portfolio", "-p", help="Portfolio code (repeat); default: every portfolio."),
+]
+StartOpt = Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")]
+EndOpt = Annotated[str | None, typer.Option("--end", help="Last day, YYYY-MM-DD.")]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, csv or json.")]
+
+
+def _day(value: str | None, name: str) -> Any:
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _bad(f"{name} {value!r} is not a date", f"Give {name} as YYYY-MM-DD.") from None
+
+
+def _print_frame(out: Output, frame: Any, commit: int, fmt: str) -> None:
+    if fmt == "json":
+        out.json({"commit": commit, "rows": frame.to_dicts()})
+    elif fmt == "csv":
+        flat = frame.with_columns(
+            [
+                frame[c].list.join("; ")
+                for c in frame.columns
+                if str(frame[c].dtype).startswith("List")
+            ]
+        )
+        sys.stdout.write(flat.write_csv())
+    else:
+        rows = [[_short(v) for v in r] for r in frame.rows()]
+        out.table(frame.columns, rows)
+        out.info(f"{frame.height} rows · commit {commit}")
+
+
+def _short(v: Any) -> Any:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, list):
+        return "; ".join(map(str, v))
+    return v
+
+
+@analytics_app.command("performance")
+def analytics_performance(
+    portfolio: PortfolioOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    as_of: AsOfOpt = None,
+    periods_per_year: Annotated[int, typer.Option(help="Return periods per year.")] = 252,
+    risk_free: Annotated[float, typer.Option(help="Risk-free rate.")] = 0.0,
+    risk_free_unit: Annotated[str, typer.Option(help="annual or period.")] = "annual",
+    var_method: Annotated[str, typer.Option(help="historical or parametric.")] = "historical",
+    confidence: Annotated[float, typer.Option(help="VaR / ES confidence.")] = 0.99,
+    horizon: Annotated[int, typer.Option("--horizon", help="VaR horizon in periods.")] = 1,
+    return_type: Annotated[str, typer.Option(help="simple or log.")] = "simple",
+    fmt: FormatOpt = "table",
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Performance and risk per portfolio (TWR, MWR, volatility, Sharpe, drawdown, VaR...)."""
+
+    def go(out: Output) -> None:
+        conventions = {
+            "periods_per_year": periods_per_year,
+            "risk_free": risk_free,
+            "risk_free_unit": risk_free_unit,
+            "var_method": var_method,
+            "confidence": confidence,
+            "horizon_days": horizon,
+            "return_type": return_type,
+        }
+        with _warehouse(root) as wh:
+            report, commit = wh.performance(
+                portfolio or None,
+                start=_day(start, "--start"),
+                end=_day(end, "--end"),
+                conventions=conventions,
+                as_of=as_of,
+                principal=wh.local_principal(tenant),
+            )
+        _print_frame(out, report, commit, fmt)
+
+    _run(fmt == "json", go)
+
+
+@analytics_app.command("returns")
+def analytics_returns(
+    portfolio: PortfolioOpt = None,
+    every: Annotated[str, typer.Option("--every", help="month, quarter or year.")] = "month",
+    start: StartOpt = None,
+    end: EndOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = "table",
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Modified Dietz returns per month, quarter or year, chain-linked."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            frame, commit = wh.period_returns(
+                portfolio or None,
+                every=every,
+                start=_day(start, "--start"),
+                end=_day(end, "--end"),
+                as_of=as_of,
+                principal=wh.local_principal(tenant),
+            )
+        _print_frame(out, frame, commit, fmt)
+
+    _run(fmt == "json", go)
 
 
 @app.command()

@@ -153,6 +153,22 @@ class Client:
         result: dict[str, Any] = self._call("POST", f"/v1/cubes/{cube}/query", json=body)
         return result
 
+    def performance(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        as_of: str | int | None = None,
+        conventions: dict[str, Any] | None = None,
+    ) -> pl.DataFrame:
+        """The performance and risk report as a Polars frame (docs/analytics.md)."""
+        body = {"portfolios": portfolios, "start": start, "end": end, "as_of": as_of,
+                "conventions": conventions}  # fmt: skip
+        r = self._call("POST", "/v1/analytics/performance", json=body)
+        names = [c["name"] for c in r["columns"]]
+        return pl.DataFrame([dict(zip(names, row, strict=True)) for row in r["rows"]])
+
     def tables(self, as_of: str | int | None = None) -> list[dict[str, Any]]:
         params = {"as_of": str(as_of)} if as_of is not None else None
         result: list[dict[str, Any]] = self._call("GET", "/v1/tables", params=params)

@@ -7,6 +7,7 @@ bound, on the request's own cursor, to the Parquet files of its pinned Delta ver
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -213,6 +214,7 @@ class QueryService:
         cancel: CancelToken | None = None,
         use_cache: bool = True,
         route: str = "raw",
+        unlimited: bool = False,
     ) -> QueryResult:
         """Run one guarded query on a pinned commit. ``explain`` returns DuckDB's plan
         (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query).
@@ -220,7 +222,8 @@ class QueryService:
         the tables it reads (``use_cache=False`` bypasses it)."""
         checked = check_query(sql, self.known_relations)
         commit = self.resolve_commit(tenant, as_of)
-        limit = min(limit or self.row_limit, self.row_limit)
+        # ``unlimited``: Ledgerhouse's own reads (analytics input), never a caller's SQL
+        limit = sys.maxsize - 1 if unlimited else min(limit or self.row_limit, self.row_limit)
         timeout = min(timeout_s or self.timeout_s, self.timeout_s)
         started = time.perf_counter()
         key = None

@@ -1,0 +1,22 @@
+"""Portfolio analytics: returns, risk and risk-adjusted ratios, computed over all portfolios at
+once from the star schema, with every convention an explicit parameter."""
+
+from ledgerhouse.analytics.models import Conventions
+from ledgerhouse.analytics.performance import (
+    daily_returns,
+    modified_dietz,
+    money_weighted_returns,
+    performance_report,
+    period_returns,
+)
+from ledgerhouse.analytics.service import AnalyticsService
+
+__all__ = [
+    "AnalyticsService",
+    "Conventions",
+    "daily_returns",
+    "modified_dietz",
+    "money_weighted_returns",
+    "performance_report",
+    "period_returns",
+]
