@@ -113,6 +113,19 @@ class StorageError(LedgerhouseError):
     code = "storage_error"
 
 
+def validated(model: Any, data: Any, what: str, hint: str) -> Any:
+    """``model.model_validate(data)``; a pydantic error becomes an InvalidRequest that names
+    the field (``<what> <field>: <problem>``) and says where the format is documented."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or what
+        raise InvalidRequest(f"{what} {field}: {first['msg']}", hint=hint, field=field) from None
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

@@ -14,7 +14,7 @@ import polars as pl
 
 from ledgerhouse.analytics import AnalyticsService, Conventions
 from ledgerhouse.config import Settings, load_settings
-from ledgerhouse.errors import NotFound
+from ledgerhouse.errors import NotFound, validated
 from ledgerhouse.ingest import (
     INGEST_TABLES,
     BatchReport,
@@ -444,22 +444,11 @@ class Warehouse:
 
 
 def _conventions(value: Conventions | dict[str, Any] | None) -> Conventions:
-    from pydantic import ValidationError
-
-    from ledgerhouse.errors import InvalidRequest
-
     if value is None or isinstance(value, Conventions):
         return value or Conventions()
-    try:
-        return Conventions.model_validate(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "conventions"
-        raise InvalidRequest(
-            f"convention {field}: {first['msg']}",
-            hint="See docs/analytics.md for the conventions and their defaults.",
-            field=field,
-        ) from None
+    hint = "See docs/analytics.md for the conventions and their defaults."
+    conventions: Conventions = validated(Conventions, value, "convention", hint)
+    return conventions
 
 
 def _read_file(path: Path) -> bytes:

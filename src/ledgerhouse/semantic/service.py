@@ -14,9 +14,8 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from pydantic import ValidationError
 
-from ledgerhouse.errors import ConfigError, InvalidRequest, NotFound
+from ledgerhouse.errors import ConfigError, InvalidRequest, NotFound, validated
 from ledgerhouse.model.marts import MartDef
 from ledgerhouse.model.schema import DATE, F64, I64, STR, TS, TableDef
 from ledgerhouse.semantic.compiler import (
@@ -46,16 +45,10 @@ def parse_query(query: CubeQuery | dict[str, Any] | str | bytes) -> CubeQuery:
         ) from None
     if not isinstance(data, dict):
         raise InvalidRequest("a cube query is a JSON object", hint="See docs/cubes.md.")
-    try:
-        return CubeQuery.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "query"
-        raise InvalidRequest(
-            f"cube query {loc}: {first['msg']}",
-            hint="See docs/cubes.md for the query language.",
-            field=loc,
-        ) from None
+    parsed: CubeQuery = validated(
+        CubeQuery, data, "cube query", "See docs/cubes.md for the query language."
+    )
+    return parsed
 
 
 class SemanticLayer:
