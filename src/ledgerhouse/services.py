@@ -335,6 +335,13 @@ class Warehouse:
 
         return AnalyticsService(read)
 
+    def analytics(self, principal: Principal | None = None) -> AnalyticsService:
+        """The analytics service for a caller (reads run as that caller): performance,
+        period_returns, exposures, correlation, vwap, slippage (docs/analytics.md)."""
+        principal = principal or self.local_principal()
+        authorize(principal, "read")
+        return self._analytics(principal)
+
     def performance(
         self,
         portfolios: list[str] | None = None,

@@ -103,3 +103,38 @@ def test_api_cli_and_client(tmp_path: Path, loaded: Warehouse) -> None:
     )
     assert res.exit_code == 0, res.output
     assert set(json.loads(res.stdout)["rows"][0]) >= REQUIRED
+
+
+def test_risk_and_trading_endpoints_and_commands(loaded: Warehouse) -> None:
+    key = loaded.create_api_key("risk", ("reader",))
+    day = str(loaded.query("SELECT max(position_date) FROM fact_position").rows()[0][0])
+    first = str(loaded.query("SELECT min(trade_date) FROM fact_trade").rows()[0][0])
+    with TestClient(create_app(loaded)) as c:
+        h = {"Authorization": f"Bearer {key}"}
+        exp = c.post("/v1/analytics/exposures", json={"date": day, "by": ["country"],
+                                                      "level": "firm"}, headers=h)  # fmt: skip
+        assert exp.status_code == 200, exp.text
+        assert [col["name"] for col in exp.json()["columns"]][:2] == ["firm", "country"]
+        bad = c.post("/v1/analytics/exposures", json={"date": day, "by": ["colour"]}, headers=h)
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+        corr = c.post("/v1/analytics/correlation", json={"min_periods": 2}, headers=h).json()
+        assert len(corr["rows"]) == len(corr["columns"]) - 1
+        for path in ("vwap", "slippage"):
+            r = c.post(f"/v1/analytics/{path}", json={"start": first, "end": first}, headers=h)
+            assert r.status_code == 200 and r.json()["rows"], r.text
+    runner = CliRunner()
+    for args in (
+        ["exposures", "--date", day, "--by", "sector", "--level", "desk"],
+        ["correlation", "--min-periods", "2"],
+        ["vwap", "--start", first, "--end", first],
+        ["slippage", "--start", first, "--end", first],
+        ["returns", "--every", "month"],
+    ):
+        res = runner.invoke(
+            cli, ["analytics", *args, "--root", str(loaded.root), "--format", "json"]
+        )
+        assert res.exit_code == 0, (args, res.output)
+        assert json.loads(res.stdout)["rows"]
+    res = runner.invoke(cli, ["analytics", "exposures", "--date", "not-a-date", "--root",
+                              str(loaded.root)])  # fmt: skip
+    assert res.exit_code == 2 and "YYYY-MM-DD" in res.stderr

@@ -15,6 +15,14 @@ import polars as pl
 
 from ledgerhouse.analytics.models import Conventions
 from ledgerhouse.analytics.performance import performance_report, period_returns
+from ledgerhouse.analytics.risk import (
+    EXPOSURE_BY,
+    LEVELS,
+    correlation_matrix,
+    exposure_sql,
+    with_shares,
+)
+from ledgerhouse.analytics.trading import SLIPPAGE_SQL, VWAP_TWAP_SQL
 from ledgerhouse.errors import InvalidRequest, NotFound
 
 Read = Callable[[str, list[Any], Any], tuple[pl.DataFrame, int]]
@@ -98,3 +106,70 @@ class AnalyticsService:
             raise InvalidRequest(f"unknown period {every!r}", hint="Use month, quarter or year.")
         perf, commit, _, _ = self._performance_input(portfolios, start, end, as_of)
         return period_returns(perf, intervals[every]), commit
+
+    # -- risk views ------------------------------------------------------------------------
+    def exposures(
+        self, on: date, by: list[str] | None = None, level: str = "portfolio", as_of: Any = None
+    ) -> tuple[pl.DataFrame, int]:
+        """Long, short, gross and net exposure on a date, by ``level`` of the portfolio
+        hierarchy (firm, desk, portfolio) and the breakdowns ``by`` (asset_class, sector,
+        currency, country)."""
+        by = list(dict.fromkeys(by or ["asset_class"]))
+        unknown = [b for b in by if b not in EXPOSURE_BY]
+        if unknown:
+            raise InvalidRequest(
+                f"cannot break exposures down by {unknown}",
+                hint=f"Use {', '.join(EXPOSURE_BY)}.",
+            )
+        if level not in LEVELS:
+            raise InvalidRequest(
+                f"unknown hierarchy level {level!r}", hint=f"Use {', '.join(LEVELS)}."
+            )
+        frame, commit = self.read(
+            exposure_sql(by, level), [on.isoformat(), on.strftime("%Y-%m")], as_of
+        )
+        if frame.is_empty():
+            raise NotFound(
+                f"no positions on {on}",
+                hint="Pick a business day with positions (exposures are as of a date).",
+            )
+        return with_shares(frame, level), commit
+
+    def correlation(
+        self,
+        portfolios: list[str] | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        min_periods: int = 20,
+        as_of: Any = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Correlation matrix of the portfolios' daily returns."""
+        perf, commit, _, _ = self._performance_input(portfolios, start, end, as_of)
+        return correlation_matrix(perf, min_periods), commit
+
+    # -- trading ---------------------------------------------------------------------------
+    def _trading(
+        self, sql: str, start: date, end: date, instrument: str | None, as_of: Any
+    ) -> tuple[pl.DataFrame, int]:
+        if start > end:
+            raise InvalidRequest(f"start {start} is after end {end}", hint="Give start <= end.")
+        params: list[Any] = [
+            start.isoformat(), end.isoformat(), start.strftime("%Y-%m"), end.strftime("%Y-%m"),
+        ]  # fmt: skip
+        clause = ""
+        if instrument:
+            column = "t.instrument_code" if "fact_trade t" in sql else "instrument_code"
+            clause, params = f" AND {column} = ?", [*params, instrument]
+        return self.read(sql.format(instrument=clause), params, as_of)
+
+    def vwap(
+        self, start: date, end: date, instrument: str | None = None, as_of: Any = None
+    ) -> tuple[pl.DataFrame, int]:
+        """VWAP and TWAP (and count, quantity, low, high) per instrument and day."""
+        return self._trading(VWAP_TWAP_SQL, start, end, instrument, as_of)
+
+    def slippage(
+        self, start: date, end: date, instrument: str | None = None, as_of: Any = None
+    ) -> tuple[pl.DataFrame, int]:
+        """Each trade against the prevailing close (as-of join): slippage in basis points."""
+        return self._trading(SLIPPAGE_SQL, start, end, instrument, as_of)

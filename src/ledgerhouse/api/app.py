@@ -23,14 +23,17 @@ from ledgerhouse.api.errors import install_error_handlers
 from ledgerhouse.api.formats import MEDIA, json_response, negotiate, stream
 from ledgerhouse.api.schemas import (
     AnalyticsRequest,
+    CorrelationRequest,
     CubeRequest,
     CubeResponse,
     ErrorEnvelope,
+    ExposuresRequest,
     KeyRequest,
     KeyResponse,
     ReturnsRequest,
     SqlRequest,
     SqlResponse,
+    TradingRequest,
 )
 from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
 from ledgerhouse.ingest import format_from_content_type
@@ -332,6 +335,38 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             principal=caller,
         )
         return _frame_response(frame, commit, method="modified_dietz", every=body.every)
+
+    @app.post("/v1/analytics/exposures", tags=["analytics"], responses=ERRORS)
+    def analytics_exposures(body: ExposuresRequest, caller: Caller) -> Any:
+        """Long, short, gross and net exposure on a date by hierarchy level and breakdowns."""
+        frame, commit = warehouse.analytics(caller).exposures(
+            body.date, list(body.by), body.level, body.as_of
+        )
+        return _frame_response(frame, commit)
+
+    @app.post("/v1/analytics/correlation", tags=["analytics"], responses=ERRORS)
+    def analytics_correlation(body: CorrelationRequest, caller: Caller) -> Any:
+        """Correlation matrix of the portfolios' daily returns (pairwise complete)."""
+        frame, commit = warehouse.analytics(caller).correlation(
+            body.portfolios, body.start, body.end, body.min_periods, body.as_of
+        )
+        return _frame_response(frame, commit)
+
+    @app.post("/v1/analytics/vwap", tags=["analytics"], responses=ERRORS)
+    def analytics_vwap(body: TradingRequest, caller: Caller) -> Any:
+        """VWAP and TWAP per instrument and day."""
+        frame, commit = warehouse.analytics(caller).vwap(
+            body.start, body.end, body.instrument, body.as_of
+        )
+        return _frame_response(frame, commit)
+
+    @app.post("/v1/analytics/slippage", tags=["analytics"], responses=ERRORS)
+    def analytics_slippage(body: TradingRequest, caller: Caller) -> Any:
+        """Each trade against the prevailing close (as-of join), slippage in basis points."""
+        frame, commit = warehouse.analytics(caller).slippage(
+            body.start, body.end, body.instrument, body.as_of
+        )
+        return _frame_response(frame, commit)
 
     @app.post(
         "/v1/keys", tags=["admin"], status_code=201, response_model=KeyResponse, responses=ERRORS

@@ -98,6 +98,38 @@ class AnalyticsRequest(BaseModel):
     )
 
 
+Day = date  # a field named `date` cannot be annotated `date` in the same class
+Breakdown = Literal["asset_class", "sector", "currency", "country"]
+
+
+def _by_asset_class() -> list[Breakdown]:
+    return ["asset_class"]
+
+
+class ExposuresRequest(BaseModel):
+    date: Day = Field(description="The day of the positions.")
+    by: list[Breakdown] = Field(default_factory=_by_asset_class, description="Breakdowns.")
+    level: Literal["firm", "desk", "portfolio"] = Field(
+        default="portfolio", description="Level of the portfolio hierarchy."
+    )
+    as_of: str | int | None = None
+
+
+class CorrelationRequest(BaseModel):
+    portfolios: list[str] | None = None
+    start: date | None = None
+    end: date | None = None
+    min_periods: int = Field(default=20, ge=2, description="Fewest shared days for a value.")
+    as_of: str | int | None = None
+
+
+class TradingRequest(BaseModel):
+    start: date
+    end: date
+    instrument: str | None = None
+    as_of: str | int | None = None
+
+
 class ReturnsRequest(BaseModel):
     portfolios: list[str] | None = None
     start: date | None = None

@@ -769,6 +769,87 @@ def analytics_returns(
     _run(fmt == "json", go)
 
 
+@analytics_app.command("exposures")
+def analytics_exposures(
+    on: Annotated[str, typer.Option("--date", help="Day of the positions, YYYY-MM-DD.")],
+    by: Annotated[
+        list[str] | None,
+        typer.Option("--by", help="asset_class, sector, currency or country (repeat)."),
+    ] = None,
+    level: Annotated[str, typer.Option("--level", help="firm, desk or portfolio.")] = "portfolio",
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = "table",
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Long, short, gross and net exposure on a date by hierarchy level and breakdowns."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            frame, commit = wh.analytics(wh.local_principal(tenant)).exposures(
+                _day(on, "--date"), by, level, as_of
+            )
+        _print_frame(out, frame, commit, fmt)
+
+    _run(fmt == "json", go)
+
+
+@analytics_app.command("correlation")
+def analytics_correlation(
+    portfolio: PortfolioOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    min_periods: Annotated[int, typer.Option(help="Fewest shared days for a value.")] = 20,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = "table",
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Correlation matrix of the portfolios' daily returns."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            frame, commit = wh.analytics(wh.local_principal(tenant)).correlation(
+                portfolio or None, _day(start, "--start"), _day(end, "--end"), min_periods, as_of
+            )
+        _print_frame(out, frame, commit, fmt)
+
+    _run(fmt == "json", go)
+
+
+def _trading_command(kind: str) -> Callable[..., None]:
+    def command(
+        start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
+        end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
+        instrument: Annotated[
+            str | None, typer.Option("--instrument", help="One instrument code.")
+        ] = None,
+        as_of: AsOfOpt = None,
+        fmt: FormatOpt = "table",
+        root: RootOpt = None,
+        tenant: TenantOpt = None,
+    ) -> None:
+        def go(out: Output) -> None:
+            with _warehouse(root) as wh:
+                service = wh.analytics(wh.local_principal(tenant))
+                frame, commit = getattr(service, kind)(
+                    _day(start, "--start"), _day(end, "--end"), instrument, as_of
+                )
+            _print_frame(out, frame, commit, fmt)
+
+        _run(fmt == "json", go)
+
+    return command
+
+
+analytics_app.command("vwap", help="VWAP and TWAP per instrument and day.")(
+    _trading_command("vwap")
+)
+analytics_app.command("slippage", help="Each trade against the prevailing close, in bp.")(
+    _trading_command("slippage")
+)
+
+
 @app.command()
 def serve(
     root: RootOpt = None,

@@ -528,7 +528,9 @@ def _server(wh: Warehouse, root: Path, log: Path) -> Iterator[httpx.Client]:
         "serve", "--root", str(root), "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     log_file = log.open("wb")  # a file, not a pipe: a chatty server must never block on it
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=_die_with_parent
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -554,6 +556,16 @@ def _server(wh: Warehouse, root: Path, log: Path) -> Iterator[httpx.Client]:
             proc.kill()
             proc.wait()
         log_file.close()
+
+
+def _die_with_parent() -> None:
+    """In the server process (Linux): get SIGTERM when the bench dies, even if killed, so no
+    orphan server keeps the port and the warehouse."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def machine() -> dict[str, Any]:

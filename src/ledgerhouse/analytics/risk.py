@@ -1,0 +1,67 @@
+"""Risk views that are not per-portfolio scalars: exposures on a date at any level of the
+portfolio hierarchy, and the correlation matrix of portfolio returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ledgerhouse.analytics.performance import D, P, daily_returns
+
+#: exposure breakdowns and the column each comes from (the instrument version valid that day)
+EXPOSURE_BY = {
+    "asset_class": "i.asset_class",
+    "sector": "i.sector",
+    "currency": "x.currency",
+    "country": "i.country",
+}
+#: the portfolio hierarchy, coarse to fine (the portfolio version valid that day)
+LEVELS = {"firm": "p.firm", "desk": "p.desk", "portfolio": "x.portfolio_code"}
+
+
+def exposure_sql(by: list[str], level: str) -> str:
+    """Long, short, gross and net exposure in base currency on one date (parameters: the
+    date, then its month), grouped by ``level`` of the hierarchy and the ``by`` breakdowns."""
+    groups = [f"{LEVELS[level]} AS {level}"] + [f"{EXPOSURE_BY[b]} AS {b}" for b in by]
+    return f"""
+SELECT {", ".join(groups)},
+       sum(greatest(x.market_value_base, 0)) AS long,
+       sum(least(x.market_value_base, 0)) AS short,
+       sum(abs(x.market_value_base)) AS gross,
+       sum(x.market_value_base) AS net,
+       count(*) AS positions
+FROM fact_position x
+LEFT JOIN dim_instrument i ON x.instrument_key = i.instrument_key
+LEFT JOIN dim_portfolio p ON x.portfolio_key = p.portfolio_key
+WHERE x.position_date = ? AND x.position_month = ?
+GROUP BY ALL
+ORDER BY ALL
+"""
+
+
+def with_shares(exposures: pl.DataFrame, level: str) -> pl.DataFrame:
+    """Each row's share of its hierarchy member's gross exposure."""
+    return exposures.with_columns(gross_share=pl.col("gross") / pl.col("gross").sum().over(level))
+
+
+def correlation_matrix(perf: pl.DataFrame, min_periods: int = 20) -> pl.DataFrame:
+    """Pearson correlation of daily returns between portfolios, pairwise over the days both
+    have a return (matrix products, no loop over pairs); null where fewer than
+    ``min_periods`` days are shared. One row per portfolio, one column per portfolio."""
+    r = daily_returns(perf).filter(pl.col("r").is_not_null())
+    wide = r.pivot(on=P, index=D, values="r", aggregate_function=None).sort(D)
+    codes = sorted(c for c in wide.columns if c != D)
+    x = wide.select(codes).to_numpy().astype(float)
+    m = (~np.isnan(x)).astype(float)
+    x0 = np.nan_to_num(x)
+    n = m.T @ m
+    sa, sb = x0.T @ m, m.T @ x0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = x0.T @ x0 - sa * sb / n
+        va = (x0**2).T @ m - sa**2 / n
+        vb = m.T @ (x0**2) - sb**2 / n
+        corr = cov / np.sqrt(va * vb)
+    corr[(n < min_periods) | ~np.isfinite(corr)] = np.nan
+    np.fill_diagonal(corr, 1.0)
+    out = pl.DataFrame({P: codes}).hstack(pl.DataFrame(corr, schema=codes, orient="row"))
+    return out.with_columns(pl.col(codes).fill_nan(None))
