@@ -129,6 +129,7 @@ def test_risk_and_trading_endpoints_and_commands(loaded: Warehouse) -> None:
         ["vwap", "--start", first, "--end", first],
         ["slippage", "--start", first, "--end", first],
         ["returns", "--every", "month"],
+        ["attribution", "--start", first, "--end", day],
     ):
         res = runner.invoke(
             cli, ["analytics", *args, "--root", str(loaded.root), "--format", "json"]

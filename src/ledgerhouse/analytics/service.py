@@ -8,11 +8,12 @@ read, at the commit asked for).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 
+from ledgerhouse.analytics.attribution import BENCHMARK_SQL, HOLDINGS_SQL, daily_effects, linked
 from ledgerhouse.analytics.models import Conventions
 from ledgerhouse.analytics.performance import performance_report, period_returns
 from ledgerhouse.analytics.risk import (
@@ -173,3 +174,51 @@ class AnalyticsService:
     ) -> tuple[pl.DataFrame, int]:
         """Each trade against the prevailing close (as-of join): slippage in basis points."""
         return self._trading(SLIPPAGE_SQL, start, end, instrument, as_of)
+
+    # -- attribution -----------------------------------------------------------------------
+    def attribution(
+        self,
+        portfolios: list[str] | None,
+        start: date,
+        end: date,
+        daily: bool = False,
+        as_of: Any = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Brinson-Fachler allocation, selection and interaction by sector against each
+        portfolio's benchmark: per day (``daily``) or linked over [start, end] (Carino)."""
+        if start > end:
+            raise InvalidRequest(f"start {start} is after end {end}", hint="Give start <= end.")
+        lookback = start - timedelta(days=10)  # the close before the first day
+        where, extra = "", []
+        if portfolios:
+            where = f" AND x.portfolio_code IN ({', '.join('?' * len(portfolios))})"
+            extra = list(portfolios)
+        params = [lookback.isoformat(), end.isoformat(), start.isoformat(), end.isoformat(),
+                  lookback.strftime("%Y-%m"), end.strftime("%Y-%m"), *extra]  # fmt: skip
+        holdings, commit = self.read(HOLDINGS_SQL.format(portfolios=where), params, as_of)
+        bench, _ = self.read(BENCHMARK_SQL, [start.isoformat(), end.isoformat()], commit)
+        owners, _ = self.read(
+            "SELECT portfolio_code, benchmark_code FROM dim_portfolio "
+            "WHERE valid_from <= ? AND ? < valid_to",
+            [end.isoformat(), end.isoformat()],
+            commit,
+        )
+        if portfolios:
+            known = dict(owners.iter_rows())
+            lacking = [p for p in portfolios if p in known and not known[p]]
+            if lacking:
+                raise InvalidRequest(
+                    f"portfolio(s) {lacking} have no benchmark: attribution is undefined",
+                    hint="Set benchmark_code on the portfolio (the portfolios dataset).",
+                )
+            missing = sorted(set(portfolios) - set(holdings["portfolio_code"].to_list()))
+            if missing:
+                raise NotFound(
+                    f"no positions for portfolio(s) {missing} in [{start}, {end}]",
+                    hint="Check the codes and the dates.",
+                )
+        if holdings.is_empty():
+            raise NotFound(f"no positions in [{start}, {end}]", hint="Widen the dates.")
+        owners = owners.filter(pl.col("benchmark_code").is_not_null())
+        effects = daily_effects(holdings, bench, owners)
+        return (effects if daily else linked(effects)), commit

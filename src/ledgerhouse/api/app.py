@@ -23,6 +23,7 @@ from ledgerhouse.api.errors import install_error_handlers
 from ledgerhouse.api.formats import MEDIA, json_response, negotiate, stream
 from ledgerhouse.api.schemas import (
     AnalyticsRequest,
+    AttributionRequest,
     CorrelationRequest,
     CubeRequest,
     CubeResponse,
@@ -351,6 +352,15 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             body.portfolios, body.start, body.end, body.min_periods, body.as_of
         )
         return _frame_response(frame, commit)
+
+    @app.post("/v1/analytics/attribution", tags=["analytics"], responses=ERRORS)
+    def analytics_attribution(body: AttributionRequest, caller: Caller) -> Any:
+        """Brinson-Fachler allocation, selection and interaction by sector against each
+        portfolio's benchmark, linked over the period (Carino) or per day."""
+        frame, commit = warehouse.analytics(caller).attribution(
+            body.portfolios, body.start, body.end, body.daily, body.as_of
+        )
+        return _frame_response(frame, commit, linking="none" if body.daily else "carino")
 
     @app.post("/v1/analytics/vwap", tags=["analytics"], responses=ERRORS)
     def analytics_vwap(body: TradingRequest, caller: Caller) -> Any:

@@ -130,6 +130,14 @@ class TradingRequest(BaseModel):
     as_of: str | int | None = None
 
 
+class AttributionRequest(BaseModel):
+    portfolios: list[str] | None = None
+    start: date
+    end: date
+    daily: bool = Field(default=False, description="Per-day effects instead of linked ones.")
+    as_of: str | int | None = None
+
+
 class ReturnsRequest(BaseModel):
     portfolios: list[str] | None = None
     start: date | None = None

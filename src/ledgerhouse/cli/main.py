@@ -817,6 +817,29 @@ def analytics_correlation(
     _run(fmt == "json", go)
 
 
+@analytics_app.command("attribution")
+def analytics_attribution(
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
+    portfolio: PortfolioOpt = None,
+    daily: Annotated[bool, typer.Option("--daily", help="Per-day effects, not linked.")] = False,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = "table",
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Brinson-Fachler attribution by sector against the benchmark (Carino-linked)."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            frame, commit = wh.analytics(wh.local_principal(tenant)).attribution(
+                portfolio or None, _day(start, "--start"), _day(end, "--end"), daily, as_of
+            )
+        _print_frame(out, frame, commit, fmt)
+
+    _run(fmt == "json", go)
+
+
 def _trading_command(kind: str) -> Callable[..., None]:
     def command(
         start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
