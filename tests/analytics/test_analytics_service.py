@@ -136,6 +136,9 @@ def test_risk_and_trading_endpoints_and_commands(loaded: Warehouse) -> None:
         )
         assert res.exit_code == 0, (args, res.output)
         assert json.loads(res.stdout)["rows"]
+    for bad_args in (["exposures", "--date", "not-a-date"], ["vwap", "--start", "x", "--end", "y"]):
+        res = runner.invoke(cli, ["analytics", *bad_args, "--root", str(loaded.root)])
+        assert res.exit_code == 2 and "YYYY-MM-DD" in res.stderr
     res = runner.invoke(cli, ["analytics", "exposures", "--date", "not-a-date", "--root",
                               str(loaded.root)])  # fmt: skip
     assert res.exit_code == 2 and "YYYY-MM-DD" in res.stderr

@@ -690,6 +690,17 @@ def _print_frame(out: Output, frame: Any, commit: int, fmt: str) -> None:
         out.info(f"{frame.height} rows · commit {commit}")
 
 
+def _analytics_call(fmt: str, root: Path | None, tenant: str | None, call: Any) -> None:
+    """Run ``call(analytics_service)`` for the local principal and print the frame."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            frame, commit = call(wh.analytics(wh.local_principal(tenant)))
+        _print_frame(out, frame, commit, fmt)
+
+    _run(fmt == "json", go)
+
+
 def _short(v: Any) -> Any:
     if isinstance(v, float):
         return f"{v:.6g}"
@@ -783,15 +794,7 @@ def analytics_exposures(
     tenant: TenantOpt = None,
 ) -> None:
     """Long, short, gross and net exposure on a date by hierarchy level and breakdowns."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            frame, commit = wh.analytics(wh.local_principal(tenant)).exposures(
-                _day(on, "--date"), by, level, as_of
-            )
-        _print_frame(out, frame, commit, fmt)
-
-    _run(fmt == "json", go)
+    _analytics_call(fmt, root, tenant, lambda a: a.exposures(_day(on, "--date"), by, level, as_of))
 
 
 @analytics_app.command("correlation")
@@ -806,15 +809,13 @@ def analytics_correlation(
     tenant: TenantOpt = None,
 ) -> None:
     """Correlation matrix of the portfolios' daily returns."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            frame, commit = wh.analytics(wh.local_principal(tenant)).correlation(
-                portfolio or None, _day(start, "--start"), _day(end, "--end"), min_periods, as_of
-            )
-        _print_frame(out, frame, commit, fmt)
-
-    _run(fmt == "json", go)
+    first, last = _day(start, "--start"), _day(end, "--end")
+    _analytics_call(
+        fmt,
+        root,
+        tenant,
+        lambda a: a.correlation(portfolio or None, first, last, min_periods, as_of),
+    )
 
 
 @analytics_app.command("attribution")
@@ -829,15 +830,10 @@ def analytics_attribution(
     tenant: TenantOpt = None,
 ) -> None:
     """Brinson-Fachler attribution by sector against the benchmark (Carino-linked)."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            frame, commit = wh.analytics(wh.local_principal(tenant)).attribution(
-                portfolio or None, _day(start, "--start"), _day(end, "--end"), daily, as_of
-            )
-        _print_frame(out, frame, commit, fmt)
-
-    _run(fmt == "json", go)
+    first, last = _day(start, "--start"), _day(end, "--end")
+    _analytics_call(
+        fmt, root, tenant, lambda a: a.attribution(portfolio or None, first, last, daily, as_of)
+    )
 
 
 def _trading_command(kind: str) -> Callable[..., None]:
@@ -852,15 +848,10 @@ def _trading_command(kind: str) -> Callable[..., None]:
         root: RootOpt = None,
         tenant: TenantOpt = None,
     ) -> None:
-        def go(out: Output) -> None:
-            with _warehouse(root) as wh:
-                service = wh.analytics(wh.local_principal(tenant))
-                frame, commit = getattr(service, kind)(
-                    _day(start, "--start"), _day(end, "--end"), instrument, as_of
-                )
-            _print_frame(out, frame, commit, fmt)
-
-        _run(fmt == "json", go)
+        first, last = _day(start, "--start"), _day(end, "--end")
+        _analytics_call(
+            fmt, root, tenant, lambda a: getattr(a, kind)(first, last, instrument, as_of)
+        )
 
     return command
 
