@@ -809,12 +809,13 @@ def analytics_correlation(
     tenant: TenantOpt = None,
 ) -> None:
     """Correlation matrix of the portfolios' daily returns."""
-    first, last = _day(start, "--start"), _day(end, "--end")
     _analytics_call(
         fmt,
         root,
         tenant,
-        lambda a: a.correlation(portfolio or None, first, last, min_periods, as_of),
+        lambda a: a.correlation(
+            portfolio or None, _day(start, "--start"), _day(end, "--end"), min_periods, as_of
+        ),
     )
 
 
@@ -830,9 +831,13 @@ def analytics_attribution(
     tenant: TenantOpt = None,
 ) -> None:
     """Brinson-Fachler attribution by sector against the benchmark (Carino-linked)."""
-    first, last = _day(start, "--start"), _day(end, "--end")
     _analytics_call(
-        fmt, root, tenant, lambda a: a.attribution(portfolio or None, first, last, daily, as_of)
+        fmt,
+        root,
+        tenant,
+        lambda a: a.attribution(
+            portfolio or None, _day(start, "--start"), _day(end, "--end"), daily, as_of
+        ),
     )
 
 
@@ -848,9 +853,13 @@ def _trading_command(kind: str) -> Callable[..., None]:
         root: RootOpt = None,
         tenant: TenantOpt = None,
     ) -> None:
-        first, last = _day(start, "--start"), _day(end, "--end")
         _analytics_call(
-            fmt, root, tenant, lambda a: getattr(a, kind)(first, last, instrument, as_of)
+            fmt,
+            root,
+            tenant,
+            lambda a: getattr(a, kind)(
+                _day(start, "--start"), _day(end, "--end"), instrument, as_of
+            ),
         )
 
     return command
