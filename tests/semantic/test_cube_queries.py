@@ -86,6 +86,20 @@ def test_weighted_average_ratio_running_total_and_count_distinct(loaded: Warehou
     assert all(r[-1] == 1 for r in res.rows())
 
 
+def test_stddev_and_percentile_match_duckdb(loaded: Warehouse) -> None:
+    q = {"measures": ["notional_stddev", "median_notional"], "dimensions": ["desk"]}
+    hand = loaded.query(
+        f"""SELECT p.desk, stddev_samp(t.notional_base), quantile_cont(t.notional_base, 0.5)
+            {TRADES} GROUP BY 1 ORDER BY 1"""
+    ).rows()
+    res = loaded.cube("trades", q)
+    assert res.route == "raw"  # a percentile is never re-aggregated from a coarser rollup
+    assert close(res.rows(), hand, rel=1e-9)
+    only_std = loaded.cube("trades", {"measures": ["notional_stddev"], "dimensions": ["desk"]})
+    assert only_std.route.startswith("rollup:")  # stddev re-aggregates from sums
+    assert close(only_std.rows(), [[d, s] for d, s, _ in hand], rel=1e-9)
+
+
 def test_share_is_of_the_whole_answer_before_the_limit(loaded: Warehouse) -> None:
     res = loaded.cube(
         "trades",

@@ -32,6 +32,8 @@ MEASURES = {
     "avg_notional": "avg(t.notional_base)",
     "max_notional": "max(t.notional_base)",
     "instruments": "count(DISTINCT t.instrument_code)",
+    "notional_stddev": "stddev_samp(t.notional_base)",
+    "median_notional": "quantile_cont(t.notional_base, 0.5)",
     "fee_rate": "sum(t.fees_base) / nullif(sum(t.notional_base), 0)",
 }
 FROM = """FROM fact_trade t

@@ -254,11 +254,15 @@ def primitives(name: str, m: Measure) -> dict[str, str]:
                 "wsum": f"sum(({x}) * ({w}))",
                 "weight": f"sum(CASE WHEN ({x}) IS NOT NULL THEN ({w}) END)",
             }
+        case "stddev":  # from sums, so that a rollup can re-aggregate it
+            return {"sum": f"sum({x})", "sumsq": f"sum(({x}) * ({x}))", "count": f"count({x})"}
+        case "percentile":
+            return {"pct": f"quantile_cont({x}, {float(m.quantile or 0.5)!r})"}
     raise AssertionError(f"{name} ({m.type}) has no primitives")
 
 
 _REAGGREGATE = {"sum": "sum", "count": "sum", "distinct": "sum", "min": "min", "max": "max"}
-_REAGGREGATE |= {"wsum": "sum", "weight": "sum"}
+_REAGGREGATE |= {"wsum": "sum", "weight": "sum", "sumsq": "sum", "pct": "max"}
 
 
 def _reaggregate(suffix: str, column: str) -> str:
@@ -296,6 +300,13 @@ def _value(cube: Cube, name: str, r: Resolved) -> str:
             return f"{col('sum')} / nullif({col('count')}, 0)"
         case "weighted_avg":
             return f"{col('wsum')} / nullif({col('weight')}, 0)"
+        case "stddev":  # sample standard deviation; null below two values
+            n, s, ss = col("count"), col("sum"), col("sumsq")
+            return (
+                f"CASE WHEN {n} > 1 THEN sqrt(greatest({ss} - {s} * {s} / {n}, 0) / ({n} - 1)) END"
+            )
+        case "percentile":  # never re-aggregated: a rollup serves it at its own grain only
+            return col("pct")
         case "ratio":
             num, den = _final(cube, m.numerator or "", r), _final(cube, m.denominator or "", r)
             return f"({num}) / nullif({den}, 0)"

@@ -43,9 +43,13 @@ MeasureType = Literal[
     "ratio",
     "running_total",
     "share",
+    "stddev",
+    "percentile",
 ]
 #: Measure types whose rollup columns re-aggregate exactly to any coarser grouping.
-ADDITIVE: frozenset[str] = frozenset({"sum", "count", "avg", "min", "max", "weighted_avg"})
+ADDITIVE: frozenset[str] = frozenset(
+    {"sum", "count", "avg", "min", "max", "weighted_avg", "stddev"}
+)
 DimType = Literal["string", "number", "integer", "boolean", "time"]
 SQL_TYPES: dict[str, str] = {
     "string": "VARCHAR",
@@ -80,6 +84,9 @@ class Measure(_Strict):
     numerator: str | None = Field(default=None, description="ratio: a measure name")
     denominator: str | None = Field(default=None, description="ratio: a measure name")
     measure: str | None = Field(default=None, description="running_total, share: a measure name")
+    quantile: float | None = Field(
+        default=None, gt=0, lt=1, description="percentile: which quantile (0.5 = median)"
+    )
     decimals: int | None = Field(
         default=None, ge=0, le=12, description="Round the value (e.g. 6 for base amounts)."
     )
@@ -98,6 +105,8 @@ class Measure(_Strict):
             "ratio": ("numerator", "denominator"),
             "running_total": ("measure",),
             "share": ("measure",),
+            "stddev": ("sql",),
+            "percentile": ("sql", "quantile"),
         }.get(self.type, ())
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
@@ -220,7 +229,7 @@ class Cube(_Strict):
 
 
 #: The fields that change what a rollup stores (titles and rounding do not).
-_STORED = {"type", "sql", "weight"}
+_STORED = {"type", "sql", "weight", "quantile"}
 
 
 def _qualifiers(sql: str, where: str) -> set[str]:
