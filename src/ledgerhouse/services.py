@@ -6,7 +6,7 @@ Principal; nothing here is created at import time.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ledgerhouse.ingest import (
     format_from_path,
 )
 from ledgerhouse.ingest.progress import Progress
-from ledgerhouse.model import CORE_TABLES, MART_TABLES, MARTS, TableDef, build_dim_date
+from ledgerhouse.model import CORE_TABLES, MART_TABLES, MARTS, ML_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
 from ledgerhouse.query.admission import Admission
@@ -35,7 +35,7 @@ from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, Warehouse
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
 
 #: Tables every warehouse has; rollup tables are added from the cube definitions.
-BASE_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *MART_TABLES, *INGEST_TABLES)
+BASE_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *MART_TABLES, *ML_TABLES, *INGEST_TABLES)
 
 
 class WarehouseNotInitialized(NotFound):
@@ -376,6 +376,103 @@ class Warehouse:
         principal = principal or self.local_principal()
         authorize(principal, "read")
         return self._analytics(principal).period_returns(portfolios, start, end, every, as_of)
+
+    # -- machine learning -------------------------------------------------------------------
+    def detect_anomalies(
+        self,
+        train_start: date,
+        train_end: date,
+        score_start: date,
+        score_end: date,
+        *,
+        contamination: float = 0.01,
+        seed: int = 0,
+        principal: Principal | None = None,
+    ) -> dict[str, Any]:
+        """Train an anomaly model on the trades of [train_start, train_end] (point-in-time
+        features, one pinned commit), score the trades of [score_start, score_end], write the
+        scores to ``ml_trade_anomaly`` in a new warehouse commit, and record the model (its
+        features, training commit, parameters and results). Returns the model record."""
+        import uuid
+
+        import joblib
+
+        from ledgerhouse.analytics import ml
+        from ledgerhouse.errors import InvalidRequest
+        from ledgerhouse.model.schema import ML_TRADE_ANOMALY
+
+        principal = principal or self.local_principal()
+        authorize(principal, "ingest")  # it writes a table
+        if not 0 < contamination < 0.5:
+            raise InvalidRequest(
+                f"contamination {contamination} is out of range",
+                hint="Give the expected share of anomalies, e.g. 0.01.",
+            )
+        for a, b in ((train_start, train_end), (score_start, score_end)):
+            if a > b:
+                raise InvalidRequest(f"{a} is after {b}", hint="Give each window as start <= end.")
+        tenant = principal.tenant
+        commit = self.queries.resolve_commit(tenant)
+
+        def features(start: date, end: date) -> pl.DataFrame:
+            first = start - timedelta(days=ml.HISTORY_DAYS)
+            params = [first.isoformat(), end.isoformat(), first.strftime("%Y-%m"),
+                      end.strftime("%Y-%m"), start.isoformat()]  # fmt: skip
+            res = self.queries.sql(
+                tenant, ml.FEATURES_SQL, user=principal.user, as_of=commit.id, params=params,
+                unlimited=True, route="analytics",
+            )  # fmt: skip
+            return res.to_polars()
+
+        training = features(train_start, train_end)
+        try:
+            model, fit = ml.train(training, contamination, seed)
+        except ValueError as exc:
+            raise InvalidRequest(
+                f"cannot train: {exc} in [{train_start}, {train_end}]",
+                hint="Widen the training window.",
+            ) from None
+        scored = ml.score(model, features(score_start, score_end))
+        model_id = uuid.uuid4().hex[:16]
+        folder = self.store.tenant_root(tenant) / "models"
+        folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, folder / f"{model_id}.joblib")
+        rows = scored.with_columns(
+            model_id=pl.lit(model_id), scored_at=pl.lit(datetime.now(UTC))
+        ).select(ML_TRADE_ANOMALY.column_names)
+        with self.ingestor.writer_lock(tenant):
+            latest = self.queries.resolve_commit(tenant)
+            version = self.store.append(tenant, ML_TRADE_ANOMALY, rows)
+            written = self.meta.record_commit(
+                tenant,
+                "ml_score",
+                {**latest.table_versions, ML_TRADE_ANOMALY.relation: version},
+                [ML_TRADE_ANOMALY.relation],
+            )
+        info = {
+            "kind": "IsolationForest",
+            "features": list(ml.FEATURES),
+            "parameters": {"n_estimators": 200, "contamination": contamination, "seed": seed},
+            "training_window": [train_start.isoformat(), train_end.isoformat()],
+            "scoring_window": [score_start.isoformat(), score_end.isoformat()],
+            "metrics": {
+                **fit,
+                "scored_rows": scored.height,
+                "flagged": int(scored["is_anomaly"].sum()),
+                "flag_rate": int(scored["is_anomaly"].sum()) / max(scored.height, 1),
+            },
+            "table": ML_TRADE_ANOMALY.relation,
+            "artifact": str(folder / f"{model_id}.joblib"),
+        }
+        return self.meta.record_model(
+            tenant, model_id, "trade_anomaly", commit.id, written.id, info
+        )
+
+    def models(self, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """The tenant's trained models, newest first, with their metadata."""
+        principal = principal or self.local_principal()
+        authorize(principal, "read")
+        return self.meta.models(principal.tenant)
 
     def _rows_at(self, tenant: str, commit: WarehouseCommit, relation: str) -> int:
         version = commit.table_versions.get(relation)

@@ -23,6 +23,7 @@ from ledgerhouse.api.errors import install_error_handlers
 from ledgerhouse.api.formats import MEDIA, json_response, negotiate, stream
 from ledgerhouse.api.schemas import (
     AnalyticsRequest,
+    AnomaliesRequest,
     AttributionRequest,
     CorrelationRequest,
     CubeRequest,
@@ -361,6 +362,25 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             body.portfolios, body.start, body.end, body.daily, body.as_of
         )
         return _frame_response(frame, commit, linking="none" if body.daily else "carino")
+
+    @app.post("/v1/analytics/anomalies", tags=["analytics"], status_code=201, responses=ERRORS)
+    def analytics_anomalies(body: AnomaliesRequest, caller: Caller) -> dict[str, Any]:
+        """Train the trading-activity anomaly model on one window and score another; the
+        scores land in `ml_trade_anomaly` (a new commit). Writers and admins only."""
+        return warehouse.detect_anomalies(
+            body.train_start,
+            body.train_end,
+            body.score_start,
+            body.score_end,
+            contamination=body.contamination,
+            seed=body.seed,
+            principal=caller,
+        )
+
+    @app.get("/v1/models", tags=["analytics"], responses=ERRORS)
+    def models(caller: Caller) -> list[dict[str, Any]]:
+        """Trained models: features, training and scoring commits, parameters, results."""
+        return warehouse.models(principal=caller)
 
     @app.post("/v1/analytics/vwap", tags=["analytics"], responses=ERRORS)
     def analytics_vwap(body: TradingRequest, caller: Caller) -> Any:

@@ -138,6 +138,15 @@ class AttributionRequest(BaseModel):
     as_of: str | int | None = None
 
 
+class AnomaliesRequest(BaseModel):
+    train_start: date
+    train_end: date
+    score_start: date
+    score_end: date
+    contamination: float = Field(default=0.01, gt=0, lt=0.5, description="Expected share.")
+    seed: int = 0
+
+
 class ReturnsRequest(BaseModel):
     portfolios: list[str] | None = None
     start: date | None = None

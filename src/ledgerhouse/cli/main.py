@@ -841,6 +841,69 @@ def analytics_attribution(
     )
 
 
+@analytics_app.command("anomalies")
+def analytics_anomalies(
+    train_start: Annotated[str, typer.Option("--train-start", help="YYYY-MM-DD")],
+    train_end: Annotated[str, typer.Option("--train-end", help="YYYY-MM-DD")],
+    score_start: Annotated[str, typer.Option("--score-start", help="YYYY-MM-DD")],
+    score_end: Annotated[str, typer.Option("--score-end", help="YYYY-MM-DD")],
+    contamination: Annotated[float, typer.Option(help="Expected share of anomalies.")] = 0.01,
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the trade anomaly model and write scores to ml_trade_anomaly."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            record = wh.detect_anomalies(
+                _day(train_start, "--train-start"),
+                _day(train_end, "--train-end"),
+                _day(score_start, "--score-start"),
+                _day(score_end, "--score-end"),
+                contamination=contamination,
+                principal=wh.local_principal(tenant),
+            )
+        m = record["metrics"]
+        out.data(
+            record,
+            f"model {record['id']}: {m['flagged']:,} of {m['scored_rows']:,} trades flagged "
+            f"(commit {record['scoring_commit']}); query them with\n  ledgerhouse query "
+            f"\"SELECT * FROM ml_trade_anomaly WHERE model_id = '{record['id']}' AND "
+            f'is_anomaly ORDER BY score DESC LIMIT 20"',
+        )
+
+    _run(as_json, go)
+
+
+@app.command()
+def models(root: RootOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """List trained models with their features, commits and results."""
+
+    def go(out: Output) -> None:
+        with _warehouse(root) as wh:
+            found = wh.models(principal=wh.local_principal(tenant))
+        if out.as_json:
+            out.json(found)
+            return
+        out.table(
+            ["id", "name", "created", "training commit", "scoring commit", "flagged"],
+            [
+                [
+                    m["id"],
+                    m["name"],
+                    m["created_at"],
+                    m["training_commit"],
+                    m["scoring_commit"],
+                    m["metrics"]["flagged"],
+                ]
+                for m in found
+            ],
+        )
+
+    _run(as_json, go)
+
+
 def _trading_command(kind: str) -> Callable[..., None]:
     def command(
         start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],

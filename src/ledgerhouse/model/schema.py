@@ -310,6 +310,29 @@ QUARANTINE = TableDef(
     query_name="quarantine",
 )
 
+ML_TRADE_ANOMALY = TableDef(
+    "ml_trade_anomaly",
+    "ml",
+    (
+        ("trade_id", STR),
+        ("trade_month", STR),
+        ("trade_date", DATE),
+        ("portfolio_code", STR),
+        ("instrument_code", STR),
+        ("model_id", STR),
+        ("score", F64),
+        ("is_anomaly", BOOL),
+        ("scored_at", TS),
+    ),
+    "Anomaly scores of live trades by a trading-activity model (higher = more unusual); join "
+    "to fact_trade on trade_id. See `ledgerhouse models` for each model's features and commit.",
+    grain="trade × model",
+    partition_by=("trade_month",),
+    natural_key=("model_id", "trade_id"),
+)
+
+ML_TABLES: tuple[TableDef, ...] = (ML_TRADE_ANOMALY,)
+
 CORE_TABLES: tuple[TableDef, ...] = (
     DIM_DATE,
     DIM_INSTRUMENT,

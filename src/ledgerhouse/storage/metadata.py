@@ -98,6 +98,17 @@ class QueryLogRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class ModelRow(Base):
+    __tablename__ = "ml_models"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    training_commit: Mapped[int] = mapped_column(Integer)
+    scoring_commit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    info: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 QUERY_LOG_FIELDS = (
     "id",
     "tenant_id",
@@ -338,6 +349,39 @@ class MetadataStore:
         with self.session() as s:
             s.add_all(QueryLogRow(**e) for e in entries)
 
+    # -- machine-learning models ------------------------------------------------------------
+    def record_model(
+        self,
+        tenant: str,
+        model_id: str,
+        name: str,
+        training_commit: int,
+        scoring_commit: int | None,
+        info: dict[str, Any],
+    ) -> dict[str, Any]:
+        with self.session() as s:
+            row = ModelRow(
+                id=model_id,
+                tenant_id=tenant,
+                name=name,
+                created_at=_now(),
+                training_commit=training_commit,
+                scoring_commit=scoring_commit,
+                info=info,
+            )
+            s.add(row)
+            return _model_dict(row)
+
+    def models(self, tenant: str, limit: int = 100) -> list[dict[str, Any]]:
+        q = (
+            select(ModelRow)
+            .where(ModelRow.tenant_id == tenant)
+            .order_by(ModelRow.created_at.desc())
+            .limit(limit)
+        )
+        with self.session() as s:
+            return [_model_dict(r) for r in s.scalars(q)]
+
     def queries(
         self, tenant: str, *, status: str | None = None, slowest: bool = False, limit: int = 100
     ) -> list[dict[str, Any]]:
@@ -406,3 +450,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _model_dict(row: ModelRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": row.created_at,
+        "training_commit": row.training_commit,
+        "scoring_commit": row.scoring_commit,
+        **row.info,
+    }
