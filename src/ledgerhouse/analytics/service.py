@@ -178,14 +178,16 @@ class AnalyticsService:
     # -- attribution -----------------------------------------------------------------------
     def attribution(
         self,
-        portfolios: list[str] | None,
-        start: date,
-        end: date,
+        portfolios: list[str] | None = None,
+        start: date | None = None,
+        end: date | None = None,
         daily: bool = False,
         as_of: Any = None,
     ) -> tuple[pl.DataFrame, int]:
         """Brinson-Fachler allocation, selection and interaction by sector against each
         portfolio's benchmark: per day (``daily``) or linked over [start, end] (Carino)."""
+        if start is None or end is None:
+            raise InvalidRequest("attribution needs start and end", hint="Give both dates.")
         if start > end:
             raise InvalidRequest(f"start {start} is after end {end}", hint="Give start <= end.")
         lookback = start - timedelta(days=10)  # the close before the first day

@@ -41,10 +41,13 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from ledgerhouse.errors import InvalidRequest, LedgerhouseError
+from ledgerhouse.finbench.analytics_queries import ANALYTICS_QUERIES
 from ledgerhouse.finbench.queries import NOT_YET, QUERIES, BenchQuery, Params, Product, week_of
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.services import Warehouse
 from ledgerhouse.storage.metadata import WarehouseCommit
+
+ALL_QUERIES: tuple[BenchQuery, ...] = (*QUERIES, *ANALYTICS_QUERIES)
 
 PATHS = ("service", "service_cached", "library", "library_raw", "duckdb", "polars", "pandas")
 #: library_raw: the library with rollups off (route "raw"), to measure what rollups save
@@ -110,7 +113,7 @@ class RawFiles:
                 "memory_limit": wh.settings.duckdb_memory_limit,
             }
         )
-        for name in ("fact_trade", "fact_position", "fact_performance"):
+        for name in ("fact_trade", "fact_position", "fact_performance", "fact_price"):
             self._view(wh.relations[name])
         for name in ("dim_portfolio", "dim_instrument"):
             self._view(wh.relations[name])
@@ -190,6 +193,10 @@ class RawFiles:
         ).fetchone()
         assert exposure_row and desk_row and trade, "the warehouse lacks positions or trades"
         week_first, week_last = week_of(first + timedelta(days=14))
+        var_row = q(
+            "SELECT min(d) FROM (SELECT DISTINCT performance_date AS d FROM fact_performance "
+            "ORDER BY d DESC LIMIT 250)"
+        ).fetchone()
         return Params(
             month=m,
             month_first=first,
@@ -201,6 +208,7 @@ class RawFiles:
             trade_id=trade[0],
             instrument=trade[1],
             trade_date=trade[2],
+            var_first=var_row[0],
         )
 
     def close(self) -> None:
@@ -224,16 +232,45 @@ class Paths:
         self.wh, self.raw, self.http, self.p = wh, raw, http, params
         self.commit = raw.commit.id
 
+    def available(self, path: str, q: BenchQuery) -> bool:
+        """Whether the query has a version on this path (analytics have no cache or rollups
+        to switch off; some have no hand-written library version)."""
+        if path in PRODUCT_PATHS:
+            return q.product(self.p).kind != "analytics" or path in ("service", "library")
+        return getattr(q, path) is not None
+
     def run(self, path: str, q: BenchQuery) -> tuple[Any, str | None]:
         if path in PRODUCT_PATHS:
             return self._product(path, q.product(self.p))
-        if path == "duckdb":
+        if path == "duckdb" and q.duckdb is not None:
             return self.raw.duck.sql(q.duckdb(self.p)).to_arrow_table(), None
-        if path == "polars":
+        if path == "polars" and q.polars is not None:
             return q.polars(self.raw.scan, self.p), None
+        assert q.pandas is not None
         return q.pandas(self.raw.pandas, self.p), None
 
+    def _analytics(self, path: str, spec: Product) -> tuple[Any, str | None]:
+        args = dict(spec.args or {})
+        cols = spec.columns or []
+        if path == "library":
+            frame, _ = getattr(self.wh.analytics(), spec.method)(**args, as_of=self.commit)
+            return frame.select(cols), "analytics"
+        assert self.http is not None
+        body = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in args.items()}
+        r = self.http.post(f"/v1/analytics/{spec.method}", json={**body, "as_of": self.commit})
+        if r.status_code != 200:
+            raise BenchFailed(
+                f"the service answered {r.status_code}: {r.text[:300]}",
+                hint="See the server's error; the bench stops.",
+            )
+        answer = r.json()
+        names = [c["name"] for c in answer["columns"]]
+        idx = [names.index(c) for c in cols]
+        return [[row[i] for i in idx] for row in answer["rows"]], "analytics"
+
     def _product(self, path: str, spec: Product) -> tuple[Any, str | None]:
+        if spec.kind == "analytics":
+            return self._analytics(path, spec)
         cache = path == "service_cached"
         if path in ("library", "library_raw"):
             if spec.kind == "cube":
@@ -400,11 +437,13 @@ def _measure(cfg: BenchConfig, root: Path, say: Callable[[str], None]) -> dict[s
         server = _server(wh, root, cfg.out / "server.log")
         with server if needs_server else contextlib.nullcontext() as http:
             paths = Paths(wh, raw, http, params)
-            measured = {q.id: {p: Measured() for p in cfg.paths} for q in QUERIES}
+            on = {q.id: [p for p in cfg.paths if paths.available(p, q)] for q in ALL_QUERIES}
+            measured = {q.id: {p: Measured() for p in on[q.id]} for q in ALL_QUERIES}
             say(f"checking answers on {len(cfg.paths)} paths ({', '.join(cfg.paths)}) ...")
-            for q in QUERIES:  # the untimed first run: answers, routes, warm caches
-                answers = {p: paths.run(p, q) for p in cfg.paths}
-                reference = normalize(answers["duckdb"][0])
+            for q in ALL_QUERIES:  # the untimed first run: answers, routes, warm caches
+                answers = {p: paths.run(p, q) for p in on[q.id]}
+                # the reference: raw DuckDB, or the library where no hand-written SQL exists
+                reference = normalize(answers["duckdb" if "duckdb" in answers else "library"][0])
                 for p, (answer, route) in answers.items():
                     m = measured[q.id][p]
                     rows = normalize(answer)
@@ -413,9 +452,10 @@ def _measure(cfg: BenchConfig, root: Path, say: Callable[[str], None]) -> dict[s
                     m.agrees = m.disagreement is None
             for run in range(cfg.runs):
                 say(f"run {run + 1}/{cfg.runs}")
-                for q in QUERIES:
-                    k = (run + QUERIES.index(q)) % len(cfg.paths)
-                    for p in cfg.paths[k:] + cfg.paths[:k]:
+                for i, q in enumerate(ALL_QUERIES):
+                    todo = on[q.id]
+                    k = (run + i) % len(todo)
+                    for p in todo[k:] + todo[:k]:
                         t = time.perf_counter()
                         paths.run(p, q)
                         measured[q.id][p].times_ms.append((time.perf_counter() - t) * 1000)
@@ -430,8 +470,9 @@ def _results(
     measured: dict[str, dict[str, Measured]],
 ) -> dict[str, Any]:
     queries = []
-    for q in QUERIES:
-        ref = float(np.median(measured[q.id]["duckdb"].times_ms))
+    for q in ALL_QUERIES:
+        has_ref = "duckdb" in measured[q.id]
+        ref = float(np.median(measured[q.id]["duckdb"].times_ms)) if has_ref else 0.0
         entry: dict[str, Any] = {
             "id": q.id,
             "finbench": q.finbench,
@@ -457,7 +498,10 @@ def _results(
         return [
             q["paths"][path]["median_ms"] / q["paths"][over]["median_ms"]
             for q in queries
-            if path in q["paths"] and over in q["paths"] and q["paths"][over]["median_ms"]
+            if path in q["paths"]
+            and over in q["paths"]
+            and q["paths"][over]["median_ms"]
+            and q["paths"][path]["median_ms"]
         ]
 
     summary: dict[str, Any] = {}
@@ -465,7 +509,8 @@ def _results(
         if p != "duckdb" and ratios(p):
             summary[f"median_ratio_{p}_to_duckdb"] = round(float(np.median(ratios(p))), 3)
     if "service" in cfg.paths:
-        worst = max(queries, key=lambda q: q["paths"]["service"]["ratio_to_duckdb"] or 0)
+        with_ratio = [q for q in queries if q["paths"].get("service", {}).get("ratio_to_duckdb")]
+        worst = max(with_ratio, key=lambda q: q["paths"]["service"]["ratio_to_duckdb"])
         summary["worst_service_query"] = {
             "id": worst["id"],
             "ratio_to_duckdb": worst["paths"]["service"]["ratio_to_duckdb"],
@@ -485,7 +530,8 @@ def _results(
         summary["rollup_speedup_median"] = round(float(np.median(speedups)), 2)
         summary["rollup_speedup_min"] = round(min(speedups), 2)
     summary["max_p99_ms"] = {
-        p: round(max(q["paths"][p]["p99_ms"] for q in queries), 3) for p in cfg.paths
+        p: round(max(q["paths"][p]["p99_ms"] for q in queries if p in q["paths"]), 3)
+        for p in cfg.paths
     }
     summary["all_agree"] = all(m["agrees"] for q in queries for m in q["paths"].values())
     return {

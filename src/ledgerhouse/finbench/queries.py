@@ -33,6 +33,7 @@ class Params:
     trade_id: str
     instrument: str
     trade_date: date
+    var_first: date  # the first of the last 250 performance days
 
     @property
     def week_months(self) -> list[str]:
@@ -41,15 +42,20 @@ class Params:
 
 @dataclass(frozen=True)
 class Product:
-    kind: str  # cube | sql
+    kind: str  # cube | sql | analytics
     cube: str = ""
     query: dict[str, Any] | None = None
     sql: str = ""
     params: list[Any] | None = None
+    method: str = ""  # analytics: the call (performance, slippage, attribution...)
+    args: dict[str, Any] | None = None
+    columns: list[str] | None = None  # analytics: the columns of the answer compared
 
     def describe(self) -> str:
         if self.kind == "cube":
             return f"cube {self.cube}"
+        if self.kind == "analytics":
+            return f"analytics {self.method}"
         return "SQL API"
 
 
@@ -59,9 +65,10 @@ class BenchQuery:
     finbench: int
     title: str
     product: Callable[[Params], Product]
-    duckdb: Callable[[Params], str]
-    polars: Callable[[PolarsScan, Params], pl.DataFrame]
-    pandas: Callable[[PandasRead, Params], Any]
+    # None: no hand-written version on that path (the bench reports n/a)
+    duckdb: Callable[[Params], str] | None
+    polars: Callable[[PolarsScan, Params], pl.DataFrame] | None
+    pandas: Callable[[PandasRead, Params], Any] | None
 
 
 def _d(value: date) -> str:
@@ -451,12 +458,7 @@ QUERIES: tuple[BenchQuery, ...] = (
 
 #: FinBench queries the product cannot answer yet, and why (the bench reports them).
 NOT_YET: dict[int, str] = {
-    5: "positions rebuilt from cumulative trades: needs the analytics service (issue 5)",
-    6: "30-day rolling volatility: needs the analytics service (issue 5)",
-    7: "as-of join of trades to prices (slippage): needs the analytics service (issue 5)",
-    8: "maximum drawdown: needs the analytics service (issue 5)",
-    11: "Brinson attribution: needs the analytics service (issue 5)",
-    12: "historical VaR: needs the analytics service (issue 5)",
+    5: "positions rebuilt from cumulative trades and reconciled: no product call yet",
 }
 
 

@@ -25,7 +25,7 @@ def write_reports(results: dict[str, Any], out: Path) -> None:
 
 def markdown(r: dict[str, Any]) -> str:
     fb, m, s = r["finbench"], r["machine"], r["summary"]
-    paths = list(r["queries"][0]["paths"]) if r["queries"] else []
+    paths = list(dict.fromkeys(p for q in r["queries"] for p in q["paths"]))
     lines = [
         f"# FinBench results — scale {fb['scale']:g}",
         "",
@@ -74,12 +74,14 @@ def markdown(r: dict[str, Any]) -> str:
         route = q["paths"].get("library", q["paths"].get("service", {})).get("route", "")
         cells = []
         for p in paths:
-            x = q["paths"][p]
+            x = q["paths"].get(p)
+            if x is None:
+                cells.append("n/a")
+                continue
             flag = "" if x["agrees"] else " ✗"
-            cells.append(
-                f"{x['median_ms']:,.1f} · {x['p99_ms']:,.1f} · {x['ratio_to_duckdb']:.2f}×{flag}"
-            )
-        rows = q["paths"]["duckdb"]["rows"]
+            ratio = f"{x['ratio_to_duckdb']:.2f}×" if x["ratio_to_duckdb"] else "—"
+            cells.append(f"{x['median_ms']:,.1f} · {x['p99_ms']:,.1f} · {ratio}{flag}")
+        rows = next(iter(q["paths"].values()))["rows"]
         lines.append(
             f"| {q['finbench']} | {q['title']} | {q['product_call']} · `{route}` | {rows:,} | "
             + " | ".join(cells)
@@ -119,12 +121,12 @@ def chart(r: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     queries = r["queries"]
-    paths = [p for p in (queries[0]["paths"] if queries else []) if p != "duckdb"]
+    paths = [p for p in dict.fromkeys(p for q in queries for p in q["paths"]) if p != "duckdb"]
     fig, ax = plt.subplots(figsize=(10, 0.6 + 0.55 * len(queries) * max(1, len(paths)) / 2))
     height = 0.8 / max(1, len(paths))
     for i, p in enumerate(paths):
         ys = [j + i * height for j in range(len(queries))]
-        xs = [q["paths"][p]["ratio_to_duckdb"] or 0 for q in queries]
+        xs = [(q["paths"].get(p) or {}).get("ratio_to_duckdb") or 0 for q in queries]
         ax.barh(ys, xs, height=height, label=PATH_LABELS.get(p, p))
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_xscale("log")
