@@ -85,3 +85,18 @@ def test_vwap_twap_and_slippage_by_hand(ref_wh: Warehouse) -> None:
     assert set(slip["reference_date"]) == {date(2024, 1, 1)}
     with pytest.raises(InvalidRequest, match="after end"):
         ref_wh.analytics().vwap(day, date(2024, 1, 1))
+
+
+def test_positions_rebuilt_from_trades_reconcile_with_the_snapshot(loaded: Warehouse) -> None:
+    day = loaded.query("SELECT max(position_date) FROM fact_position").rows()[0][0]
+    frame, _ = loaded.analytics().reconcile_positions(day)
+    assert frame.height > 50 and frame["matches"].all()
+    trades = loaded.query(
+        f"SELECT portfolio_code, instrument_code, signed_quantity FROM fact_trade "
+        f"WHERE trade_date <= DATE '{day}'"
+    ).to_polars()
+    ref = trades.group_by("portfolio_code", "instrument_code").agg(pl.col("signed_quantity").sum())
+    got = frame.join(ref, on=["portfolio_code", "instrument_code"], how="left")
+    assert np.allclose(
+        got["rebuilt_quantity"].to_numpy(), got["signed_quantity"].fill_null(0).to_numpy()
+    )

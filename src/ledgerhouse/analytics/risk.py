@@ -65,3 +65,28 @@ def correlation_matrix(perf: pl.DataFrame, min_periods: int = 20) -> pl.DataFram
     np.fill_diagonal(corr, 1.0)
     out = pl.DataFrame({P: codes}).hstack(pl.DataFrame(corr, schema=codes, orient="row"))
     return out.with_columns(pl.col(codes).fill_nan(None))
+
+
+#: Positions rebuilt from the cumulative live trades up to a date, beside the stored snapshot
+#: of that date. Parameters: the date, the date, its month.
+RECONCILE_SQL = """
+WITH rebuilt AS (
+  SELECT portfolio_code, instrument_code, sum(signed_quantity) AS quantity
+  FROM fact_trade WHERE trade_date <= ?
+  GROUP BY 1, 2 HAVING abs(sum(signed_quantity)) > 1e-9
+),
+snapshot AS (
+  SELECT portfolio_code, instrument_code, quantity
+  FROM fact_position WHERE position_date = ? AND position_month = ?
+)
+SELECT coalesce(r.portfolio_code, s.portfolio_code) AS portfolio_code,
+       coalesce(r.instrument_code, s.instrument_code) AS instrument_code,
+       coalesce(r.quantity, 0) AS rebuilt_quantity,
+       coalesce(s.quantity, 0) AS snapshot_quantity,
+       coalesce(r.quantity, 0) - coalesce(s.quantity, 0) AS difference,
+       abs(coalesce(r.quantity, 0) - coalesce(s.quantity, 0)) <= 1e-6 AS matches
+FROM rebuilt r
+FULL JOIN snapshot s
+  ON r.portfolio_code = s.portfolio_code AND r.instrument_code = s.instrument_code
+ORDER BY 1, 2
+"""

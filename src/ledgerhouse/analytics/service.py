@@ -19,6 +19,7 @@ from ledgerhouse.analytics.performance import performance_report, period_returns
 from ledgerhouse.analytics.risk import (
     EXPOSURE_BY,
     LEVELS,
+    RECONCILE_SQL,
     correlation_matrix,
     exposure_sql,
     with_shares,
@@ -135,6 +136,12 @@ class AnalyticsService:
                 hint="Pick a business day with positions (exposures are as of a date).",
             )
         return with_shares(frame, level), commit
+
+    def reconcile_positions(self, on: date, as_of: Any = None) -> tuple[pl.DataFrame, int]:
+        """Positions rebuilt from the cumulative live trades up to ``on``, beside the stored
+        snapshot of that day, with the difference (``matches`` within 1e-6 units)."""
+        return self.read(RECONCILE_SQL, [on.isoformat(), on.isoformat(), on.strftime("%Y-%m")],
+                         as_of)  # fmt: skip
 
     def correlation(
         self,

@@ -32,6 +32,7 @@ from ledgerhouse.api.schemas import (
     ExposuresRequest,
     KeyRequest,
     KeyResponse,
+    ReconcileRequest,
     ReturnsRequest,
     SqlRequest,
     SqlResponse,
@@ -345,6 +346,13 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             body.date, list(body.by), body.level, body.as_of
         )
         return _frame_response(frame, commit)
+
+    @app.post("/v1/analytics/reconcile_positions", tags=["analytics"], responses=ERRORS)
+    def analytics_reconcile(body: ReconcileRequest, caller: Caller) -> Any:
+        """Positions rebuilt from cumulative trades up to a date, beside the stored snapshot."""
+        frame, commit = warehouse.analytics(caller).reconcile_positions(body.date, body.as_of)
+        mismatches = int((~frame["matches"]).sum()) if frame.height else 0
+        return _frame_response(frame, commit, mismatches=mismatches)
 
     @app.post("/v1/analytics/correlation", tags=["analytics"], responses=ERRORS)
     def analytics_correlation(body: CorrelationRequest, caller: Caller) -> Any:

@@ -115,6 +115,11 @@ class ExposuresRequest(BaseModel):
     as_of: str | int | None = None
 
 
+class ReconcileRequest(BaseModel):
+    date: Day = Field(description="Rebuild positions from trades up to this day.")
+    as_of: str | int | None = None
+
+
 class CorrelationRequest(BaseModel):
     portfolios: list[str] | None = None
     start: date | None = None

@@ -797,6 +797,18 @@ def analytics_exposures(
     _analytics_call(fmt, root, tenant, lambda a: a.exposures(_day(on, "--date"), by, level, as_of))
 
 
+@analytics_app.command("reconcile")
+def analytics_reconcile(
+    on: Annotated[str, typer.Option("--date", help="Rebuild positions up to this day.")],
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = "table",
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Positions rebuilt from cumulative trades, beside the stored snapshot of the day."""
+    _analytics_call(fmt, root, tenant, lambda a: a.reconcile_positions(_day(on, "--date"), as_of))
+
+
 @analytics_app.command("correlation")
 def analytics_correlation(
     portfolio: PortfolioOpt = None,

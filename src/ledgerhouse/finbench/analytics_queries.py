@@ -14,6 +14,70 @@ from ledgerhouse.finbench.queries import BenchQuery, PandasRead, Params, PolarsS
 _R_SQL = "end_nav / (begin_nav + net_flow) - 1"
 
 
+# -- 5. positions rebuilt from cumulative trades, beside the snapshot -------------------------
+_Q5_COLUMNS = ["portfolio_code", "instrument_code", "rebuilt_quantity", "snapshot_quantity"]
+
+
+def _q5_product(p: Params) -> Product:
+    return Product(
+        "analytics",
+        method="reconcile_positions",
+        args={"on": p.exposure_date},
+        api_args={"date": p.exposure_date},
+        columns=_Q5_COLUMNS,
+    )
+
+
+def _q5_duckdb(p: Params) -> str:
+    d = f"DATE '{p.exposure_date}'"
+    return f"""WITH rebuilt AS (
+  SELECT portfolio_code, instrument_code, sum(signed_quantity) AS q
+  FROM fact_trade WHERE trade_date <= {d} GROUP BY 1, 2 HAVING abs(sum(signed_quantity)) > 1e-9),
+snap AS (SELECT portfolio_code, instrument_code, quantity AS q FROM fact_position
+         WHERE position_month = '{p.month}' AND position_date = {d})
+SELECT coalesce(r.portfolio_code, s.portfolio_code), coalesce(r.instrument_code, s.instrument_code),
+       coalesce(r.q, 0), coalesce(s.q, 0)
+FROM rebuilt r FULL JOIN snap s USING (portfolio_code, instrument_code)"""
+
+
+def _q5_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
+    keys = ["portfolio_code", "instrument_code"]
+    rebuilt = (
+        scan("fact_trade")
+        .filter(pl.col("trade_date") <= p.exposure_date)
+        .group_by(keys)
+        .agg(rebuilt_quantity=pl.col("signed_quantity").sum())
+        .filter(pl.col("rebuilt_quantity").abs() > 1e-9)
+    )
+    snap = (
+        scan("fact_position")
+        .filter(
+            (pl.col("position_month") == p.month) & (pl.col("position_date") == p.exposure_date)
+        )
+        .select(*keys, snapshot_quantity="quantity")
+    )
+    return (
+        rebuilt.join(snap, on=keys, how="full", coalesce=True)
+        .with_columns(pl.col("rebuilt_quantity", "snapshot_quantity").fill_null(0.0))
+        .select(_Q5_COLUMNS)
+        .collect()
+    )
+
+
+def _q5_pandas(read: PandasRead, p: Params) -> Any:
+    keys = ["portfolio_code", "instrument_code"]
+    t = read("fact_trade", [*keys, "trade_date", "signed_quantity"],
+             [("trade_date", "<=", p.exposure_date)])  # fmt: skip
+    rebuilt = t.groupby(keys, as_index=False)["signed_quantity"].sum()
+    rebuilt = rebuilt[rebuilt["signed_quantity"].abs() > 1e-9]
+    on_day = [("position_month", "==", p.month), ("position_date", "==", p.exposure_date)]
+    snap = read("fact_position", [*keys, "quantity"], on_day)
+    out = rebuilt.merge(snap, on=keys, how="outer").fillna(
+        {"signed_quantity": 0.0, "quantity": 0.0}
+    )
+    return out[[*keys, "signed_quantity", "quantity"]]
+
+
 # -- 6. 30-day rolling volatility of daily returns per portfolio (SQL API) ---------------------
 _Q6 = f"""SELECT portfolio_code, performance_date,
        CASE WHEN count(*) OVER w = 30 THEN stddev_samp(r) OVER w END AS vol_30d
@@ -234,6 +298,8 @@ def _q12_pandas(read: PandasRead, p: Params) -> Any:
 
 
 ANALYTICS_QUERIES: tuple[BenchQuery, ...] = (
+    BenchQuery("q05_positions_rebuilt", 5, "Positions rebuilt from cumulative trades vs snapshot",
+               _q5_product, _q5_duckdb, _q5_polars, _q5_pandas),
     BenchQuery("q06_rolling_volatility", 6, "30-day rolling volatility per portfolio",
                _q6_product, _q6_duckdb, _q6_polars, _q6_pandas),
     BenchQuery("q07_slippage_week", 7, "Slippage: each trade of a week vs the prevailing close",

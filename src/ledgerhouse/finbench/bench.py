@@ -256,7 +256,8 @@ class Paths:
             frame, _ = getattr(self.wh.analytics(), spec.method)(**args, as_of=self.commit)
             return frame.select(cols), "analytics"
         assert self.http is not None
-        body = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in args.items()}
+        sent = spec.api_args if spec.api_args is not None else args
+        body = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in sent.items()}
         r = self.http.post(f"/v1/analytics/{spec.method}", json={**body, "as_of": self.commit})
         if r.status_code != 200:
             raise BenchFailed(
