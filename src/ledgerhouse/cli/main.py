@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,9 +18,19 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from ledgerhouse.cli.analytics import analytics_app, models
+from ledgerhouse.cli.common import (
+    AsOfOpt,
+    JsonOpt,
+    RootOpt,
+    TenantOpt,
+    _bad,
+    _progress,
+    _run,
+    _warehouse,
+)
 from ledgerhouse.cli.output import Output
 from ledgerhouse.config import load_settings
-from ledgerhouse.errors import LedgerhouseError
 from ledgerhouse.services import Warehouse
 
 app = typer.Typer(
@@ -31,51 +39,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-RootOpt = Annotated[
-    Path | None,
-    typer.Option("--root", help="Warehouse directory [env LEDGERHOUSE_ROOT; default ./warehouse]"),
-]
-TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Tenant (default: default).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-AsOfOpt = Annotated[
-    str | None, typer.Option("--as-of", help="Commit id or ISO timestamp to read as of.")
-]
-
-
-@contextmanager
-def _warehouse(root: Path | None) -> Iterator[Warehouse]:
-    wh = Warehouse.open(load_settings(root=root))
-    try:
-        yield wh
-    finally:
-        wh.close()
-
-
-@contextmanager
-def _progress(out: Output, label: str) -> Iterator[Callable[[str], None]]:
-    if out.as_json or not sys.stderr.isatty():
-        yield lambda stage: None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=out.err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label)
-        yield lambda stage: bar.update(task, description=f"{label}: {stage}")
-
-
-def _run(as_json: bool, fn: Callable[[Output], int | None]) -> None:
-    out = Output(as_json)
-    try:
-        code = fn(out)
-    except LedgerhouseError as exc:
-        out.error(exc)
-        raise typer.Exit(2 if exc.status < 500 else 1) from None
-    raise typer.Exit(code or 0)
 
 
 @app.command()
@@ -269,12 +232,6 @@ def query(
             out.info(f"note: result truncated to {res.table.num_rows} rows (use --limit)")
 
     _run(fmt == "json", go)
-
-
-def _bad(message: str, hint: str) -> LedgerhouseError:
-    from ledgerhouse.errors import InvalidRequest
-
-    return InvalidRequest(message, hint=hint)
 
 
 def _write_result(out: Output, res: Any, fmt: str, output: Path | None) -> None:
@@ -649,303 +606,8 @@ def bench(
     _run(False, go)
 
 
-analytics_app = typer.Typer(help="Portfolio analytics: performance, risk and returns.")
 app.add_typer(analytics_app, name="analytics")
-
-PortfolioOpt = Annotated[
-    list[str] | None,
-    typer.Option("--portfolio", "-p", help="Portfolio code (repeat); default: every portfolio."),
-]
-StartOpt = Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")]
-EndOpt = Annotated[str | None, typer.Option("--end", help="Last day, YYYY-MM-DD.")]
-FormatOpt = Annotated[str, typer.Option("--format", help="table, csv or json.")]
-
-
-def _day(value: str | None, name: str) -> Any:
-    from datetime import date
-
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _bad(f"{name} {value!r} is not a date", f"Give {name} as YYYY-MM-DD.") from None
-
-
-def _print_frame(out: Output, frame: Any, commit: int, fmt: str) -> None:
-    if fmt == "json":
-        out.json({"commit": commit, "rows": frame.to_dicts()})
-    elif fmt == "csv":
-        flat = frame.with_columns(
-            [
-                frame[c].list.join("; ")
-                for c in frame.columns
-                if str(frame[c].dtype).startswith("List")
-            ]
-        )
-        sys.stdout.write(flat.write_csv())
-    else:
-        rows = [[_short(v) for v in r] for r in frame.rows()]
-        out.table(frame.columns, rows)
-        out.info(f"{frame.height} rows · commit {commit}")
-
-
-def _analytics_call(fmt: str, root: Path | None, tenant: str | None, call: Any) -> None:
-    """Run ``call(analytics_service)`` for the local principal and print the frame."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            frame, commit = call(wh.analytics(wh.local_principal(tenant)))
-        _print_frame(out, frame, commit, fmt)
-
-    _run(fmt == "json", go)
-
-
-def _short(v: Any) -> Any:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, list):
-        return "; ".join(map(str, v))
-    return v
-
-
-@analytics_app.command("performance")
-def analytics_performance(
-    portfolio: PortfolioOpt = None,
-    start: StartOpt = None,
-    end: EndOpt = None,
-    as_of: AsOfOpt = None,
-    periods_per_year: Annotated[int, typer.Option(help="Return periods per year.")] = 252,
-    risk_free: Annotated[float, typer.Option(help="Risk-free rate.")] = 0.0,
-    risk_free_unit: Annotated[str, typer.Option(help="annual or period.")] = "annual",
-    var_method: Annotated[str, typer.Option(help="historical or parametric.")] = "historical",
-    confidence: Annotated[float, typer.Option(help="VaR / ES confidence.")] = 0.99,
-    horizon: Annotated[int, typer.Option("--horizon", help="VaR horizon in periods.")] = 1,
-    return_type: Annotated[str, typer.Option(help="simple or log.")] = "simple",
-    fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-) -> None:
-    """Performance and risk per portfolio (TWR, MWR, volatility, Sharpe, drawdown, VaR...)."""
-
-    def go(out: Output) -> None:
-        conventions = {
-            "periods_per_year": periods_per_year,
-            "risk_free": risk_free,
-            "risk_free_unit": risk_free_unit,
-            "var_method": var_method,
-            "confidence": confidence,
-            "horizon_days": horizon,
-            "return_type": return_type,
-        }
-        with _warehouse(root) as wh:
-            report, commit = wh.performance(
-                portfolio or None,
-                start=_day(start, "--start"),
-                end=_day(end, "--end"),
-                conventions=conventions,
-                as_of=as_of,
-                principal=wh.local_principal(tenant),
-            )
-        _print_frame(out, report, commit, fmt)
-
-    _run(fmt == "json", go)
-
-
-@analytics_app.command("returns")
-def analytics_returns(
-    portfolio: PortfolioOpt = None,
-    every: Annotated[str, typer.Option("--every", help="month, quarter or year.")] = "month",
-    start: StartOpt = None,
-    end: EndOpt = None,
-    as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-) -> None:
-    """Modified Dietz returns per month, quarter or year, chain-linked."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            frame, commit = wh.period_returns(
-                portfolio or None,
-                every=every,
-                start=_day(start, "--start"),
-                end=_day(end, "--end"),
-                as_of=as_of,
-                principal=wh.local_principal(tenant),
-            )
-        _print_frame(out, frame, commit, fmt)
-
-    _run(fmt == "json", go)
-
-
-@analytics_app.command("exposures")
-def analytics_exposures(
-    on: Annotated[str, typer.Option("--date", help="Day of the positions, YYYY-MM-DD.")],
-    by: Annotated[
-        list[str] | None,
-        typer.Option("--by", help="asset_class, sector, currency or country (repeat)."),
-    ] = None,
-    level: Annotated[str, typer.Option("--level", help="firm, desk or portfolio.")] = "portfolio",
-    as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-) -> None:
-    """Long, short, gross and net exposure on a date by hierarchy level and breakdowns."""
-    _analytics_call(fmt, root, tenant, lambda a: a.exposures(_day(on, "--date"), by, level, as_of))
-
-
-@analytics_app.command("reconcile")
-def analytics_reconcile(
-    on: Annotated[str, typer.Option("--date", help="Rebuild positions up to this day.")],
-    as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-) -> None:
-    """Positions rebuilt from cumulative trades, beside the stored snapshot of the day."""
-    _analytics_call(fmt, root, tenant, lambda a: a.reconcile_positions(_day(on, "--date"), as_of))
-
-
-@analytics_app.command("correlation")
-def analytics_correlation(
-    portfolio: PortfolioOpt = None,
-    start: StartOpt = None,
-    end: EndOpt = None,
-    min_periods: Annotated[int, typer.Option(help="Fewest shared days for a value.")] = 20,
-    as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-) -> None:
-    """Correlation matrix of the portfolios' daily returns."""
-    _analytics_call(
-        fmt,
-        root,
-        tenant,
-        lambda a: a.correlation(
-            portfolio or None, _day(start, "--start"), _day(end, "--end"), min_periods, as_of
-        ),
-    )
-
-
-@analytics_app.command("attribution")
-def analytics_attribution(
-    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
-    portfolio: PortfolioOpt = None,
-    daily: Annotated[bool, typer.Option("--daily", help="Per-day effects, not linked.")] = False,
-    as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-) -> None:
-    """Brinson-Fachler attribution by sector against the benchmark (Carino-linked)."""
-    _analytics_call(
-        fmt,
-        root,
-        tenant,
-        lambda a: a.attribution(
-            portfolio or None, _day(start, "--start"), _day(end, "--end"), daily, as_of
-        ),
-    )
-
-
-@analytics_app.command("anomalies")
-def analytics_anomalies(
-    train_start: Annotated[str, typer.Option("--train-start", help="YYYY-MM-DD")],
-    train_end: Annotated[str, typer.Option("--train-end", help="YYYY-MM-DD")],
-    score_start: Annotated[str, typer.Option("--score-start", help="YYYY-MM-DD")],
-    score_end: Annotated[str, typer.Option("--score-end", help="YYYY-MM-DD")],
-    contamination: Annotated[float, typer.Option(help="Expected share of anomalies.")] = 0.01,
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Train the trade anomaly model and write scores to ml_trade_anomaly."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            record = wh.detect_anomalies(
-                _day(train_start, "--train-start"),
-                _day(train_end, "--train-end"),
-                _day(score_start, "--score-start"),
-                _day(score_end, "--score-end"),
-                contamination=contamination,
-                principal=wh.local_principal(tenant),
-            )
-        m = record["metrics"]
-        out.data(
-            record,
-            f"model {record['id']}: {m['flagged']:,} of {m['scored_rows']:,} trades flagged "
-            f"(commit {record['scoring_commit']}); query them with\n  ledgerhouse query "
-            f"\"SELECT * FROM ml_trade_anomaly WHERE model_id = '{record['id']}' AND "
-            f'is_anomaly ORDER BY score DESC LIMIT 20"',
-        )
-
-    _run(as_json, go)
-
-
-@app.command()
-def models(root: RootOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
-    """List trained models with their features, commits and results."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            found = wh.models(principal=wh.local_principal(tenant))
-        if out.as_json:
-            out.json(found)
-            return
-        out.table(
-            ["id", "name", "created", "training commit", "scoring commit", "flagged"],
-            [
-                [
-                    m["id"],
-                    m["name"],
-                    m["created_at"],
-                    m["training_commit"],
-                    m["scoring_commit"],
-                    m["metrics"]["flagged"],
-                ]
-                for m in found
-            ],
-        )
-
-    _run(as_json, go)
-
-
-def _trading_command(kind: str) -> Callable[..., None]:
-    def command(
-        start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
-        end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
-        instrument: Annotated[
-            str | None, typer.Option("--instrument", help="One instrument code.")
-        ] = None,
-        as_of: AsOfOpt = None,
-        fmt: FormatOpt = "table",
-        root: RootOpt = None,
-        tenant: TenantOpt = None,
-    ) -> None:
-        _analytics_call(
-            fmt,
-            root,
-            tenant,
-            lambda a: getattr(a, kind)(
-                _day(start, "--start"), _day(end, "--end"), instrument, as_of
-            ),
-        )
-
-    return command
-
-
-analytics_app.command("vwap", help="VWAP and TWAP per instrument and day.")(
-    _trading_command("vwap")
-)
-analytics_app.command("slippage", help="Each trade against the prevailing close, in bp.")(
-    _trading_command("slippage")
-)
+app.command()(models)
 
 
 @app.command()
