@@ -327,9 +327,10 @@ class Warehouse:
     # -- analytics ----------------------------------------------------------------------------
     def _analytics(self, principal: Principal) -> AnalyticsService:
         def read(sql: str, params: list[Any], as_of: AsOf) -> tuple[pl.DataFrame, int]:
+            # analytics inputs can be millions of rows: never fill the result cache with them
             res = self.queries.sql(
                 principal.tenant, sql, user=principal.user, as_of=as_of, params=params,
-                unlimited=True, route="analytics",
+                unlimited=True, route="analytics", use_cache=False,
             )  # fmt: skip
             return res.to_polars(), res.commit.id
 
@@ -420,7 +421,7 @@ class Warehouse:
                       end.strftime("%Y-%m"), start.isoformat()]  # fmt: skip
             res = self.queries.sql(
                 tenant, ml.FEATURES_SQL, user=principal.user, as_of=commit.id, params=params,
-                unlimited=True, route="analytics",
+                unlimited=True, route="analytics", use_cache=False,
             )  # fmt: skip
             return res.to_polars()
 

@@ -80,6 +80,17 @@ def test_api_cli_and_client(tmp_path: Path, loaded: Warehouse) -> None:
         bad = c.post("/v1/analytics/performance", json={"conventions": {"var_method": "x"}},
                      headers=h)  # fmt: skip
         assert bad.status_code == 400 and "var_method" in bad.json()["error"]["message"]
+        arrow = c.post(
+            "/v1/analytics/performance",
+            json={},
+            headers={**h, "Accept": "application/vnd.apache.arrow.stream"},
+        )
+        import pyarrow.ipc as ipc
+
+        table = ipc.open_stream(arrow.content).read_all()
+        assert table.num_rows == len(body["rows"]) and arrow.headers["X-Route"] == "analytics"
+        csv = c.post("/v1/analytics/performance", json={}, headers={**h, "Accept": "text/csv"})
+        assert csv.status_code == 200 and csv.text.count("\n") == len(body["rows"]) + 1
         ret = c.post("/v1/analytics/returns", json={"every": "quarter"}, headers=h).json()
         assert ret["method"] == "modified_dietz" and ret["rows"]
         from ledgerhouse.client import Client

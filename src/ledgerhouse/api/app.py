@@ -44,6 +44,10 @@ from ledgerhouse.query import CancelToken
 from ledgerhouse.semantic import CubeQuery
 from ledgerhouse.services import Warehouse
 
+AcceptHeader = Annotated[
+    str | None, Header(description="application/json (default), text/csv, Parquet or Arrow.")
+]
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope} for code in (400, 401, 403, 404, 408, 409, 413, 422, 429, 500)
 }
@@ -310,7 +314,9 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         )
 
     @app.post("/v1/analytics/performance", tags=["analytics"], responses=ERRORS)
-    def analytics_performance(body: AnalyticsRequest, caller: Caller) -> Any:
+    def analytics_performance(
+        body: AnalyticsRequest, caller: Caller, accept: AcceptHeader = None
+    ) -> Any:
         """Performance and risk per portfolio (every portfolio when none is named): twr,
         annualized_return, mwr, volatility, sharpe, sortino, calmar, max_drawdown (with peak,
         trough and recovery dates), var / expected_shortfall (and at 99%), beta, alpha,
@@ -323,10 +329,10 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             as_of=body.as_of,
             principal=caller,
         )
-        return _frame_response(report, commit, conventions=_effective(body.conventions))
+        return _frame_response(report, commit, accept, conventions=_effective(body.conventions))
 
     @app.post("/v1/analytics/returns", tags=["analytics"], responses=ERRORS)
-    def analytics_returns(body: ReturnsRequest, caller: Caller) -> Any:
+    def analytics_returns(body: ReturnsRequest, caller: Caller, accept: AcceptHeader = None) -> Any:
         """Modified Dietz returns per month, quarter or year, chain-linked into the cumulative
         return (flows weighted by the days they were invested)."""
         frame, commit = warehouse.period_returns(
@@ -337,39 +343,47 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             as_of=body.as_of,
             principal=caller,
         )
-        return _frame_response(frame, commit, method="modified_dietz", every=body.every)
+        return _frame_response(frame, commit, accept, method="modified_dietz", every=body.every)
 
     @app.post("/v1/analytics/exposures", tags=["analytics"], responses=ERRORS)
-    def analytics_exposures(body: ExposuresRequest, caller: Caller) -> Any:
+    def analytics_exposures(
+        body: ExposuresRequest, caller: Caller, accept: AcceptHeader = None
+    ) -> Any:
         """Long, short, gross and net exposure on a date by hierarchy level and breakdowns."""
         frame, commit = warehouse.analytics(caller).exposures(
             body.date, list(body.by), body.level, body.as_of
         )
-        return _frame_response(frame, commit)
+        return _frame_response(frame, commit, accept)
 
     @app.post("/v1/analytics/reconcile_positions", tags=["analytics"], responses=ERRORS)
-    def analytics_reconcile(body: ReconcileRequest, caller: Caller) -> Any:
+    def analytics_reconcile(
+        body: ReconcileRequest, caller: Caller, accept: AcceptHeader = None
+    ) -> Any:
         """Positions rebuilt from cumulative trades up to a date, beside the stored snapshot."""
         frame, commit = warehouse.analytics(caller).reconcile_positions(body.date, body.as_of)
         mismatches = int((~frame["matches"]).sum()) if frame.height else 0
-        return _frame_response(frame, commit, mismatches=mismatches)
+        return _frame_response(frame, commit, accept, mismatches=mismatches)
 
     @app.post("/v1/analytics/correlation", tags=["analytics"], responses=ERRORS)
-    def analytics_correlation(body: CorrelationRequest, caller: Caller) -> Any:
+    def analytics_correlation(
+        body: CorrelationRequest, caller: Caller, accept: AcceptHeader = None
+    ) -> Any:
         """Correlation matrix of the portfolios' daily returns (pairwise complete)."""
         frame, commit = warehouse.analytics(caller).correlation(
             body.portfolios, body.start, body.end, body.min_periods, body.as_of
         )
-        return _frame_response(frame, commit)
+        return _frame_response(frame, commit, accept)
 
     @app.post("/v1/analytics/attribution", tags=["analytics"], responses=ERRORS)
-    def analytics_attribution(body: AttributionRequest, caller: Caller) -> Any:
+    def analytics_attribution(
+        body: AttributionRequest, caller: Caller, accept: AcceptHeader = None
+    ) -> Any:
         """Brinson-Fachler allocation, selection and interaction by sector against each
         portfolio's benchmark, linked over the period (Carino) or per day."""
         frame, commit = warehouse.analytics(caller).attribution(
             body.portfolios, body.start, body.end, body.daily, body.as_of
         )
-        return _frame_response(frame, commit, linking="none" if body.daily else "carino")
+        return _frame_response(frame, commit, accept, linking="none" if body.daily else "carino")
 
     @app.post("/v1/analytics/anomalies", tags=["analytics"], status_code=201, responses=ERRORS)
     def analytics_anomalies(body: AnomaliesRequest, caller: Caller) -> dict[str, Any]:
@@ -391,20 +405,22 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         return warehouse.models(principal=caller)
 
     @app.post("/v1/analytics/vwap", tags=["analytics"], responses=ERRORS)
-    def analytics_vwap(body: TradingRequest, caller: Caller) -> Any:
+    def analytics_vwap(body: TradingRequest, caller: Caller, accept: AcceptHeader = None) -> Any:
         """VWAP and TWAP per instrument and day."""
         frame, commit = warehouse.analytics(caller).vwap(
             body.start, body.end, body.instrument, body.as_of
         )
-        return _frame_response(frame, commit)
+        return _frame_response(frame, commit, accept)
 
     @app.post("/v1/analytics/slippage", tags=["analytics"], responses=ERRORS)
-    def analytics_slippage(body: TradingRequest, caller: Caller) -> Any:
+    def analytics_slippage(
+        body: TradingRequest, caller: Caller, accept: AcceptHeader = None
+    ) -> Any:
         """Each trade against the prevailing close (as-of join), slippage in basis points."""
         frame, commit = warehouse.analytics(caller).slippage(
             body.start, body.end, body.instrument, body.as_of
         )
-        return _frame_response(frame, commit)
+        return _frame_response(frame, commit, accept)
 
     @app.post(
         "/v1/keys", tags=["admin"], status_code=201, response_model=KeyResponse, responses=ERRORS
@@ -445,7 +461,18 @@ def _effective(conventions: dict[str, Any] | None) -> dict[str, Any]:
         return conventions or {}
 
 
-def _frame_response(frame: Any, commit: int, **extra: Any) -> Any:
+def _frame_response(frame: Any, commit: int, accept: str | None = None, **extra: Any) -> Any:
+    """An analytics answer: JSON, or CSV / Parquet / an Arrow IPC stream by Accept."""
+    fmt, media = negotiate(accept)
+    if fmt != "json":
+        import polars as pl
+
+        if fmt == "csv":  # CSV has no lists: join them
+            lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
+            frame = frame.with_columns(pl.col(c).list.join("; ") for c in lists)
+        table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+        headers = {"X-Commit": str(commit), "X-Route": "analytics"}
+        return StreamingResponse(stream(table, fmt), media_type=media, headers=headers)
     return json_response(
         {
             "commit": commit,

@@ -5,6 +5,7 @@ r = end_nav / (begin_nav + net_flow) - 1."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
@@ -160,7 +161,13 @@ def _q7_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
         .sort("price_date")
         .collect()
     )
-    joined = trades.join_asof(prices, left_on="before", right_on="price_date", by="instrument_code")
+    joined = trades.join_asof(  # both sides are sorted by date above
+        prices,
+        left_on="before",
+        right_on="price_date",
+        by="instrument_code",
+        check_sortedness=False,
+    )
     side = pl.when(pl.col("side") == "BUY").then(1).otherwise(-1)
     return joined.select(
         "trade_id",
@@ -259,6 +266,77 @@ def _q11_product(p: Params) -> Product:
     )
 
 
+def _q11_duckdb(p: Params) -> str:
+    first, last = p.month_first, p.month_last
+    lookback = first - timedelta(days=10)
+    months = f"'{lookback.strftime('%Y-%m')}' AND '{last.strftime('%Y-%m')}'"
+    return f"""WITH px AS (
+  SELECT instrument_code, price_date, lag(price_date) OVER w AS prev_date,
+         close_price / lag(close_price) OVER w - 1 AS r
+  FROM fact_price WHERE price_date BETWEEN DATE '{lookback}' AND DATE '{last}'
+  WINDOW w AS (PARTITION BY instrument_code ORDER BY price_date)),
+hold AS (
+  SELECT x.portfolio_code, px.price_date AS day, i.sector,
+         sum(x.market_value_base) AS mv, sum(x.market_value_base * px.r) AS mvr
+  FROM fact_position x
+  JOIN dim_instrument i ON x.instrument_key = i.instrument_key
+  JOIN px ON px.instrument_code = x.instrument_code AND px.prev_date = x.position_date
+  WHERE px.price_date BETWEEN DATE '{first}' AND DATE '{last}'
+    AND x.position_month BETWEEN {months}
+  GROUP BY ALL),
+pw AS (
+  SELECT *, mv / sum(mv) OVER pd AS w_p, mvr / mv AS r_p, sum(mvr) OVER pd / sum(mv) OVER pd AS tp
+  FROM hold WINDOW pd AS (PARTITION BY portfolio_code, day)),
+owner AS (
+  SELECT portfolio_code, benchmark_code FROM dim_portfolio
+  WHERE valid_from <= DATE '{last}' AND DATE '{last}' < valid_to
+    AND benchmark_code IS NOT NULL),
+bw AS (
+  SELECT c.benchmark_code, c.as_of_date AS day, i.sector,
+         sum(c.weight) AS w, sum(c.weight * c.daily_return) AS wr
+  FROM fact_benchmark_constituent c JOIN dim_instrument i ON c.instrument_key = i.instrument_key
+  WHERE c.as_of_date BETWEEN DATE '{first}' AND DATE '{last}' GROUP BY ALL),
+bb AS (
+  SELECT *, w / sum(w) OVER bd AS w_b, wr / w AS r_b, sum(wr) OVER bd / sum(w) OVER bd AS tb
+  FROM bw WINDOW bd AS (PARTITION BY benchmark_code, day)),
+days AS (
+  SELECT DISTINCT p.portfolio_code, o.benchmark_code, p.day, p.tp, b.tb
+  FROM pw p JOIN owner o USING (portfolio_code)
+  JOIN (SELECT DISTINCT benchmark_code, day, tb FROM bb) b
+    ON b.benchmark_code = o.benchmark_code AND b.day = p.day),
+sectors AS (
+  SELECT portfolio_code, day, sector FROM pw
+  UNION
+  SELECT d.portfolio_code, d.day, b.sector
+  FROM days d JOIN bb b ON b.benchmark_code = d.benchmark_code AND b.day = d.day),
+eff AS (
+  SELECT d.portfolio_code, s.sector, d.day, d.tb,
+         coalesce(p.w_p, 0) AS wp, coalesce(b.w_b, 0) AS wb,
+         coalesce(b.r_b, d.tb) AS rb, coalesce(p.r_p, b.r_b, d.tb) AS rp
+  FROM days d JOIN sectors s USING (portfolio_code, day)
+  LEFT JOIN pw p ON p.portfolio_code = d.portfolio_code AND p.day = d.day AND p.sector = s.sector
+  LEFT JOIN bb b ON b.benchmark_code = d.benchmark_code AND b.day = d.day AND b.sector = s.sector),
+k AS (
+  SELECT portfolio_code, day,
+         CASE WHEN abs(tp - tb) > 1e-15 THEN (ln(1 + tp) - ln(1 + tb)) / (tp - tb)
+              ELSE 1 / (1 + tp) END AS kt
+  FROM days),
+big AS (
+  SELECT portfolio_code, product(1 + tp) - 1 AS rp, product(1 + tb) - 1 AS rb
+  FROM days GROUP BY 1),
+bigk AS (
+  SELECT portfolio_code,
+         CASE WHEN abs(rp - rb) > 1e-15 THEN (ln(1 + rp) - ln(1 + rb)) / (rp - rb)
+              ELSE 1 / (1 + rp) END AS kk
+  FROM big)
+SELECT e.portfolio_code, e.sector,
+       sum((e.wp - e.wb) * (e.rb - e.tb) * k.kt / g.kk) AS allocation,
+       sum(e.wb * (e.rp - e.rb) * k.kt / g.kk) AS selection,
+       sum((e.wp - e.wb) * (e.rp - e.rb) * k.kt / g.kk) AS interaction
+FROM eff e JOIN k USING (portfolio_code, day) JOIN bigk g USING (portfolio_code)
+GROUP BY 1, 2"""
+
+
 # -- 12. historical 1-day 99% VaR per portfolio over the last 250 days -----------------------
 def _q12_product(p: Params) -> Product:
     return Product(
@@ -307,7 +385,7 @@ ANALYTICS_QUERIES: tuple[BenchQuery, ...] = (
     BenchQuery("q08_max_drawdown", 8, "Maximum drawdown per portfolio",
                _q8_product, _q8_duckdb, _q8_polars, _q8_pandas),
     BenchQuery("q11_brinson_month", 11, "Brinson attribution by sector for one month",
-               _q11_product, None, None, None),
+               _q11_product, _q11_duckdb, None, None),
     BenchQuery("q12_var_99", 12, "Historical 1-day 99% VaR per portfolio, last 250 days",
                _q12_product, _q12_duckdb, _q12_polars, _q12_pandas),
 )  # fmt: skip

@@ -54,6 +54,8 @@ PATHS = ("service", "service_cached", "library", "library_raw", "duckdb", "polar
 PRODUCT_PATHS = ("service", "service_cached", "library", "library_raw")
 REL_TOL, ABS_TOL = 1e-9, 1e-6
 TENANT = "default"
+#: Answers are compared whole: the product's row limit (100,000 by default) is raised.
+ROW_LIMIT = 50_000_000
 #: The service path asks for Arrow IPC, as a client that moves data (not a browser) would.
 _ARROW = {"Accept": "application/vnd.apache.arrow.stream"}
 
@@ -113,7 +115,13 @@ class RawFiles:
                 "memory_limit": wh.settings.duckdb_memory_limit,
             }
         )
-        for name in ("fact_trade", "fact_position", "fact_performance", "fact_price"):
+        for name in (
+            "fact_trade",
+            "fact_position",
+            "fact_performance",
+            "fact_price",
+            "fact_benchmark_constituent",
+        ):
             self._view(wh.relations[name])
         for name in ("dim_portfolio", "dim_instrument"):
             self._view(wh.relations[name])
@@ -258,16 +266,15 @@ class Paths:
         assert self.http is not None
         sent = spec.api_args if spec.api_args is not None else args
         body = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in sent.items()}
-        r = self.http.post(f"/v1/analytics/{spec.method}", json={**body, "as_of": self.commit})
+        r = self.http.post(
+            f"/v1/analytics/{spec.method}", json={**body, "as_of": self.commit}, headers=_ARROW
+        )
         if r.status_code != 200:
             raise BenchFailed(
                 f"the service answered {r.status_code}: {r.text[:300]}",
                 hint="See the server's error; the bench stops.",
             )
-        answer = r.json()
-        names = [c["name"] for c in answer["columns"]]
-        idx = [names.index(c) for c in cols]
-        return [[row[i] for i in idx] for row in answer["rows"]], "analytics"
+        return ipc.open_stream(r.content).read_all().select(cols), "analytics"
 
     def _product(self, path: str, spec: Product) -> tuple[Any, str | None]:
         if spec.kind == "analytics":
@@ -430,7 +437,7 @@ def _bulk_rate(ingestion: dict[str, Any]) -> int:
 
 
 def _measure(cfg: BenchConfig, root: Path, say: Callable[[str], None]) -> dict[str, Any]:
-    with Warehouse.open(root=root) as wh:
+    with Warehouse.open(root=root, query_row_limit=ROW_LIMIT) as wh:
         commit = wh.commits()[0]
         raw = RawFiles(wh, commit)
         params = raw.params()
@@ -569,7 +576,11 @@ def _server(wh: Warehouse, root: Path, log: Path) -> Iterator[httpx.Client]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    env = {**os.environ, "LEDGERHOUSE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "LEDGERHOUSE_LOG_LEVEL": "WARNING",
+        "LEDGERHOUSE_QUERY_ROW_LIMIT": str(ROW_LIMIT),
+    }
     cmd = [
         sys.executable, "-c", "from ledgerhouse.cli.main import main; main()",
         "serve", "--root", str(root), "--host", "127.0.0.1", "--port", str(port),
