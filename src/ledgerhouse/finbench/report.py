@@ -109,8 +109,9 @@ def markdown(r: dict[str, Any]) -> str:
                     f"{a['rows']:,} | {a['seconds']:.2f} | merge |"
                 )
         lines.append(f"\nPeak memory of the ingestion process: {ing.get('peak_rss_gib')} GiB.")
-    lines += ["", "## Not measured yet", ""]
-    lines += [f"- FinBench {n['finbench']}: {n['reason']}" for n in r["not_measured"]]
+    if r["not_measured"]:
+        lines += ["", "## Not measured yet", ""]
+        lines += [f"- FinBench {n['finbench']}: {n['reason']}" for n in r["not_measured"]]
     return "\n".join(lines) + "\n"
 
 
