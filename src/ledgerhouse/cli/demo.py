@@ -49,6 +49,11 @@ def run_demo(
             f" {url}/v1/query/sql\n"
             f'  .venv/bin/ledgerhouse query --root {settings.root} "SELECT event, count(*) '
             f'FROM fact_trade_event GROUP BY event"\n'
+            f"  curl -s -H 'Authorization: Bearer {shown_key}' -H 'Content-Type: application/json'"
+            f' -d \'{{"measures": ["notional", "trades"], "hierarchies": {{"portfolio": "desk",'
+            f' "date": "year"}}}}\' {url}/v1/cubes/trades/query\n'
+            f"  .venv/bin/ledgerhouse analytics performance --root {settings.root}"
+            " --risk-free 0.02\n"
         )
     finally:
         wh.close()
