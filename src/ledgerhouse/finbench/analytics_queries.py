@@ -67,8 +67,11 @@ def _q5_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
 
 def _q5_pandas(read: PandasRead, p: Params) -> Any:
     keys = ["portfolio_code", "instrument_code"]
-    t = read("fact_trade", [*keys, "trade_date", "signed_quantity"],
-             [("trade_date", "<=", p.exposure_date)])  # fmt: skip
+    t = read(
+        "fact_trade",
+        [*keys, "trade_date", "signed_quantity"],
+        [("trade_date", "<=", p.exposure_date)],
+    )
     rebuilt = t.groupby(keys, as_index=False)["signed_quantity"].sum()
     rebuilt = rebuilt[rebuilt["signed_quantity"].abs() > 1e-9]
     on_day = [("position_month", "==", p.month), ("position_date", "==", p.exposure_date)]
@@ -181,9 +184,12 @@ def _q7_pandas(read: PandasRead, p: Params) -> Any:
     t = read(
         "fact_trade",
         ["trade_id", "instrument_code", "trade_date", "side", "price"],
-        [("trade_month", "in", p.week_months), ("trade_date", ">=", p.week_first),
-         ("trade_date", "<=", p.week_last)],
-    )  # fmt: skip
+        [
+            ("trade_month", "in", p.week_months),
+            ("trade_date", ">=", p.week_first),
+            ("trade_date", "<=", p.week_last),
+        ],
+    )
     months = sorted({d.strftime("%Y-%m") for d in pd.date_range(p.week_first, p.week_last)})
     prev = (pd.Timestamp(p.week_first) - pd.Timedelta(days=40)).strftime("%Y-%m")
     prices = read(
@@ -337,6 +343,218 @@ FROM eff e JOIN k USING (portfolio_code, day) JOIN bigk g USING (portfolio_code)
 GROUP BY 1, 2"""
 
 
+def _carino(rp: Any, rb: Any) -> Any:
+    """Carino's factor for Polars expressions or pandas Series (1/(1+r) when equal)."""
+    import numpy as np
+
+    diff = rp - rb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (np.log1p(rp) - np.log1p(rb)) / diff
+    if isinstance(rp, pl.Expr):
+        return pl.when(diff.abs() > 1e-15).then(ratio).otherwise(1 / (1 + rp))
+    return ratio.where(diff.abs() > 1e-15, 1 / (1 + rp))
+
+
+def _q11_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
+    first, last = p.month_first, p.month_last
+    lookback = first - timedelta(days=10)
+    pc, day = "portfolio_code", "day"
+    px = (
+        scan("fact_price")
+        .filter(pl.col("price_date").is_between(lookback, last))
+        .sort("instrument_code", "price_date")
+        .with_columns(
+            prev_date=pl.col("price_date").shift(1).over("instrument_code"),
+            r=(pl.col("close_price") / pl.col("close_price").shift(1) - 1).over("instrument_code"),
+        )
+        .filter(pl.col("price_date").is_between(first, last))
+        .select("instrument_code", "prev_date", day=pl.col("price_date"), r="r")
+    )
+    inst = scan("dim_instrument").select("instrument_key", "sector")
+    months = (lookback.strftime("%Y-%m"), last.strftime("%Y-%m"))
+    hold = (
+        scan("fact_position")
+        .filter(pl.col("position_month").is_between(pl.lit(months[0]), pl.lit(months[1])))
+        .join(inst, on="instrument_key")
+        .join(
+            px,
+            left_on=["instrument_code", "position_date"],
+            right_on=["instrument_code", "prev_date"],
+        )
+        .group_by(pc, day, "sector")
+        .agg(
+            mv=pl.col("market_value_base").sum(),
+            mvr=(pl.col("market_value_base") * pl.col("r")).sum(),
+        )
+    )
+    pw = hold.with_columns(
+        w_p=pl.col("mv") / pl.col("mv").sum().over(pc, day),
+        r_p=pl.col("mvr") / pl.col("mv"),
+        tp=pl.col("mvr").sum().over(pc, day) / pl.col("mv").sum().over(pc, day),
+    )
+    owner = (
+        scan("dim_portfolio")
+        .filter((pl.col("valid_from") <= last) & (pl.col("valid_to") > last))
+        .filter(pl.col("benchmark_code").is_not_null())
+        .select(pc, "benchmark_code")
+    )
+    bw = (
+        scan("fact_benchmark_constituent")
+        .filter(pl.col("as_of_date").is_between(first, last))
+        .join(inst, on="instrument_key")
+        .group_by("benchmark_code", "sector", day=pl.col("as_of_date"))
+        .agg(w=pl.col("weight").sum(), wr=(pl.col("weight") * pl.col("daily_return")).sum())
+    )
+    bb = bw.with_columns(
+        w_b=pl.col("w") / pl.col("w").sum().over("benchmark_code", day),
+        r_b=pl.col("wr") / pl.col("w"),
+        tb=pl.col("wr").sum().over("benchmark_code", day)
+        / pl.col("w").sum().over("benchmark_code", day),
+    )
+    days = (
+        pw.select(pc, day, "tp")
+        .unique()
+        .join(owner, on=pc)
+        .join(bb.select("benchmark_code", day, "tb").unique(), on=["benchmark_code", day])
+    )
+    sectors = pl.concat(
+        [
+            pw.select(pc, day, "sector"),
+            days.join(
+                bb.select("benchmark_code", day, "sector"), on=["benchmark_code", day]
+            ).select(pc, day, "sector"),
+        ]
+    ).unique()
+    eff = (
+        days.join(sectors, on=[pc, day])
+        .join(pw.select(pc, day, "sector", "w_p", "r_p"), on=[pc, day, "sector"], how="left")
+        .join(
+            bb.select("benchmark_code", day, "sector", "w_b", "r_b"),
+            on=["benchmark_code", day, "sector"],
+            how="left",
+        )
+        .with_columns(
+            wp=pl.col("w_p").fill_null(0.0),
+            wb=pl.col("w_b").fill_null(0.0),
+            rb=pl.col("r_b").fill_null(pl.col("tb")),
+            rp=pl.col("r_p").fill_null(pl.col("r_b")).fill_null(pl.col("tb")),
+        )
+    )
+    big = (
+        days.group_by(pc)
+        .agg(Rp=(1 + pl.col("tp")).product() - 1, Rb=(1 + pl.col("tb")).product() - 1)
+        .with_columns(kk=_carino(pl.col("Rp"), pl.col("Rb")))
+    )
+    scale = pl.col("kt") / pl.col("kk")
+    return (
+        eff.with_columns(kt=_carino(pl.col("tp"), pl.col("tb")))
+        .join(big.select(pc, "kk"), on=pc)
+        .group_by(pc, "sector")
+        .agg(
+            allocation=(
+                (pl.col("wp") - pl.col("wb")) * (pl.col("rb") - pl.col("tb")) * scale
+            ).sum(),
+            selection=(pl.col("wb") * (pl.col("rp") - pl.col("rb")) * scale).sum(),
+            interaction=(
+                (pl.col("wp") - pl.col("wb")) * (pl.col("rp") - pl.col("rb")) * scale
+            ).sum(),
+        )
+        .collect()
+    )
+
+
+def _q11_pandas(read: PandasRead, p: Params) -> Any:
+    import pandas as pd
+
+    first, last = pd.Timestamp(p.month_first), pd.Timestamp(p.month_last)
+    lookback = first - pd.Timedelta(days=10)
+    pc = "portfolio_code"
+    months = sorted({d.strftime("%Y-%m") for d in pd.date_range(lookback, last)})
+    px = read(
+        "fact_price",
+        ["instrument_code", "price_date", "close_price"],
+        [("price_month", "in", months)],
+    ).sort_values(["instrument_code", "price_date"])
+    px = px[(px["price_date"] >= lookback) & (px["price_date"] <= last)].copy()
+    g = px.groupby("instrument_code")
+    px["prev_date"], px["r"] = (
+        g["price_date"].shift(1),
+        px["close_price"] / g["close_price"].shift(1) - 1,
+    )
+    px = px[px["price_date"] >= first].rename(columns={"price_date": "day"})
+    inst = read("dim_instrument", ["instrument_key", "sector"], None)
+    pos = read(
+        "fact_position",
+        [pc, "instrument_key", "instrument_code", "position_date", "market_value_base"],
+        [("position_month", "in", months)],
+    )
+    h = pos.merge(inst, on="instrument_key").merge(
+        px[["instrument_code", "prev_date", "day", "r"]],
+        left_on=["instrument_code", "position_date"],
+        right_on=["instrument_code", "prev_date"],
+    )
+    h["mvr"] = h["market_value_base"] * h["r"]
+    pw = h.groupby([pc, "day", "sector"], as_index=False).agg(
+        mv=("market_value_base", "sum"), mvr=("mvr", "sum")
+    )
+    tot = pw.groupby([pc, "day"])
+    pw["w_p"], pw["r_p"] = pw["mv"] / tot["mv"].transform("sum"), pw["mvr"] / pw["mv"]
+    pw["tp"] = tot["mvr"].transform("sum") / tot["mv"].transform("sum")
+    port = read("dim_portfolio", [pc, "benchmark_code", "valid_from", "valid_to"], None)
+    owner = port[
+        (port["valid_from"] <= last) & (port["valid_to"] > last) & port["benchmark_code"].notna()
+    ][[pc, "benchmark_code"]]
+    bc = read(
+        "fact_benchmark_constituent",
+        ["benchmark_code", "instrument_key", "as_of_date", "weight", "daily_return"],
+        [("as_of_date", ">=", p.month_first), ("as_of_date", "<=", p.month_last)],
+    )
+    bc = bc.merge(inst, on="instrument_key").rename(columns={"as_of_date": "day"})
+    bc["wr"] = bc["weight"] * bc["daily_return"]
+    bb = bc.groupby(["benchmark_code", "day", "sector"], as_index=False).agg(
+        w=("weight", "sum"), wr=("wr", "sum")
+    )
+    bt = bb.groupby(["benchmark_code", "day"])
+    bb["w_b"], bb["r_b"] = bb["w"] / bt["w"].transform("sum"), bb["wr"] / bb["w"]
+    bb["tb"] = bt["wr"].transform("sum") / bt["w"].transform("sum")
+    days = (
+        pw[[pc, "day", "tp"]]
+        .drop_duplicates()
+        .merge(owner, on=pc)
+        .merge(bb[["benchmark_code", "day", "tb"]].drop_duplicates(), on=["benchmark_code", "day"])
+    )
+    sectors = pd.concat(
+        [
+            pw[[pc, "day", "sector"]],
+            days.merge(bb[["benchmark_code", "day", "sector"]], on=["benchmark_code", "day"])[
+                [pc, "day", "sector"]
+            ],
+        ]
+    ).drop_duplicates()
+    e = days.merge(sectors, on=[pc, "day"]).merge(
+        pw[[pc, "day", "sector", "w_p", "r_p"]], on=[pc, "day", "sector"], how="left"
+    )
+    e = e.merge(
+        bb[["benchmark_code", "day", "sector", "w_b", "r_b"]],
+        on=["benchmark_code", "day", "sector"],
+        how="left",
+    )
+    e["wp"], e["wb"] = e["w_p"].fillna(0.0), e["w_b"].fillna(0.0)
+    e["rb"] = e["r_b"].fillna(e["tb"])
+    e["rp"] = e["r_p"].fillna(e["rb"])
+    big = days.assign(gp=1 + days["tp"], gb=1 + days["tb"]).groupby(pc)[["gp", "gb"]].prod() - 1
+    big["kk"] = _carino(big["gp"], big["gb"])
+    e["kt"] = _carino(e["tp"], e["tb"])
+    e = e.merge(big[["kk"]], left_on=pc, right_index=True)
+    s = e["kt"] / e["kk"]
+    e["allocation"] = (e["wp"] - e["wb"]) * (e["rb"] - e["tb"]) * s
+    e["selection"] = e["wb"] * (e["rp"] - e["rb"]) * s
+    e["interaction"] = (e["wp"] - e["wb"]) * (e["rp"] - e["rb"]) * s
+    return e.groupby([pc, "sector"], as_index=False)[
+        ["allocation", "selection", "interaction"]
+    ].sum()
+
+
 # -- 12. historical 1-day 99% VaR per portfolio over the last 250 days -----------------------
 def _q12_product(p: Params) -> Product:
     return Product(
@@ -376,16 +594,58 @@ def _q12_pandas(read: PandasRead, p: Params) -> Any:
 
 
 ANALYTICS_QUERIES: tuple[BenchQuery, ...] = (
-    BenchQuery("q05_positions_rebuilt", 5, "Positions rebuilt from cumulative trades vs snapshot",
-               _q5_product, _q5_duckdb, _q5_polars, _q5_pandas),
-    BenchQuery("q06_rolling_volatility", 6, "30-day rolling volatility per portfolio",
-               _q6_product, _q6_duckdb, _q6_polars, _q6_pandas),
-    BenchQuery("q07_slippage_week", 7, "Slippage: each trade of a week vs the prevailing close",
-               _q7_product, _q7_duckdb, _q7_polars, _q7_pandas),
-    BenchQuery("q08_max_drawdown", 8, "Maximum drawdown per portfolio",
-               _q8_product, _q8_duckdb, _q8_polars, _q8_pandas),
-    BenchQuery("q11_brinson_month", 11, "Brinson attribution by sector for one month",
-               _q11_product, _q11_duckdb, None, None),
-    BenchQuery("q12_var_99", 12, "Historical 1-day 99% VaR per portfolio, last 250 days",
-               _q12_product, _q12_duckdb, _q12_polars, _q12_pandas),
-)  # fmt: skip
+    BenchQuery(
+        "q05_positions_rebuilt",
+        5,
+        "Positions rebuilt from cumulative trades vs snapshot",
+        _q5_product,
+        _q5_duckdb,
+        _q5_polars,
+        _q5_pandas,
+    ),
+    BenchQuery(
+        "q06_rolling_volatility",
+        6,
+        "30-day rolling volatility per portfolio",
+        _q6_product,
+        _q6_duckdb,
+        _q6_polars,
+        _q6_pandas,
+    ),
+    BenchQuery(
+        "q07_slippage_week",
+        7,
+        "Slippage: each trade of a week vs the prevailing close",
+        _q7_product,
+        _q7_duckdb,
+        _q7_polars,
+        _q7_pandas,
+    ),
+    BenchQuery(
+        "q08_max_drawdown",
+        8,
+        "Maximum drawdown per portfolio",
+        _q8_product,
+        _q8_duckdb,
+        _q8_polars,
+        _q8_pandas,
+    ),
+    BenchQuery(
+        "q11_brinson_month",
+        11,
+        "Brinson attribution by sector for one month",
+        _q11_product,
+        _q11_duckdb,
+        _q11_polars,
+        _q11_pandas,
+    ),
+    BenchQuery(
+        "q12_var_99",
+        12,
+        "Historical 1-day 99% VaR per portfolio, last 250 days",
+        _q12_product,
+        _q12_duckdb,
+        _q12_polars,
+        _q12_pandas,
+    ),
+)
