@@ -140,6 +140,7 @@ def test_risk_and_trading_endpoints_and_commands(loaded: Warehouse) -> None:
         ["vwap", "--start", first, "--end", first],
         ["slippage", "--start", first, "--end", first],
         ["returns", "--every", "month"],
+        ["pnl", "--date", day],
         ["attribution", "--start", first, "--end", day],
     ):
         res = runner.invoke(

@@ -24,7 +24,13 @@ from ledgerhouse.analytics.risk import (
     exposure_sql,
     with_shares,
 )
-from ledgerhouse.analytics.trading import SLIPPAGE_SQL, VWAP_TWAP_SQL
+from ledgerhouse.analytics.trading import (
+    PNL_CLOSES_SQL,
+    PNL_TRADES_SQL,
+    SLIPPAGE_SQL,
+    VWAP_TWAP_SQL,
+    realized_pnl,
+)
 from ledgerhouse.errors import InvalidRequest, NotFound
 
 Read = Callable[[str, list[Any], Any], tuple[pl.DataFrame, int]]
@@ -231,3 +237,24 @@ class AnalyticsService:
         owners = owners.filter(pl.col("benchmark_code").is_not_null())
         effects = daily_effects(holdings, bench, owners)
         return (effects if daily else linked(effects)), commit
+
+    def pnl(
+        self, on: date, portfolios: list[str] | None = None, as_of: Any = None
+    ) -> tuple[pl.DataFrame, int]:
+        """Realized (average cost) and unrealized P&L by portfolio and instrument, in the
+        instrument's currency, from the live trades up to ``on`` and the latest close."""
+        where, params = "", [on.isoformat()]
+        if portfolios:
+            where = f" AND portfolio_code IN ({', '.join('?' * len(portfolios))})"
+            params += portfolios
+        trades, commit = self.read(PNL_TRADES_SQL.format(portfolios=where), params, as_of)
+        if trades.is_empty():
+            raise NotFound(f"no trades up to {on}", hint="Pick a later date or other portfolios.")
+        closes, _ = self.read(PNL_CLOSES_SQL, [on.isoformat(), on.isoformat()], commit)
+        out = realized_pnl(trades).join(closes, on="instrument_code", how="left")
+        return out.with_columns(
+            market_value=pl.col("position") * pl.col("close_price"),
+            unrealized_pnl=pl.when(pl.col("position") != 0)
+            .then(pl.col("position") * (pl.col("close_price") - pl.col("average_cost")))
+            .otherwise(0.0),
+        ), commit

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-#: VWAP = Σ price × quantity / Σ quantity; TWAP weights each trade's price by the time until
+import polars as pl
+
+#: VWAP = Σ price * quantity / Σ quantity; TWAP weights each trade's price by the time until
 #: the next trade of the instrument that day (the last trade carries no weight), over the
 #: span from the first to the last trade; with one trade (or all at one instant) it is the
 #: plain mean of the prices. Parameters: first day, last day, then the months they span.
@@ -27,8 +29,8 @@ ORDER BY 1, 2
 """
 
 #: Each live trade joined (as of) to the prevailing close: the latest close strictly before
-#: its trade date. slippage_bps = side × (price − reference) / reference × 10,000, side +1 for
-#: a buy and −1 for a sell (positive = paid more / received less than the reference).
+#: its trade date. slippage_bps = side * (price - reference) / reference * 10,000, side +1 for
+#: a buy and -1 for a sell (positive = paid more / received less than the reference).
 SLIPPAGE_SQL = """
 SELECT t.trade_id, t.portfolio_code, t.instrument_code, t.trade_date, t.side, t.quantity,
        t.price, p.price_date AS reference_date, p.close_price AS reference_price,
@@ -40,3 +42,86 @@ ASOF LEFT JOIN fact_price p
 WHERE t.trade_date BETWEEN ? AND ? AND t.trade_month BETWEEN ? AND ?{instrument}
 ORDER BY t.trade_date, t.trade_id
 """
+
+
+#: Live trades up to a date (parameter), in the order they happened, for the P&L by instrument.
+PNL_TRADES_SQL = """
+SELECT portfolio_code, instrument_code, trade_ts, trade_id, signed_quantity AS q, price
+FROM fact_trade WHERE trade_date <= ?{portfolios}
+ORDER BY portfolio_code, instrument_code, trade_ts, trade_id
+"""
+#: The latest close on or before the date (parameters: the date, the date).
+PNL_CLOSES_SQL = """
+SELECT instrument_code, arg_max(close_price, price_date) AS close_price
+FROM fact_price WHERE price_date <= ? AND price_date >= CAST(? AS DATE) - INTERVAL 31 DAY
+GROUP BY 1
+"""
+
+
+def realized_pnl(trades: pl.DataFrame) -> pl.DataFrame:
+    """Average-cost P&L per portfolio and instrument, vectorized (no loop over trades).
+
+    ``trades``: portfolio_code, instrument_code, trade_ts, trade_id, q (signed quantity),
+    price (local currency), in trade order. A trade that takes the position through zero is
+    split into the part that closes it and the part that opens the other side. Opening trades
+    add to the cost basis; a reducing trade realizes |q| * (price - average cost) on a long
+    (* -1 on a short) and leaves the average cost unchanged. The basis follows the linear
+    recurrence C_k = a_k C_{k-1} + b_k, solved with cumulative products within each position
+    episode (between flat points). Returns realized P&L, the open position and its average cost.
+    """
+    keys = ["portfolio_code", "instrument_code"]
+    t = trades.with_columns(seq=pl.int_range(pl.len())).with_columns(
+        before=pl.col("q").cum_sum().over(keys) - pl.col("q")
+    )
+    after = pl.col("before") + pl.col("q")
+    flips = (pl.col("before") != 0) & (pl.col("before").sign() * after.sign() < 0)
+    closing = t.filter(flips).with_columns(q=-pl.col("before"), part=pl.lit(0))
+    opening = t.filter(flips).with_columns(q=pl.col("before") + pl.col("q"), part=pl.lit(1))
+    rows = (
+        pl.concat([t.filter(~flips).with_columns(part=pl.lit(0)), closing, opening])
+        .sort("seq", "part")
+        .with_columns(before=pl.col("q").cum_sum().over(keys) - pl.col("q"))
+        .with_columns(after=pl.col("before") + pl.col("q"))
+    )
+    reducing = (pl.col("before") != 0) & (pl.col("q").sign() != pl.col("before").sign())
+    rows = rows.with_columns(
+        reducing=reducing,
+        episode=(pl.col("before") == 0).cast(pl.Int64).cum_sum().over(keys),
+    )
+    group = [*keys, "episode"]
+    # a: how much of the basis survives; b: cost added. Closing to zero keeps a = 1 (the
+    # episode ends there; its basis is never used again).
+    a = (
+        pl.when(pl.col("reducing") & (pl.col("after") != 0))
+        .then(pl.col("after").abs() / pl.col("before").abs())
+        .otherwise(1.0)
+    )
+    b = pl.when(pl.col("reducing")).then(0.0).otherwise(pl.col("q").abs() * pl.col("price"))
+    rows = rows.with_columns(a=a, b=b).with_columns(A=pl.col("a").cum_prod().over(group))
+    rows = rows.with_columns(
+        basis=pl.col("A") * (pl.col("b") / pl.col("A")).cum_sum().over(group)
+    ).with_columns(basis_before=pl.col("basis").shift(1).over(group).fill_null(0.0))
+    avg_before = pl.col("basis_before") / pl.col("before").abs()
+    rows = rows.with_columns(
+        realized=pl.when(pl.col("reducing"))
+        .then(pl.col("q").abs() * (pl.col("price") - avg_before) * pl.col("before").sign())
+        .otherwise(0.0)
+    )
+    last = rows.group_by(keys).agg(
+        realized_pnl=pl.col("realized").sum(),
+        position=pl.col("after").last(),
+        basis=pl.col("basis").last(),
+        trades=pl.col("trade_id").n_unique(),
+    )
+    return (
+        last.with_columns(
+            average_cost=pl.when(pl.col("position").abs() > 1e-12).then(
+                pl.col("basis") / pl.col("position").abs()
+            ),
+            position=pl.when(pl.col("position").abs() > 1e-12)
+            .then(pl.col("position"))
+            .otherwise(0.0),
+        )
+        .drop("basis")
+        .sort(keys)
+    )

@@ -32,6 +32,7 @@ from ledgerhouse.api.schemas import (
     ExposuresRequest,
     KeyRequest,
     KeyResponse,
+    PnlRequest,
     ReconcileRequest,
     ReturnsRequest,
     SqlRequest,
@@ -363,6 +364,12 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         frame, commit = warehouse.analytics(caller).reconcile_positions(body.date, body.as_of)
         mismatches = int((~frame["matches"]).sum()) if frame.height else 0
         return _frame_response(frame, commit, accept, mismatches=mismatches)
+
+    @app.post("/v1/analytics/pnl", tags=["analytics"], responses=ERRORS)
+    def analytics_pnl(body: PnlRequest, caller: Caller, accept: AcceptHeader = None) -> Any:
+        """Realized (average cost) and unrealized P&L by portfolio and instrument."""
+        frame, commit = warehouse.analytics(caller).pnl(body.date, body.portfolios, body.as_of)
+        return _frame_response(frame, commit, accept, cost_method="average_cost")
 
     @app.post("/v1/analytics/correlation", tags=["analytics"], responses=ERRORS)
     def analytics_correlation(

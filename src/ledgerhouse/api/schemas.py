@@ -120,6 +120,12 @@ class ReconcileRequest(BaseModel):
     as_of: str | int | None = None
 
 
+class PnlRequest(BaseModel):
+    date: Day = Field(description="P&L of the trades up to this day, at its latest close.")
+    portfolios: list[str] | None = None
+    as_of: str | int | None = None
+
+
 class CorrelationRequest(BaseModel):
     portfolios: list[str] | None = None
     start: date | None = None

@@ -182,6 +182,21 @@ def analytics_reconcile(
     _analytics_call(fmt, root, tenant, lambda a: a.reconcile_positions(_day(on, "--date"), as_of))
 
 
+@analytics_app.command("pnl")
+def analytics_pnl(
+    on: Annotated[str, typer.Option("--date", help="Trades up to this day, YYYY-MM-DD.")],
+    portfolio: PortfolioOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = "table",
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Realized (average cost) and unrealized P&L by portfolio and instrument."""
+    _analytics_call(
+        fmt, root, tenant, lambda a: a.pnl(_day(on, "--date"), portfolio or None, as_of)
+    )
+
+
 @analytics_app.command("correlation")
 def analytics_correlation(
     portfolio: PortfolioOpt = None,
