@@ -99,7 +99,7 @@ class Metrics:
 def create_app(warehouse: Warehouse) -> FastAPI:
     app = FastAPI(
         title="Ledgerhouse",
-        version="0.1.0",
+        version="0.2.0",
         description="Financial data warehouse: exactly-once ingestion into a Delta Lake star "
         "schema, guarded SQL with time travel. Authenticate with `Authorization: Bearer <key>`.",
     )
