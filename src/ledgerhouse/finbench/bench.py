@@ -179,32 +179,31 @@ class RawFiles:
 
     def params(self) -> Params:
         def q(sql: str) -> Any:
+            """The first row of a query (None when it has none)."""
             rows = self.duck.sql(sql).fetchall()
-            return _One(rows[0] if rows else None)
+            return rows[0] if rows else None
 
         month = q(
             "SELECT strftime(quantile_disc(performance_date, 0.5), '%Y-%m') FROM fact_performance"
-        ).fetchone()
+        )
         assert month is not None and month[0], "no performance data to benchmark"
         m = str(month[0])
         first = date.fromisoformat(m + "-01")
         last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         exposure_row = q(
             f"SELECT max(position_date) FROM fact_position WHERE position_month = '{m}'"
-        ).fetchone()
-        desk_row = q(
-            "SELECT desk FROM dim_portfolio WHERE is_current ORDER BY desk LIMIT 1"
-        ).fetchone()
+        )
+        desk_row = q("SELECT desk FROM dim_portfolio WHERE is_current ORDER BY desk LIMIT 1")
         trade = q(
             "SELECT trade_id, instrument_code, trade_date FROM fact_trade "
             f"WHERE trade_month = '{m}' ORDER BY trade_id LIMIT 1"
-        ).fetchone()
+        )
         assert exposure_row and desk_row and trade, "the warehouse lacks positions or trades"
         week_first, week_last = week_of(first + timedelta(days=14))
         var_row = q(
             "SELECT min(d) FROM (SELECT DISTINCT performance_date AS d FROM fact_performance "
             "ORDER BY d DESC LIMIT 250)"
-        ).fetchone()
+        )
         return Params(
             month=m,
             month_first=first,
@@ -221,14 +220,6 @@ class RawFiles:
 
     def close(self) -> None:
         self.duck.close()
-
-
-@dataclass
-class _One:
-    row: Any
-
-    def fetchone(self) -> Any:
-        return self.row
 
 
 class Paths:
