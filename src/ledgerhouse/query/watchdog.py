@@ -14,7 +14,7 @@ from collections.abc import Callable
 class Watchdog:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._cancelled: set[int] = set()
+        self._pending: set[int] = set()  # scheduled, neither fired nor cancelled
         self._ids = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -24,6 +24,7 @@ class Watchdog:
         with self._cond:
             handle = next(self._ids)
             heapq.heappush(self._heap, (time.monotonic() + delay_s, handle, callback))
+            self._pending.add(handle)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="query-watchdog")
                 self._thread.daemon = True
@@ -32,8 +33,14 @@ class Watchdog:
             return handle
 
     def cancel(self, handle: int) -> None:
+        """Forget a timer (a no-op once it fired); its heap entry is dropped when due."""
         with self._cond:
-            self._cancelled.add(handle)
+            self._pending.discard(handle)
+
+    def live(self) -> int:
+        """Timers still to fire."""
+        with self._cond:
+            return len(self._pending)
 
     def _run(self) -> None:
         while True:
@@ -41,14 +48,14 @@ class Watchdog:
                 while not self._heap:
                     self._cond.wait()
                 deadline, handle, callback = self._heap[0]
-                now = time.monotonic()
-                if handle in self._cancelled:
+                if handle not in self._pending:
                     heapq.heappop(self._heap)
-                    self._cancelled.discard(handle)
                     continue
+                now = time.monotonic()
                 if deadline > now:
                     self._cond.wait(deadline - now)
                     continue
                 heapq.heappop(self._heap)
+                self._pending.discard(handle)
             with contextlib.suppress(Exception):  # a failed interrupt must not stop it
                 callback()
