@@ -460,12 +460,11 @@ async def _cancellable(request: Request, metrics: Metrics, fn: Any, *args: Any, 
 
 
 def _effective(conventions: dict[str, Any] | None) -> dict[str, Any]:
+    """The conventions a report used: the request's, over the defaults (already validated
+    by the report itself)."""
     from ledgerhouse.analytics import Conventions
 
-    try:
-        return Conventions.model_validate(conventions or {}).model_dump()
-    except ValueError:
-        return conventions or {}
+    return Conventions.model_validate(conventions or {}).model_dump()
 
 
 def _frame_response(frame: Any, commit: int, accept: str | None = None, **extra: Any) -> Any:
