@@ -1,7 +1,8 @@
 # Ledgerhouse — the two set-up commands (`make run`, `make test`) work from a fresh clone:
 # they create .venv and install the pinned dependencies when needed.
+SHELL  := /bin/bash
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT   ?= ./warehouse
@@ -9,13 +10,19 @@ SCALE  ?= 0.05
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-slow test-all bench lint typecheck demo clean
+.PHONY: install run test test-slow test-all bench lint typecheck demo clean lock check-pins
 
 $(STAMP): pyproject.toml constraints.txt
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
-	touch $(STAMP)
+	@$(PYTHON) tools/lock.py check
+	@test -d $(VENV) || { echo "install: creating the virtualenv $(VENV) ($$($(PYTHON) --version))"; $(PYTHON) -m venv $(VENV); }
+	@echo "install: upgrading pip in $(VENV)"
+	@$(BIN)/pip install --quiet --upgrade pip
+	@echo "install: installing ledgerhouse and $$(grep -c '==' constraints.txt) pinned dependencies (constraints.txt) into $(VENV); about 1-2 minutes the first time"
+	@set -o pipefail; $(BIN)/pip install --progress-bar off -c constraints.txt -e '.[dev,bench]' \
+	  | { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } \
+	  | sed -u -e 's/^/  /' -e 's/^\(.\{110\}\).*/\1 .../'
+	@touch $(STAMP)
+	@echo "install: done. Put ledgerhouse on your PATH with: source $(VENV)/bin/activate   (or run $(BIN)/ledgerhouse)"
 
 install: $(STAMP)
 
@@ -50,6 +57,16 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## make lock: rewrite constraints.txt from a clean virtualenv (registry releases only, name==version);
+## make lock UPGRADE=1 takes the newest releases that pyproject.toml allows.
+lock:
+	$(PYTHON) tools/lock.py write $(if $(UPGRADE),--upgrade,)
+	$(PYTHON) tools/lock.py pythons 3.11 3.12 3.13
+
+## make check-pins: fail on any direct reference (path, URL, VCS) in constraints.txt or pyproject.toml.
+check-pins:
+	$(PYTHON) tools/lock.py check
 
 clean:
 	rm -rf $(VENV) warehouse .pytest_cache .mypy_cache .ruff_cache
