@@ -10,98 +10,85 @@ import pytest
 from ledgerhouse import Warehouse
 from ledgerhouse.errors import QueryFailed, QueryRejected
 from ledgerhouse.query.guard import check_query
+from tests.query.hostile import CLASSES, CORPUS, LEGITIMATE
 
 KNOWN = {"fact_trade", "dim_portfolio"}
 
-HOSTILE = [
-    "COPY fact_trade TO 'out.csv'",
-    "COPY (SELECT 1) TO '/tmp/x.parquet' (FORMAT parquet)",
-    "WITH x AS (SELECT 1) COPY x TO 'a.csv'",
-    "EXPORT DATABASE '/tmp/dump'",
-    "ATTACH '/tmp/other.db' AS o",
-    "ATTACH ':memory:' AS m",
-    "DETACH m",
-    "INSTALL httpfs",
-    "LOAD httpfs",
-    "SET threads = 1",
-    "RESET threads",
-    "PRAGMA database_list",
-    "CALL duckdb_settings()",
-    "CREATE TABLE t AS SELECT 1",
-    "CREATE TEMP VIEW fact_trade AS SELECT 1",
-    "DROP TABLE fact_trade",
-    "INSERT INTO fact_trade SELECT * FROM fact_trade",
-    "UPDATE fact_trade SET price = 0",
-    "DELETE FROM fact_trade",
-    "SELECT 1; DROP TABLE fact_trade",
-    "SELECT 1; SELECT 2",
-    "SELECT * FROM read_csv('/etc/passwd')",
-    "SELECT * FROM read_parquet('../../other/tenants/x/*.parquet')",
-    "SELECT * FROM read_text('/etc/passwd')",
-    "SELECT * FROM '/etc/passwd'",
-    "SELECT * FROM 'warehouse/tenants/other/core/fact_trade/x.parquet'",
-    "SELECT * FROM glob('*')",
-    "SELECT * FROM fact_trade WHERE price IN (SELECT * FROM read_csv_auto('/etc/hosts'))",
-    "SELECT (SELECT count(*) FROM read_json('/etc/x.json')) AS n",
-    "SELECT * FROM query('SELECT 1')",
-    "SELECT * FROM query_table('fact_trade')",
-    "SELECT getenv('HOME')",
-    "SELECT current_setting('memory_limit')",
-    "SELECT * FROM duckdb_settings()",
-    "SELECT * FROM duckdb_tables()",
-    "SELECT * FROM information_schema.tables",
-    "SELECT * FROM main.fact_trade",
-    "SELECT * FROM other_tenant.fact_trade",
-    "SELECT * FROM sqlite_master",
-    "SELECT * FROM unknown_table",
-    "SELECT * FROM fact_trade /* ; */ ; ATTACH '/tmp/x' AS y",
-    "SELECT * FROM fact_trade -- comment\n; COPY fact_trade TO 'x.csv'",
-    "ＳＥＬＥＣＴ * ＦＲＯＭ read_csv('/etc/passwd')",  # fullwidth look-alikes
-    "SELECT * FROM fact_trade UNION ALL SELECT * FROM read_csv('/etc/passwd')",
-    "SELECT * FROM (SELECT * FROM (SELECT * FROM read_parquet(['/etc/a.parquet'])))",
-    "SELECT * FROM fact_trade, LATERAL (SELECT * FROM read_csv('/etc/passwd'))",
-    "DESCRIBE fact_trade",
-    "SHOW TABLES",
-    "SUMMARIZE fact_trade",
-    "SELECT * FROM sniff_csv('/etc/passwd')",
-    "SELECT * FROM parquet_metadata('/etc/x.parquet')",
-    "SELECT * FROM iceberg_scan('/tmp/x')",
-    "BEGIN TRANSACTION",
-    "CHECKPOINT",
-    "VACUUM",
-    "",
-    "   ",
-]
 
-
-@pytest.mark.parametrize("sql", HOSTILE)
+@pytest.mark.parametrize("sql", CORPUS)
 def test_hostile_statement_is_refused(sql: str) -> None:
     with pytest.raises(QueryRejected) as info:
         check_query(sql, KNOWN)
     assert info.value.message and info.value.hint
 
 
-def test_corpus_is_large_enough() -> None:
-    assert len(HOSTILE) >= 40
+def test_corpus_is_large_and_covers_every_class() -> None:
+    assert len(CORPUS) >= 250
+    assert all(len(statements) >= 10 for statements in CLASSES.values())
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "SELECT * FROM fact_trade",
-        "with t as (select * from fact_trade) select count(*) from t",
-        "SELECT p.desk, sum(t.notional_base) FROM fact_trade t JOIN dim_portfolio p "
-        "USING (portfolio_key) GROUP BY 1 ORDER BY 2 DESC",
-        "SELECT 'read_csv(1)' AS text_is_fine, 1",
-        "SELECT trade_id, row_number() OVER (PARTITION BY portfolio_code ORDER BY trade_ts) "
-        "FROM fact_trade",
-        "SELECT * FROM fact_trade WHERE trade_id = ?",
-        "(SELECT 1) UNION (SELECT 2)",
-    ],
-)
+@pytest.mark.parametrize("sql", LEGITIMATE)
 def test_queries_are_allowed(sql: str) -> None:
     checked = check_query(sql, KNOWN)
     assert checked.relations <= KNOWN
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("""select "current_setting"('allowed_directories')""", "current_setting"),
+        ("select * from (values (1)) v(a), lateral \"read_blob\"('/x/.tmp/*')", "read_blob"),
+        ("select * from (values (1)) v(a), lateral \"glob\"('/w/**')", "glob"),
+        ("select main.getenv('HOME')", "getenv"),
+        ("select * from (with pg_settings as (select 1) select 1) t, pg_settings", "pg_settings"),
+        ('select * from (with "fact_trade@1" as (select 1) select 1) t, "fact_trade@1"',
+         "fact_trade@1"),
+        ("select length(repeat('x', 50000000))", "repeat"),
+    ],
+)
+def test_the_refusal_names_the_function_or_relation(sql: str, named: str) -> None:
+    with pytest.raises(QueryRejected) as info:
+        check_query(sql, KNOWN)
+    assert named in info.value.message
+
+
+def test_a_cte_is_known_only_in_its_own_scope() -> None:
+    assert check_query("with t as (select 1 as x) select * from t, (select * from t) s",
+                       KNOWN).relations == frozenset()
+    with pytest.raises(QueryRejected, match="unknown relation 't'"):
+        check_query("select * from (with t as (select 1) select 1) s, t", KNOWN)
+    # a CTE that shadows a warehouse table is the CTE, not the table
+    assert check_query("with fact_trade as (select 1) select * from fact_trade",
+                       KNOWN).relations == frozenset()
+
+
+def test_the_text_that_runs_is_regenerated_from_the_checked_tree() -> None:
+    checked = check_query("select /* hi */ price from fact_trade -- bye", KNOWN)
+    assert "hi" not in checked.sql and "bye" not in checked.sql
+    assert checked.relations == {"fact_trade"}
+
+
+def test_volatile_functions_are_marked() -> None:
+    assert check_query("select now(), random()", KNOWN).volatile
+    assert not check_query("select price from fact_trade", KNOWN).volatile
+
+
+def test_every_allowlisted_function_exists_in_duckdb_and_none_reads_outside() -> None:
+    import duckdb
+
+    from ledgerhouse.query.allowlist import FUNCTIONS, TABLE_FUNCTIONS
+
+    con = duckdb.connect()
+    names = {row[0].lower() for row in con.execute(
+        "SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()}
+    special = {"cast", "try_cast", "extract", "columns", "coalesce", "ifnull", "interval"}
+    assert (FUNCTIONS | TABLE_FUNCTIONS) - names - special == set()
+    never = {"current_setting", "getenv", "read_blob", "glob", "query", "query_table",
+             "json_execute_serialized_sql", "duckdb_settings", "checkpoint", "version",
+             "getvariable", "nextval", "sleep_ms", "write_log", "json_serialize_plan"}
+    assert not (FUNCTIONS | TABLE_FUNCTIONS) & never
+    assert not any(n.startswith(("read_", "duckdb_", "pragma_", "parquet_", "pg_"))
+                   for n in FUNCTIONS | TABLE_FUNCTIONS)
 
 
 def test_hostile_statements_touch_no_file_through_the_service(
@@ -113,7 +100,7 @@ def test_hostile_statements_touch_no_file_through_the_service(
     monkeypatch.chdir(cwd)
     root = ref_wh.root
     before = sorted(p for p in root.rglob("*") if p.is_file())
-    for sql in HOSTILE:
+    for sql in CORPUS:
         with pytest.raises(QueryRejected):
             ref_wh.query(sql)
     assert sorted(p for p in root.rglob("*") if p.is_file()) == before
