@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -34,10 +35,14 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import TokenType
 
-from ledgerhouse.errors import QueryRejected
+from ledgerhouse.errors import Overloaded, QueryRejected
 from ledgerhouse.query.allowlist import FUNCTIONS, TABLE_FUNCTIONS, VOLATILE
 
 MAX_SQL_CHARS = 100_000
+#: Texts from this length on are checked one at a time (see check_query).
+LONG_TEXT = 10_000
+LONG_TEXT_WAIT_S = 10.0
+_LONG_TEXTS = threading.Lock()
 #: Deepest bracket nesting accepted; checked on the raw text before parsing (deeper texts made
 #: the parser recurse past Python's limit).
 MAX_NESTING = 64
@@ -200,7 +205,20 @@ def check_query(sql: str, known: set[str] | frozenset[str]) -> CheckedQuery:
     sql = check_text_limits(sql)
     known = frozenset(known)
     # memoize ordinary queries only: 4,096 texts of up to 10k characters stay small
-    return _check_cached(sql, known) if len(sql) < 10_000 else _check(sql, known)
+    if len(sql) < LONG_TEXT:
+        return _check_cached(sql, known)
+    # Parsing a long text holds the interpreter for up to a second: one at a time in the
+    # process, so that a tenant sending many cannot starve every other request of it.
+    if not _LONG_TEXTS.acquire(timeout=LONG_TEXT_WAIT_S):
+        raise Overloaded(
+            "too many long SQL texts are being checked at once",
+            hint="Retry after the number of seconds in Retry-After, or send a shorter query.",
+            retry_after_s=2,
+        )
+    try:
+        return _check(sql, known)
+    finally:
+        _LONG_TEXTS.release()
 
 
 def _check(sql: str, known: frozenset[str]) -> CheckedQuery:
