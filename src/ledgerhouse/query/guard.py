@@ -33,7 +33,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import Token, TokenType
 
 from ledgerhouse.errors import Overloaded, QueryRejected
 from ledgerhouse.query.allowlist import FUNCTIONS, TABLE_FUNCTIONS, VOLATILE
@@ -248,7 +248,7 @@ def _check(sql: str, known: frozenset[str]) -> CheckedQuery:
         ) from None
 
 
-def _check_tree(tree: exp.Expression, known: frozenset[str]) -> CheckedQuery:
+def _check_tree(tree: exp.Expr, known: frozenset[str]) -> CheckedQuery:
     cte_refs = _cte_references(tree)
     relations: set[str] = set()
     functions: set[str] = set()
@@ -285,7 +285,7 @@ def _check_tree(tree: exp.Expression, known: frozenset[str]) -> CheckedQuery:
 _check_cached = functools.lru_cache(maxsize=4096)(_check)
 
 
-def _cte_references(tree: exp.Expression) -> set[int]:
+def _cte_references(tree: exp.Expr) -> set[int]:
     """The table references that name a CTE visible in their own scope (ids of the nodes).
     A reference no scope accounts for is treated as a warehouse relation (fail closed)."""
     refs: set[int] = set()
@@ -435,7 +435,7 @@ def _check_calls_in_text(sql: str, functions: set[str]) -> None:
         raise _reject(f"function {name}() is not allowed", part=name)
 
 
-def _followed_by_as(tokens: list, open_at: int) -> bool:  # type: ignore[type-arg]
+def _followed_by_as(tokens: list[Token], open_at: int) -> bool:
     depth = 0
     for j in range(open_at, len(tokens)):
         kind = tokens[j].token_type
