@@ -10,7 +10,7 @@ SCALE  ?= 0.05
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-slow test-all bench lint typecheck demo clean lock check-pins
+.PHONY: install run test test-slow test-fuzz test-all bench lint typecheck demo clean lock check-pins
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) tools/lock.py check
@@ -40,7 +40,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
-## make test-all: every tier that runs on this machine, including `slow`.
+## make test-fuzz: the `fuzz` tier: schemathesis against the OpenAPI description (no 5xx, one
+## error envelope), about two minutes; LEDGERHOUSE_FUZZ_EXAMPLES=500 hunts longer.
+test-fuzz: $(STAMP)
+	$(BIN)/pytest -q -m fuzz
+
+## make test-all: every tier that runs on this machine, including `slow` and `fuzz`.
 test-all: $(STAMP)
 	$(BIN)/pytest -q -m 'not spark and not browser'
 

@@ -40,6 +40,26 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=2 * 1024**3, gt=0, description="Largest ingestion payload accepted."
     )
+    max_decoded_bytes: int = Field(
+        default=4 * 1024**3,
+        gt=0,
+        description="Most bytes one ingestion payload may decode to (compressed Parquet and "
+        "Arrow expand); counted while decoding, refused (413) as soon as passed.",
+    )
+    max_batch_rows: int = Field(
+        default=20_000_000, gt=0, description="Most rows one ingestion payload may hold."
+    )
+    max_json_body_bytes: int = Field(
+        default=1024**2,
+        gt=0,
+        description="Largest request body outside ingestion (the JSON of query, cube, "
+        "analytics and admin routes).",
+    )
+    body_read_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest a request body may take to arrive in full before a 408.",
+    )
     max_field_chars: int = Field(
         default=4096, gt=0, description="Longest text value accepted in any field."
     )

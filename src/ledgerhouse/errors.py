@@ -8,6 +8,8 @@ them through one handler each, as the same JSON envelope:
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 
@@ -71,6 +73,15 @@ class PayloadTooLarge(LedgerhouseError):
     code = "payload_too_large"
 
 
+class BodyTimeout(LedgerhouseError):
+    """A request body did not arrive in full within its deadline (a stalled or trickled
+    upload); the connection is closed."""
+
+    status = 408
+    code = "body_timeout"
+    retryable = True
+
+
 class UnprocessableBatch(LedgerhouseError):
     """A batch was read but rejected whole (validation error rate, empty, missing columns)."""
 
@@ -113,6 +124,15 @@ class StorageError(LedgerhouseError):
     code = "storage_error"
 
 
+class StorageUnavailable(StorageError):
+    """Reading the warehouse's files failed under a running query (a data file or a spill file
+    vanished, a disk error): the request was fine and may succeed when retried."""
+
+    status = 503
+    code = "storage_unavailable"
+    retryable = True
+
+
 def validated(model: Any, data: Any, what: str, hint: str) -> Any:
     """``model.model_validate(data)``; a pydantic error becomes an InvalidRequest that names
     the field (``<what> <field>: <problem>``) and says where the format is documented."""
@@ -124,6 +144,20 @@ def validated(model: Any, data: Any, what: str, hint: str) -> Any:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or what
         raise InvalidRequest(f"{what} {field}: {first['msg']}", hint=hint, field=field) from None
+
+
+#: An absolute POSIX path of two or more parts, not inside a URL or after ``<root>``.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/<>~-])/(?:[^\s\"'`/<>|,;()\[\]]+/)+[^\s\"'`/<>|,;()\[\]]*")
+
+
+def scrub_paths(text: str, *roots: str | os.PathLike[str]) -> str:
+    """``text`` with each of ``roots`` written ``<root>`` and any other absolute path
+    ``<path>``: messages from DuckDB, delta-rs or Polars name files, and an answer must not
+    tell a client where the server keeps them."""
+    for root in sorted({os.fspath(r).rstrip("/") for r in roots if r}, key=len, reverse=True):
+        if root:
+            text = text.replace(root, "<root>")
+    return _ABSOLUTE_PATH.sub("<path>", text)
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,7 +6,7 @@ Principal; nothing here is created at import time.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import polars as pl
 
 from ledgerhouse.analytics import AnalyticsService, Conventions
 from ledgerhouse.config import Settings, load_settings
-from ledgerhouse.errors import NotFound, validated
+from ledgerhouse.errors import NotFound, scrub_paths, validated
 from ledgerhouse.ingest import (
     INGEST_TABLES,
     BatchReport,
@@ -24,14 +24,23 @@ from ledgerhouse.ingest import (
 )
 from ledgerhouse.ingest.progress import Progress
 from ledgerhouse.model import CORE_TABLES, MART_TABLES, MARTS, ML_TABLES, TableDef, build_dim_date
+from ledgerhouse.model.calendar import days_before
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
 from ledgerhouse.query.admission import Admission
 from ledgerhouse.query.cache import ResultCache
 from ledgerhouse.query.log import QueryLog
 from ledgerhouse.query.marts import MartRefresher
+from ledgerhouse.query.params import check_params
 from ledgerhouse.semantic import CubeQuery, CubeResult, SemanticLayer, load_cubes, parse_query
-from ledgerhouse.storage import DeltaStore, EnginePool, MetadataStore, WarehouseCommit
+from ledgerhouse.storage import (
+    ApiKeyRecord,
+    DeltaStore,
+    EnginePool,
+    IssuedKey,
+    MetadataStore,
+    WarehouseCommit,
+)
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
 
 #: Tables every warehouse has; rollup tables are added from the cube definitions.
@@ -62,7 +71,11 @@ class Warehouse:
             self.store,
             self.meta,
             IngestLimits(
-                settings.max_error_rate, settings.max_field_chars, settings.max_upload_bytes
+                settings.max_error_rate,
+                settings.max_field_chars,
+                settings.max_upload_bytes,
+                settings.max_decoded_bytes,
+                settings.max_batch_rows,
             ),
             tables=self.all_tables,
         )
@@ -190,6 +203,38 @@ class Warehouse:
             )
         return self.meta.create_api_key(principal.tenant, user.strip(), tuple(roles))
 
+    def list_api_keys(
+        self, *, active: bool = False, tenant: str | None = None, principal: Principal | None = None
+    ) -> list[ApiKeyRecord]:
+        """The keys of the caller's tenant (admins only): id, user, roles, created, last used
+        (to about a minute) and revoked times; never a secret or its hash."""
+        principal = principal or self.local_principal(tenant)
+        authorize(principal, "manage_keys")
+        return self.meta.keys.records(principal.tenant, active=active)
+
+    def revoke_api_key(
+        self,
+        key_id: int,
+        *,
+        force: bool = False,
+        tenant: str | None = None,
+        principal: Principal | None = None,
+    ) -> ApiKeyRecord:
+        """Revoke a key of the caller's tenant (admins only); it fails from the next request
+        on, in every process. The tenant's last admin key is refused (409) unless ``force``."""
+        principal = principal or self.local_principal(tenant)
+        authorize(principal, "manage_keys")
+        return self.meta.keys.revoke(principal.tenant, key_id, force=force)
+
+    def rotate_api_key(
+        self, key_id: int, *, tenant: str | None = None, principal: Principal | None = None
+    ) -> IssuedKey:
+        """A new secret for the same user and roles (shown once); the old key is revoked at
+        once, in the same transaction (admins only)."""
+        principal = principal or self.local_principal(tenant)
+        authorize(principal, "manage_keys")
+        return self.meta.keys.rotate(principal.tenant, key_id)
+
     # -- ingestion ----------------------------------------------------------------------------
     def ingest(
         self,
@@ -254,7 +299,7 @@ class Warehouse:
             user=principal.user,
             as_of=as_of,
             limit=limit,
-            params=params,
+            params=check_params(params),
             timeout_s=timeout_s,
             explain=explain,
             cancel=cancel,
@@ -416,7 +461,7 @@ class Warehouse:
         commit = self.queries.resolve_commit(tenant)
 
         def features(start: date, end: date) -> pl.DataFrame:
-            first = start - timedelta(days=ml.HISTORY_DAYS)
+            first = days_before(start, ml.HISTORY_DAYS)
             params = [first.isoformat(), end.isoformat(), first.strftime("%Y-%m"),
                       end.strftime("%Y-%m"), start.isoformat()]  # fmt: skip
             res = self.queries.sql(
@@ -463,7 +508,7 @@ class Warehouse:
                 "flag_rate": int(scored["is_anomaly"].sum()) / max(scored.height, 1),
             },
             "table": ML_TRADE_ANOMALY.relation,
-            "artifact": str(folder / f"{model_id}.joblib"),
+            "artifact": f"models/{model_id}.joblib",  # under the tenant root: no server path
         }
         return self.meta.record_model(
             tenant, model_id, "trade_anomaly", commit.id, written.id, info
@@ -473,7 +518,8 @@ class Warehouse:
         """The tenant's trained models, newest first, with their metadata."""
         principal = principal or self.local_principal()
         authorize(principal, "read")
-        return self.meta.models(principal.tenant)
+        return [_relative_artifact(m, self.store.tenant_root(principal.tenant))
+                for m in self.meta.models(principal.tenant)]  # fmt: skip
 
     def _rows_at(self, tenant: str, commit: WarehouseCommit, relation: str) -> int:
         version = commit.table_versions.get(relation)
@@ -493,7 +539,8 @@ class Warehouse:
         principal = principal or self.local_principal()
         authorize(principal, "read")
         self.query_log.flush()
-        return self.meta.queries(principal.tenant, status=status, slowest=slowest, limit=limit)
+        entries = self.meta.queries(principal.tenant, status=status, slowest=slowest, limit=limit)
+        return [self._scrubbed_error(e) for e in entries]
 
     def query_log_entry(
         self, query_id: str, *, plan: bool = False, principal: Principal | None = None
@@ -502,7 +549,7 @@ class Warehouse:
         principal = principal or self.local_principal()
         authorize(principal, "read")
         self.query_log.flush()
-        entry = self.meta.query_entry(principal.tenant, query_id)
+        entry = self._scrubbed_error(self.meta.query_entry(principal.tenant, query_id))
         if plan:
             if entry["status"] == "rejected":
                 entry["plan"] = None
@@ -510,6 +557,12 @@ class Warehouse:
                 entry["plan"] = self.queries.plan(
                     principal.tenant, entry["text"], entry["commit_id"]
                 )
+        return entry
+
+    def _scrubbed_error(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A logged query whose error names no server path (an internal error's text may)."""
+        if entry.get("error"):
+            entry["error"] = scrub_paths(entry["error"], self.root)
         return entry
 
     def commits(
@@ -554,6 +607,17 @@ def _conventions(value: Conventions | dict[str, Any] | None) -> Conventions:
     hint = "See docs/analytics.md for the conventions and their defaults."
     conventions: Conventions = validated(Conventions, value, "convention", hint)
     return conventions
+
+
+def _relative_artifact(model: dict[str, Any], tenant_root: Path) -> dict[str, Any]:
+    """A model record's artifact relative to the tenant root (records before 0.3 held the
+    absolute path, which an answer must not show)."""
+    artifact = model.get("artifact")
+    if isinstance(artifact, str) and Path(artifact).is_absolute():
+        path = Path(artifact)
+        relative = path.relative_to(tenant_root) if path.is_relative_to(tenant_root) else path.name
+        model = {**model, "artifact": str(relative)}
+    return model
 
 
 def _read_file(path: Path) -> bytes:

@@ -104,7 +104,8 @@ def test_injected_anomalies_are_flagged_and_queryable(wh: Warehouse, data: Path)
     n = wh.query("SELECT count(*), sum(is_anomaly::INT) FROM ml_trade_anomaly").rows()[0]
     assert n[0] == record["metrics"]["scored_rows"] and n[1] == record["metrics"]["flagged"]
     assert wh.models()[0]["id"] == record["id"]
-    assert Path(record["artifact"]).is_file()
+    assert record["artifact"] == f"models/{record['id']}.joblib"  # no server path in an answer
+    assert (wh.store.tenant_root("default") / record["artifact"]).is_file()
 
 
 def test_bad_windows_and_readers_are_refused(wh: Warehouse) -> None:

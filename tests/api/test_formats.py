@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
 from ledgerhouse import Warehouse
@@ -85,3 +86,40 @@ def test_json_answers_carry_nan_and_infinity_as_null(tmp_path: Path) -> None:
         r = c.post("/v1/query/sql", json={"sql": sql}, headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 200, r.text
     assert r.json()["rows"] == [[None, None, 1.5, "2024-01-02"]]
+
+
+#: Values JSON cannot hold or Python cannot represent: every format answers them (no 500).
+EXOTIC = (
+    "SELECT far, inf, '-infinity'::timestamp AS ninf, timestamp '294247-01-01' AS ts_far, "
+    "'nan'::double AS nan, 170141183460469231731687303715884105727::hugeint AS huge, "
+    "interval '1 month 2 days' AS iv, '\\xFF'::blob AS b, [far] AS l, {'a': 1, 'd': inf} AS s, "
+    "map {'k': 1} AS m, union_value(u := 1) AS u "
+    "FROM (SELECT date '10000-01-01' AS far, 'infinity'::date AS inf) AS t"
+)
+
+
+def test_values_json_cannot_hold_are_encoded_in_every_format(tmp_path: Path) -> None:
+    wh, key = Warehouse.init(root=tmp_path / "wh")
+    h = {"Authorization": f"Bearer {key}"}
+    with wh, TestClient(create_app(wh)) as c:
+        r = c.post("/v1/query/sql", json={"sql": EXOTIC}, headers=h)
+        assert r.status_code == 200, r.text
+        assert r.json()["rows"] == [[
+            "+10000-01-01", "infinity", "-infinity", "+294247-01-01T00:00:00", None,
+            2**127 - 1, "P1M2D", "ff", ["+10000-01-01"], {"a": 1, "d": "infinity"}, [["k", 1]], 1,
+        ]]  # fmt: skip
+        csv = c.post("/v1/query/sql", json={"sql": EXOTIC}, headers={**h, "Accept": "text/csv"})
+        assert csv.status_code == 200, csv.text
+        _header, row = csv.text.strip().splitlines()
+        assert row.startswith('"+10000-01-01","infinity","-infinity","+294247-01-01T00:00:00",nan,')
+        assert '"P1M2D","ff","[""+10000-01-01""]","{""a"":1,""d"":""infinity""}"' in row
+        for media in ("application/vnd.apache.parquet", "application/vnd.apache.arrow.stream"):
+            got = c.post("/v1/query/sql", json={"sql": EXOTIC}, headers={**h, "Accept": media})
+            assert got.status_code == 200, (media, got.text)
+            if media.endswith("parquet"):
+                table = pq.read_table(io.BytesIO(got.content))
+            else:
+                table = ipc.open_stream(io.BytesIO(got.content)).read_all()
+            assert table.num_rows == 1 and table.column_names[0] == "far"
+        cube = c.post("/v1/cubes/trades/query", json={"measures": ["trades"]}, headers=h)
+        assert cube.status_code == 200, cube.text

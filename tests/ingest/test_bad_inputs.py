@@ -122,6 +122,8 @@ def test_unknown_dataset_and_bad_batch_id(ref_wh: Warehouse) -> None:
     before = snapshot(ref_wh)
     with pytest.raises(InvalidRequest, match="batch id"):
         ref_wh.ingest("trades", GOOD.encode(), fmt="csv", batch_id="../../etc")
+    with pytest.raises(InvalidRequest, match="batch id"):  # `$` matched before a final newline
+        ref_wh.ingest("trades", GOOD.encode(), fmt="csv", batch_id="b1\n")
     assert snapshot(ref_wh) == before
 
 

@@ -119,3 +119,14 @@ def test_every_cached_answer_equals_a_fresh_one(tmp_path_factory, sequence) -> N
                 assert cached.rows() == wh.query(queries[arg], use_cache=False).rows()
     finally:
         wh.close()
+
+
+def test_queries_that_read_no_table_or_call_volatile_functions_are_not_cached(
+    ref_wh: Warehouse,
+) -> None:
+    for sql in ("SELECT now()", "SELECT random()", "SELECT 1 AS one",
+                "SELECT count(*), current_date FROM fact_trade",
+                "SELECT gen_random_uuid() FROM dim_date LIMIT 1"):  # fmt: skip
+        first, again = ref_wh.query(sql), ref_wh.query(sql)
+        assert (first.route, again.route) == ("raw", "raw"), sql
+    assert ref_wh.query(COUNT).route == "raw" and ref_wh.query(COUNT).route == "cache"

@@ -52,6 +52,13 @@ def test_the_refusal_names_the_function_or_relation(sql: str, named: str) -> Non
     assert named in info.value.message
 
 
+def test_calls_inside_literals_and_odd_cte_names() -> None:
+    assert check_query("select [cast(1 as int), try_cast('2' as int)] as l", KNOWN)
+    assert check_query("select {'a': abs(-1)} as s", KNOWN)
+    with pytest.raises(QueryRejected, match="CTE name"):
+        check_query('with "t\n" as (select 1) select * from "t\n"', KNOWN)
+
+
 def test_a_cte_is_known_only_in_its_own_scope() -> None:
     assert check_query("with t as (select 1 as x) select * from t, (select * from t) s",
                        KNOWN).relations == frozenset()
@@ -70,6 +77,8 @@ def test_the_text_that_runs_is_regenerated_from_the_checked_tree() -> None:
 
 def test_volatile_functions_are_marked() -> None:
     assert check_query("select now(), random()", KNOWN).volatile
+    assert check_query("select current_date", KNOWN).volatile
+    assert check_query("select current_timestamp", KNOWN).volatile
     assert not check_query("select price from fact_trade", KNOWN).volatile
 
 

@@ -8,7 +8,7 @@ read, at the commit asked for).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -32,6 +32,7 @@ from ledgerhouse.analytics.trading import (
     realized_pnl,
 )
 from ledgerhouse.errors import InvalidRequest, NotFound
+from ledgerhouse.model.calendar import days_before
 
 Read = Callable[[str, list[Any], Any], tuple[pl.DataFrame, int]]
 
@@ -203,7 +204,7 @@ class AnalyticsService:
             raise InvalidRequest("attribution needs start and end", hint="Give both dates.")
         if start > end:
             raise InvalidRequest(f"start {start} is after end {end}", hint="Give start <= end.")
-        lookback = start - timedelta(days=10)  # the close before the first day
+        lookback = days_before(start, 10)  # the close before the first day
         where, extra = "", []
         if portfolios:
             where = f" AND x.portfolio_code IN ({', '.join('?' * len(portfolios))})"

@@ -18,6 +18,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledgerhouse.api.bodies import BoundedBodies
 from ledgerhouse.api.deps import Caller
 from ledgerhouse.api.errors import install_error_handlers
 from ledgerhouse.api.formats import MEDIA, json_response, negotiate, stream
@@ -30,27 +31,32 @@ from ledgerhouse.api.schemas import (
     CubeResponse,
     ErrorEnvelope,
     ExposuresRequest,
+    KeyRecord,
     KeyRequest,
     KeyResponse,
     PnlRequest,
     ReconcileRequest,
     ReturnsRequest,
+    RotatedKeyResponse,
     SqlRequest,
     SqlResponse,
     TradingRequest,
 )
 from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
 from ledgerhouse.ingest import format_from_content_type
+from ledgerhouse.model.values import json_rows
 from ledgerhouse.query import CancelToken
 from ledgerhouse.semantic import CubeQuery
 from ledgerhouse.services import Warehouse
+from ledgerhouse.tenancy import authorize
 
 AcceptHeader = Annotated[
     str | None, Header(description="application/json (default), text/csv, Parquet or Arrow.")
 ]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 401, 403, 404, 408, 409, 413, 422, 429, 500)
+    code: {"model": ErrorEnvelope}
+    for code in (400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 503)
 }
 
 
@@ -110,6 +116,9 @@ def create_app(warehouse: Warehouse) -> FastAPI:
 
     # A plain ASGI middleware, not @app.middleware("http"): Starlette's BaseHTTPMiddleware
     # hides client disconnects from handlers, and queries must stop when their caller leaves.
+    # Added first, so it runs inside _ObserveRequests (whose metrics count its refusals):
+    # authentication, size and deadline before any body is read (api/bodies.py).
+    app.add_middleware(BoundedBodies, warehouse=warehouse)
     app.add_middleware(_ObserveRequests, metrics=metrics)
 
     @app.get("/healthz", tags=["ops"])
@@ -141,6 +150,7 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         """Ingest one batch. The format comes from Content-Type; `Idempotency-Key` is the
         batch id (default: a hash of the content). A resend returns the original report."""
         fmt = format_from_content_type(content_type)
+        authorize(caller, "ingest")  # before a byte of the upload is read
         payload = await _read_body(request, warehouse.settings.max_upload_bytes)
         try:
             report = await run_in_threadpool(
@@ -250,7 +260,7 @@ def create_app(warehouse: Warehouse) -> FastAPI:
             {
                 "query_id": res.query_id,
                 "columns": res.columns,
-                "rows": res.rows(),
+                "rows": json_rows(res.table),
                 "route": res.route,
                 "cache_hit": res.cache_hit,
                 "commit": res.commit.id,
@@ -437,6 +447,39 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         key = warehouse.create_api_key(body.user, tuple(body.roles), principal=caller)
         return {"user": body.user, "roles": body.roles, "api_key": key}
 
+    @app.get("/v1/keys", tags=["admin"], response_model=list[KeyRecord], responses=ERRORS)
+    def list_keys(
+        caller: Caller,
+        active: Annotated[bool, Query(description="Only the keys not revoked")] = False,
+    ) -> list[dict[str, Any]]:
+        """The API keys of the caller's tenant (admins only), without their secrets."""
+        return [k.to_dict() for k in warehouse.list_api_keys(active=active, principal=caller)]
+
+    @app.post(
+        "/v1/keys/{key_id}/revoke", tags=["admin"], response_model=KeyRecord, responses=ERRORS
+    )
+    def revoke_key(
+        key_id: int,
+        caller: Caller,
+        force: Annotated[bool, Query(description="Revoke even the last admin key")] = False,
+    ) -> dict[str, Any]:
+        """Revoke a key of the caller's tenant (admins only): it fails from the next request on.
+        The tenant's last admin key answers 409 unless `force=true`."""
+        return warehouse.revoke_api_key(key_id, force=force, principal=caller).to_dict()
+
+    @app.post(
+        "/v1/keys/{key_id}/rotate",
+        tags=["admin"],
+        status_code=201,
+        response_model=RotatedKeyResponse,
+        responses=ERRORS,
+    )
+    def rotate_key(key_id: int, caller: Caller) -> dict[str, Any]:
+        """A new secret for the same user and roles (shown once); the old key is revoked at
+        once (admins only)."""
+        issued = warehouse.rotate_api_key(key_id, principal=caller)
+        return {**issued.key.to_dict(), "api_key": issued.secret, "replaces": key_id}
+
     return app
 
 
@@ -484,7 +527,7 @@ def _frame_response(frame: Any, commit: int, accept: str | None = None, **extra:
             "commit": commit,
             **extra,
             "columns": [{"name": n, "type": str(t)} for n, t in frame.schema.items()],
-            "rows": [list(r) for r in frame.rows()],
+            "rows": json_rows(frame.to_arrow()),
         }
     )
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledgerhouse.errors import LedgerhouseError
+from ledgerhouse.errors import LedgerhouseError, scrub_paths
 
 log = logging.getLogger("ledgerhouse.api")
 
@@ -22,15 +23,25 @@ def envelope(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def error_response(exc: LedgerhouseError, roots: tuple[str, ...] = ()) -> JSONResponse:
+    """The envelope of a domain error (also sent by middleware, outside the handlers). It
+    names no server path: ``roots`` become ``<root>``, any other absolute path ``<path>``."""
+    headers = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.status == 429:
+        headers["Retry-After"] = str(exc.details.get("retry_after_s", 1))
+    if exc.status == 503 and exc.retryable:
+        headers["Retry-After"] = "1"
+    body = _scrubbed(exc.to_dict(), roots)
+    return JSONResponse({"error": body}, status_code=exc.status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerhouseError)
-    async def _domain(_req: Request, exc: LedgerhouseError) -> JSONResponse:
-        headers = {}
-        if exc.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        if exc.status == 429:
-            headers["Retry-After"] = str(exc.details.get("retry_after_s", 1))
-        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
+    async def _domain(req: Request, exc: LedgerhouseError) -> JSONResponse:
+        warehouse = getattr(req.app.state, "warehouse", None)
+        return error_response(exc, (str(warehouse.root),) if warehouse is not None else ())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -58,3 +69,13 @@ def install_error_handlers(app: FastAPI) -> None:
             "an unexpected error occurred",
             "Retry; if it persists, report it with the server log.",
         )
+
+
+def _scrubbed(value: Any, roots: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return scrub_paths(value, *roots)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, roots) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, roots) for v in value]
+    return value

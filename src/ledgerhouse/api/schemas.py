@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
+from ledgerhouse.query.params import params_problem
 from ledgerhouse.semantic import CubeQuery
 
 
 class SqlRequest(BaseModel):
     sql: str = Field(description="One SELECT (or WITH ... SELECT) over the warehouse tables.")
-    as_of: str | int | None = Field(
+    as_of: str | StrictInt | None = Field(
         default=None, description="Commit id or ISO timestamp; default: the latest commit."
     )
     limit: int | None = Field(default=None, ge=1, description="Most rows to return.")
-    params: list[Any] | None = Field(default=None, description="Values for ? / $1 placeholders.")
+    params: list[str | int | float | bool | None] | None = Field(
+        default=None,
+        description="Values for ? / $1 placeholders: a flat list of strings, numbers, booleans "
+        "or nulls.",
+    )
     timeout_s: float | None = Field(
         default=None, gt=0, description="Time limit (capped by the server's query_timeout_s)."
     )
@@ -26,6 +31,14 @@ class SqlRequest(BaseModel):
         description="Return DuckDB's plan instead of rows ('analyze' runs the query and "
         "reports actual timings).",
     )
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _flat_params(cls, value: Any) -> Any:
+        problem = params_problem(value)  # one clear message instead of one per union member
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Column(BaseModel):
@@ -90,7 +103,7 @@ class AnalyticsRequest(BaseModel):
     )
     start: date | None = Field(default=None, description="First day (inclusive).")
     end: date | None = Field(default=None, description="Last day (inclusive).")
-    as_of: str | int | None = Field(default=None, description="Commit id or ISO timestamp.")
+    as_of: str | StrictInt | None = Field(default=None, description="Commit id or ISO timestamp.")
     conventions: dict[str, Any] | None = Field(
         default=None,
         description="periods_per_year, risk_free, risk_free_unit, var_method, confidence, "
@@ -112,18 +125,18 @@ class ExposuresRequest(BaseModel):
     level: Literal["firm", "desk", "portfolio"] = Field(
         default="portfolio", description="Level of the portfolio hierarchy."
     )
-    as_of: str | int | None = None
+    as_of: str | StrictInt | None = None
 
 
 class ReconcileRequest(BaseModel):
     date: Day = Field(description="Rebuild positions from trades up to this day.")
-    as_of: str | int | None = None
+    as_of: str | StrictInt | None = None
 
 
 class PnlRequest(BaseModel):
     date: Day = Field(description="P&L of the trades up to this day, at its latest close.")
     portfolios: list[str] | None = None
-    as_of: str | int | None = None
+    as_of: str | StrictInt | None = None
 
 
 class CorrelationRequest(BaseModel):
@@ -131,14 +144,14 @@ class CorrelationRequest(BaseModel):
     start: date | None = None
     end: date | None = None
     min_periods: int = Field(default=20, ge=2, description="Fewest shared days for a value.")
-    as_of: str | int | None = None
+    as_of: str | StrictInt | None = None
 
 
 class TradingRequest(BaseModel):
     start: date
     end: date
     instrument: str | None = None
-    as_of: str | int | None = None
+    as_of: str | StrictInt | None = None
 
 
 class AttributionRequest(BaseModel):
@@ -146,7 +159,7 @@ class AttributionRequest(BaseModel):
     start: date
     end: date
     daily: bool = Field(default=False, description="Per-day effects instead of linked ones.")
-    as_of: str | int | None = None
+    as_of: str | StrictInt | None = None
 
 
 class AnomaliesRequest(BaseModel):
@@ -162,7 +175,7 @@ class ReturnsRequest(BaseModel):
     portfolios: list[str] | None = None
     start: date | None = None
     end: date | None = None
-    as_of: str | int | None = None
+    as_of: str | StrictInt | None = None
     every: Literal["month", "quarter", "year"] = Field(
         default="month", description="Sub-period of the Modified Dietz returns."
     )
@@ -190,3 +203,21 @@ class KeyResponse(BaseModel):
     user: str
     roles: list[str]
     api_key: str = Field(description="Shown once; stored only as a hash.")
+
+
+class KeyRecord(BaseModel):
+    """An API key as it may be shown: never its secret, nor the secret's hash."""
+
+    id: int
+    user: str
+    roles: list[str]
+    created_at: datetime
+    last_used_at: datetime | None = Field(
+        description="When the key last authenticated a request (to about a minute); null if never."
+    )
+    revoked_at: datetime | None = Field(description="Null while the key works.")
+
+
+class RotatedKeyResponse(KeyRecord):
+    api_key: str = Field(description="The new secret: shown once; stored only as a hash.")
+    replaces: int = Field(description="The id of the old key, revoked in the same transaction.")

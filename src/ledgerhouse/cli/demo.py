@@ -61,8 +61,8 @@ def run_demo(
         import uvicorn
 
         from ledgerhouse.api.app import create_app
+        from ledgerhouse.api.bodies import server_options
 
         with Warehouse.open(settings) as served:
-            uvicorn.run(
-                create_app(served), host=settings.host, port=settings.port, log_level="warning"
-            )
+            options = {**server_options(settings), "log_level": "warning"}
+            uvicorn.run(create_app(served), **options)

@@ -29,6 +29,7 @@ from ledgerhouse.cli.common import (
     _run,
     _warehouse,
 )
+from ledgerhouse.cli.keys import keys_app
 from ledgerhouse.cli.output import Output
 from ledgerhouse.config import load_settings
 from ledgerhouse.services import Warehouse
@@ -531,31 +532,7 @@ def queries(
     _run(as_json, go)
 
 
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-
-
-@keys_app.command("create")
-def keys_create(
-    user: Annotated[str, typer.Option("--user", help="Who the key is for.")],
-    role: Annotated[
-        list[str] | None, typer.Option("--role", help="admin, writer or reader.")
-    ] = None,
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Create an API key for a user of a tenant and print it once."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            key = wh.create_api_key(user, tuple(role or ["reader"]), tenant=tenant)
-        out.data(
-            {"user": user, "roles": role or ["reader"], "api_key": key},
-            f"API key for {user} (shown once): {key}",
-        )
-
-    _run(as_json, go)
 
 
 @app.command()
@@ -622,16 +599,12 @@ def serve(
         import uvicorn
 
         from ledgerhouse.api.app import create_app
+        from ledgerhouse.api.bodies import server_options
 
         settings = load_settings(root=root, host=host, port=port)
         with Warehouse.open(settings) as wh:
             out.info(f"serving {wh.root} on http://{settings.host}:{settings.port} (docs: /docs)")
-            uvicorn.run(
-                create_app(wh),
-                host=settings.host,
-                port=settings.port,
-                log_level=settings.log_level.lower(),
-            )
+            uvicorn.run(create_app(wh), **server_options(settings))
 
     _run(False, go)
 

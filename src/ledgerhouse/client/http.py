@@ -26,6 +26,7 @@ from ledgerhouse.ingest.errors import (
     UnsupportedFormat,
 )
 from ledgerhouse.ingest.readers import format_from_path
+from ledgerhouse.storage.keys import ApiKeyConflict
 
 _CONTENT_TYPES = {
     "csv": "text/csv",
@@ -48,11 +49,13 @@ _BY_CODE: dict[str, type[errors.LedgerhouseError]] = {
         errors.QueryRejected,
         errors.QueryFailed,
         errors.StorageError,
+        errors.StorageUnavailable,
         errors.ConfigError,
         BatchRejected,
         UnknownDataset,
         UnreadablePayload,
         UnsupportedFormat,
+        ApiKeyConflict,
     )
 }
 
@@ -204,6 +207,24 @@ class Client:
     def create_api_key(self, user: str, roles: list[str]) -> str:
         result: dict[str, Any] = self._call("POST", "/v1/keys", json={"user": user, "roles": roles})
         return str(result["api_key"])
+
+    def list_api_keys(self, *, active: bool = False) -> list[dict[str, Any]]:
+        """The tenant's keys (id, user, roles, created_at, last_used_at, revoked_at)."""
+        result: list[dict[str, Any]] = self._call("GET", "/v1/keys", params={"active": active})
+        return result
+
+    def revoke_api_key(self, key_id: int, *, force: bool = False) -> dict[str, Any]:
+        """Revoke a key; the tenant's last admin key raises ApiKeyConflict unless ``force``."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/v1/keys/{key_id}/revoke", params={"force": force}
+        )
+        return result
+
+    def rotate_api_key(self, key_id: int) -> dict[str, Any]:
+        """A new key for the same user and roles (its secret in ``api_key``, shown once); the
+        old one is revoked at once."""
+        result: dict[str, Any] = self._call("POST", f"/v1/keys/{key_id}/rotate")
+        return result
 
 
 def _error(resp: httpx.Response) -> errors.LedgerhouseError:

@@ -1,5 +1,6 @@
 """Ingestion: dataset contracts, readers, validation, conformance and exactly-once loading."""
 
+from ledgerhouse.ingest.bounds import ReadLimits
 from ledgerhouse.ingest.datasets import CONTRACTS, LOAD_ORDER, contract, render_markdown
 from ledgerhouse.ingest.models import BatchReport, Contract
 from ledgerhouse.ingest.pipeline import IngestLimits, Ingestor, batch_id_for
@@ -15,6 +16,7 @@ __all__ = [
     "Contract",
     "IngestLimits",
     "Ingestor",
+    "ReadLimits",
     "batch_id_for",
     "contract",
     "format_from_content_type",

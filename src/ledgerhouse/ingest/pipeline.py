@@ -30,6 +30,7 @@ import polars as pl
 
 from ledgerhouse.errors import Conflict, InvalidRequest, PayloadTooLarge, UnprocessableBatch
 from ledgerhouse.ingest import load_dims, load_facts, load_trades
+from ledgerhouse.ingest.bounds import ReadLimits
 from ledgerhouse.ingest.context import LoadContext, LoadPlan
 from ledgerhouse.ingest.datasets import contract
 from ledgerhouse.ingest.errors import BatchRejected
@@ -121,6 +122,12 @@ class IngestLimits:
     max_error_rate: float
     max_field_chars: int
     max_upload_bytes: int
+    max_decoded_bytes: int = ReadLimits.max_decoded_bytes
+    max_batch_rows: int = ReadLimits.max_rows
+
+    @property
+    def read(self) -> ReadLimits:
+        return ReadLimits(self.max_decoded_bytes, self.max_batch_rows)
 
 
 class Ingestor:
@@ -158,7 +165,7 @@ class Ingestor:
                 "-byte limit",
                 hint="Split the batch, or raise LEDGERHOUSE_MAX_UPLOAD_BYTES.",
             )
-        if batch_id is not None and not _BATCH_ID.match(batch_id):
+        if batch_id is not None and not _BATCH_ID.fullmatch(batch_id):
             raise InvalidRequest(
                 f"batch id {batch_id[:80]!r} is not valid",
                 hint="Use 1-128 characters: letters, digits, '_', '.', ':', '-'.",
@@ -236,7 +243,7 @@ class Ingestor:
         spec = contract(dataset)
         report = BatchReport(batch_id=batch_id, dataset=dataset, status="committed")
         try:
-            df = read_payload(payload, fmt)
+            df = read_payload(payload, fmt, self.limits.read)
             report.rows_received = df.height
             say("validating")
             checked = validate(df, spec, self.limits.max_field_chars)

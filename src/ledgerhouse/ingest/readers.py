@@ -1,6 +1,8 @@
 """Input formats: a registry of readers turning a payload into a Polars frame.
 
-Built-in formats register the same way a third party would (``register_format``).
+Built-in formats register the same way a third party would (``register_format``). A reader
+gets the payload and its ReadLimits, and refuses (PayloadTooLarge) a payload that would decode
+past them before it decodes it all (columnar.py for Parquet and Arrow IPC).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.ipc as ipc
 
+from ledgerhouse.errors import LedgerhouseError
+from ledgerhouse.ingest.bounds import CELL_BYTES, DecodeBudget, ReadLimits
+from ledgerhouse.ingest.columnar import read_arrow, read_parquet
 from ledgerhouse.ingest.errors import UnreadablePayload, UnsupportedFormat
 
-Reader = Callable[[bytes], pl.DataFrame]
+Reader = Callable[[bytes, ReadLimits], pl.DataFrame]
 READERS: dict[str, Reader] = {}
 
 CONTENT_TYPES: dict[str, str] = {
@@ -70,7 +73,8 @@ def format_from_path(path: Path) -> str:
     return fmt
 
 
-def read_payload(data: bytes, fmt: str) -> pl.DataFrame:
+def read_payload(data: bytes, fmt: str, limits: ReadLimits | None = None) -> pl.DataFrame:
+    limits = limits or ReadLimits()
     reader = READERS.get(fmt)
     if reader is None:
         raise UnsupportedFormat(
@@ -81,8 +85,8 @@ def read_payload(data: bytes, fmt: str) -> pl.DataFrame:
             "the payload is empty (0 bytes)", hint="Send a file with a header and rows."
         )
     try:
-        df = reader(data)
-    except UnreadablePayload:
+        df = reader(data, limits)
+    except LedgerhouseError:  # unreadable, or past a limit: already says what to do
         raise
     except Exception as exc:  # every parser has its own exception types
         raise UnreadablePayload(
@@ -92,14 +96,22 @@ def read_payload(data: bytes, fmt: str) -> pl.DataFrame:
         ) from exc
     if df.width == 0:
         raise UnreadablePayload(f"the {fmt} payload has no columns", hint="Add a header row.")
+    DecodeBudget(limits, fmt).check(rows=df.height)
     return df
 
 
-def _csv(data: bytes) -> pl.DataFrame:
+def _csv(data: bytes, limits: ReadLimits) -> pl.DataFrame:
+    separator = _separator(data)
+    # Short rows and blank lines are padded with nulls: a wide header over a million empty
+    # lines is a trillion cells. Cells, not bytes, bound what the frame costs (and its rows,
+    # counted by read_payload once read).
+    header = data[: data.find(b"\n")] if b"\n" in data else data
+    cells = (header.count(separator.encode()) + 1) * (data.count(b"\n") + 1)
+    DecodeBudget(limits, "csv").check(nbytes=len(data) + CELL_BYTES * cells)
     # Everything as text: validation casts each column and names the value it cannot read.
     return pl.read_csv(
         io.BytesIO(data),
-        separator=_separator(data),
+        separator=separator,
         infer_schema=False,
         try_parse_dates=False,
         raise_if_empty=True,
@@ -118,7 +130,7 @@ def _separator(data: bytes) -> str:
         return ","
 
 
-def _json(data: bytes) -> pl.DataFrame:
+def _json(data: bytes, limits: ReadLimits) -> pl.DataFrame:
     import json
 
     text = data.decode("utf-8")
@@ -135,12 +147,13 @@ def _json(data: bytes) -> pl.DataFrame:
         )
     if not parsed:
         raise UnreadablePayload("the JSON payload has no rows", hint="Send at least one row.")
-    return _from_records(parsed)
+    return _from_records(parsed, DecodeBudget(limits, "json"), len(data))
 
 
-def _ndjson(data: bytes) -> pl.DataFrame:
+def _ndjson(data: bytes, limits: ReadLimits) -> pl.DataFrame:
     import json
 
+    budget = DecodeBudget(limits, "ndjson")
     rows = []
     for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
         if not line.strip():
@@ -158,21 +171,21 @@ def _ndjson(data: bytes) -> pl.DataFrame:
                 f"NDJSON line {n} is not a JSON object", hint="Each line must hold one object."
             )
         rows.append(obj)
+        if len(rows) > limits.max_rows:
+            budget.check(rows=len(rows))
     if not rows:
         raise UnreadablePayload("the NDJSON payload has no rows", hint="Send at least one row.")
-    return _from_records(rows)
+    return _from_records(rows, budget, len(data))
 
 
-def _from_records(rows: list[dict[str, object]]) -> pl.DataFrame:
+def _from_records(rows: list[dict[str, object]], budget: DecodeBudget, size: int) -> pl.DataFrame:
+    budget.check(rows=len(rows))
+    names = dict.fromkeys(k for row in rows for k in row)  # in order of first appearance
+    # A row missing a key gets a null: a thousand rows of a thousand new keys each is a
+    # million columns of a thousand cells. Count the cells before making them.
+    budget.check(nbytes=size + CELL_BYTES * len(names) * len(rows))
     # Values become text first so a mixed column ("1", 1.5, "abc") is validated per row.
-    columns: dict[str, list[object]] = {}
-    for i, row in enumerate(rows):
-        for k in row:
-            if k not in columns:
-                columns[k] = [None] * i
-        for k, col in columns.items():
-            v = row.get(k)
-            col.append(None if v is None else _text(v))
+    columns = {k: [None if (v := row.get(k)) is None else _text(v) for row in rows] for k in names}
     return pl.DataFrame(columns, schema={k: pl.String for k in columns})
 
 
@@ -188,23 +201,8 @@ def _text(v: object) -> str:
     return json.dumps(v)
 
 
-def _parquet(data: bytes) -> pl.DataFrame:
-    return pl.read_parquet(io.BytesIO(data))
-
-
-def _arrow(data: bytes) -> pl.DataFrame:
-    buf = pa.BufferReader(data)
-    try:
-        table = ipc.open_file(buf).read_all()
-    except pa.ArrowInvalid:
-        table = ipc.open_stream(pa.BufferReader(data)).read_all()
-    out = pl.from_arrow(table)
-    assert isinstance(out, pl.DataFrame)
-    return out
-
-
 register_format("csv", _csv)
 register_format("json", _json)
 register_format("ndjson", _ndjson)
-register_format("parquet", _parquet)
-register_format("arrow", _arrow)
+register_format("parquet", read_parquet)
+register_format("arrow", read_arrow)

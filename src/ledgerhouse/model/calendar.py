@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -30,3 +30,9 @@ def build_dim_date(start: date = CALENDAR_START, end: date = CALENDAR_END) -> pl
     df = df.with_columns(is_weekend=pl.col("day_of_week") >= 6)
     df = df.with_columns(is_business_day=~pl.col("is_weekend"))
     return df.select(DIM_DATE.column_names)
+
+
+def days_before(day: date, days: int) -> date:
+    """``day`` minus ``days``, or 0001-01-01 when that is earlier (Python's first date: a
+    look-back from a date near it must not overflow; nothing is stored before it)."""
+    return day - timedelta(days=days) if day > date.min + timedelta(days=days) else date.min

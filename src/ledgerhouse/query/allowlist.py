@@ -117,5 +117,8 @@ VOLATILE: frozenset[str] = frozenset(
         "now", "today", "current_date", "current_localtime", "current_localtimestamp",
         "get_current_time", "get_current_timestamp", "transaction_timestamp", "random",
         "uuid", "uuidv4", "uuidv7", "gen_random_uuid", "ago",
+        # written without parentheses, so known by their SQLGlot node type
+        "currentdate", "currenttime", "currenttimestamp", "currentdatetime", "localtime",
+        "localtimestamp",
     }
 )

@@ -20,8 +20,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import duckdb
 import pyarrow.parquet as pq
 
+from ledgerhouse.errors import StorageUnavailable, scrub_paths
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.engine import EnginePool
@@ -79,7 +81,15 @@ class Bindings:
             with self._lock:
                 hit = self._bound.get(key)
             if hit is None:
-                hit = self._create(table, key)
+                try:
+                    hit = self._create(table, key)
+                except (OSError, duckdb.IOException) as exc:  # a file of the version vanished
+                    raise StorageUnavailable(
+                        f"reading the storage of {key[1]} at version {key[2]} failed: "
+                        + scrub_paths(str(exc).splitlines()[0][:400], self.store.root),
+                        hint="Retry; if it persists, the server log names the file that failed.",
+                        table=key[1],
+                    ) from exc
                 with self._lock:
                     self._bound[key] = hit
                     self._build_locks.pop(key, None)

@@ -48,7 +48,7 @@ _LONG_TEXTS = threading.Lock()
 MAX_NESTING = 64
 _CTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _CATALOG_PREFIXES = ("duckdb_", "pg_", "sqlite_", "information_schema", "__")
-_CALL = re.compile(r'^\s*"?([^\s"(]+)"?\s*\(')
+_CALL = re.compile(r'^\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\(')
 #: Words DuckDB writes before a parenthesis that are clauses, not calls (``* EXCLUDE (a)``).
 _CLAUSES = frozenset({"exclude", "rename", "replace", "filter", "over", "within", "values"})
 #: Functions whose output grows with an argument, and the positions of those arguments. DuckDB
@@ -302,8 +302,8 @@ def _cte_references(tree: exp.Expr) -> set[int]:
 
 
 def _check_cte_name(node: exp.CTE) -> None:
-    name = _fold(node.alias_or_name)
-    if not _CTE_NAME.match(name) or name.startswith(_CATALOG_PREFIXES):
+    name = unicodedata.normalize("NFKC", node.alias_or_name).lower()  # no strip: "t\n" fails
+    if not _CTE_NAME.fullmatch(name) or name.startswith(_CATALOG_PREFIXES):
         raise _reject(
             f"CTE name {node.alias_or_name!r} is not allowed",
             hint="Name CTEs with letters, digits and '_' (not duckdb_*, pg_*, sqlite_*, "
@@ -328,8 +328,8 @@ def _function_name(node: exp.Func) -> str:
 
 def _check_function(node: exp.Func) -> str:
     name = _function_name(node)
-    if not name:  # written as an operator or keyword form (CASE, x + INTERVAL ...)
-        return name
+    if not name:  # written as an operator or keyword form (CASE, x + INTERVAL, CURRENT_DATE)
+        return node.key  # recorded by its node type, e.g. "currentdate" (see VOLATILE)
     in_table_position = isinstance(node.parent, exp.Table | exp.Lateral) and node.arg_key == "this"
     if in_table_position:
         if name not in TABLE_FUNCTIONS:

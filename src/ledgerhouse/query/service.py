@@ -7,6 +7,7 @@ bound, on the request's own cursor, to the Parquet files of its pinned Delta ver
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -26,12 +27,15 @@ from ledgerhouse.errors import (
     NotFound,
     QueryFailed,
     QueryTimeout,
+    StorageUnavailable,
+    scrub_paths,
 )
 from ledgerhouse.model.schema import TableDef
+from ledgerhouse.model.values import python_values
 from ledgerhouse.query.admission import Admission
 from ledgerhouse.query.bindings import Bindings, read_parquet_sql
-from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key
-from ledgerhouse.query.guard import check_query
+from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key, cacheable
+from ledgerhouse.query.guard import check_query, within_limits
 from ledgerhouse.query.log import QueryLog, fingerprint
 from ledgerhouse.query.watchdog import Watchdog
 from ledgerhouse.storage.delta import DeltaStore
@@ -90,9 +94,12 @@ class QueryResult:
 
     def rows(self) -> list[list[Any]]:
         """Rows as Python values. Decimals become int when they have no fraction (DuckDB's
-        sum of integers is DECIMAL(38, 0)) and float otherwise, so JSON carries numbers."""
+        sum of integers is DECIMAL(38, 0)) and float otherwise, so JSON carries numbers. A
+        value Python cannot hold ('infinity'::date, year 10000) comes as its JSON text."""
         cols = [
-            [_number(v) for v in c.to_pylist()] if pa.types.is_decimal(c.type) else c.to_pylist()
+            [_number(v) for v in c.to_pylist()]
+            if pa.types.is_decimal(c.type)
+            else python_values(c)
             for c in self.table.columns
         ]
         return [list(r) for r in zip(*cols, strict=True)] if cols else []
@@ -133,8 +140,10 @@ class QueryService:
                     hint="Run `ledgerhouse init` first.",
                 )
             return commit
-        if isinstance(as_of, int) or (isinstance(as_of, str) and as_of.strip().isdigit()):
-            return self.meta.commit_by_id(tenant, int(as_of))
+        commit_id = _commit_id(as_of)
+        if commit_id is not None:
+            return self.meta.commit_by_id(tenant, commit_id)
+        assert not isinstance(as_of, int)  # _commit_id took every int
         ts = _parse_ts(as_of)
         found = self.meta.commit_at(tenant, ts)
         if found is None:
@@ -162,7 +171,8 @@ class QueryService:
             "tenant_id": tenant,
             "user": user,
             "text": text[:100_000],
-            "fingerprint": fingerprint(text),
+            # parsed only within the guard's limits: an oversized text is not parsed at all
+            "fingerprint": fingerprint(text) if within_limits(text) else "over_limits",
             "route": options.get("route", "raw"),
             "started_at": started_at,
             "commit_id": None,
@@ -196,8 +206,11 @@ class QueryService:
         return result
 
     def plan(self, tenant: str, sql: str, as_of: AsOf) -> str:
-        """DuckDB's plan for ``sql`` on a commit (not logged: it is a look at a past query)."""
-        res = self._run(tenant, sql, query_id="plan", as_of=as_of, explain="plan")
+        """DuckDB's plan for ``sql`` on a commit (not logged: it is a look at a past query).
+        Planning takes an admission slot and the time limit like any query: a plan can cost as
+        much as running one."""
+        with self.admission.slot(tenant):
+            res = self._run(tenant, sql, query_id="plan", as_of=as_of, explain="plan")
         return "\n".join(str(row[-1]) for row in res.rows())
 
     def _run(
@@ -227,7 +240,8 @@ class QueryService:
         timeout = min(timeout_s or self.timeout_s, self.timeout_s)
         started = time.perf_counter()
         key = None
-        if self.cache is not None and explain is None:
+        reusable = cacheable(checked.sql, checked.relations, checked.volatile)
+        if self.cache is not None and explain is None and reusable:
             versions = {r: commit.table_versions.get(r) for r in checked.relations}
             key = cache_key(tenant, checked.sql, params, limit, explain, versions)
             hit = self.cache.get(key) if use_cache else None
@@ -282,11 +296,14 @@ class QueryService:
             try:
                 reader = cur.sql(text, params=params or None).to_arrow_reader(8192)
                 batches, count = [], 0
-                for batch in reader:
-                    batches.append(batch)
-                    count += batch.num_rows
-                    if count > limit:
-                        break
+                try:
+                    for batch in reader:
+                        batches.append(batch)
+                        count += batch.num_rows
+                        if count > limit:
+                            break
+                except OSError as exc:  # how pyarrow raises DuckDB's error while rows stream
+                    raise _duckdb_error(exc) from exc
                 table = pa.Table.from_batches(batches, schema=reader.schema)
             except duckdb.InterruptException as exc:
                 elapsed = time.perf_counter() - started
@@ -301,9 +318,14 @@ class QueryService:
                     "timeout_s / LEDGERHOUSE_QUERY_TIMEOUT_S.",
                     timeout_s=timeout,
                 ) from exc
+            except duckdb.IOException as exc:  # a data or spill file vanished, a disk error
+                raise StorageUnavailable(
+                    f"reading the warehouse's storage failed: {_first_line(exc, self.store)}",
+                    hint="Retry; if it persists, the server log names the file that failed.",
+                ) from exc
             except duckdb.Error as exc:
                 raise QueryFailed(
-                    f"the query failed: {str(exc).splitlines()[0][:400]}",
+                    f"the query failed: {_first_line(exc, self.store)}",
                     hint="Fix the SQL; the error names the part DuckDB could not run.",
                 ) from exc
         finally:
@@ -326,6 +348,22 @@ class QueryService:
         cur.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {read_parquet_sql(table, files)}")
 
 
+def _duckdb_error(exc: OSError) -> duckdb.Error:
+    """The DuckDB exception an OSError from a streaming result stands for (its message
+    starts with DuckDB's error type: ``IO Error: ...``, ``INTERRUPT Error: ...``)."""
+    text = str(exc)
+    if text.startswith("INTERRUPT"):
+        return duckdb.InterruptException(text)
+    if text.startswith("IO Error"):
+        return duckdb.IOException(text)
+    return duckdb.Error(text)
+
+
+def _first_line(exc: Exception, store: DeltaStore) -> str:
+    """DuckDB's message, first line, with no server path in it (the root is ``<root>``)."""
+    return scrub_paths(str(exc).splitlines()[0][:400] if str(exc) else repr(exc), store.root)
+
+
 def _number(value: Decimal | None) -> int | float | None:
     if value is None:
         return None
@@ -337,7 +375,40 @@ _WATCHDOG = Watchdog()
 _STATUS_OF = {"query_rejected": "rejected", "query_timeout": "timeout", "overloaded": "overloaded"}
 
 
+_AS_OF_HINT = "Pass a commit id (e.g. 12) or a time like 2026-01-31T17:00:00Z."
+#: Commit ids are positive 64-bit integers (the metadata store's key); a longer number is not
+#: converted at all (Python refuses int() of more than 4300 digits).
+_MAX_COMMIT_ID = 2**63 - 1
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}", re.ASCII)
+
+
+def _commit_id(as_of: AsOf) -> int | None:
+    """The commit id ``as_of`` names (an int or a text of digits), or None for a time."""
+    if isinstance(as_of, bool) or not isinstance(as_of, int | str | datetime | date):
+        raise InvalidRequest(
+            f"as_of {as_of!r:.60} is neither a commit id nor an ISO timestamp", hint=_AS_OF_HINT
+        )
+    if isinstance(as_of, datetime | date):
+        return None
+    if isinstance(as_of, str):
+        text = as_of.strip()
+        if not text.lstrip("+-").isdigit():
+            return None  # a time
+        # too many digits, or another script's digits (int() takes some, not all): never an id
+        number = int(text) if _INTEGER.fullmatch(text) else 0
+        shown = text[:40]
+    else:
+        number, shown = as_of, str(as_of) if as_of.bit_length() < 128 else "(a huge number)"
+    if not 1 <= number <= _MAX_COMMIT_ID:
+        raise InvalidRequest(
+            f"as_of {shown} is not a commit id: commit ids are 1 to {_MAX_COMMIT_ID}",
+            hint="List commits with `ledgerhouse commits` or GET /v1/commits.",
+        )
+    return number
+
+
 def _parse_ts(value: str | datetime | date) -> datetime:
+    """The instant ``as_of`` names, in UTC (commit times are stored in UTC)."""
     if isinstance(value, datetime):
         ts = value
     elif isinstance(value, date):
@@ -348,9 +419,14 @@ def _parse_ts(value: str | datetime | date) -> datetime:
             ts = datetime.fromisoformat(text)
         except ValueError:
             raise InvalidRequest(
-                f"as_of {value!r} is neither a commit id nor an ISO timestamp",
-                hint="Pass a commit id (e.g. 12) or a time like 2026-01-31T17:00:00Z.",
+                f"as_of {value[:60]!r} is neither a commit id nor an ISO timestamp",
+                hint=_AS_OF_HINT,
             ) from None
         if len(text) == 10:  # a bare date means the end of that day
             ts = ts.replace(hour=23, minute=59, second=59, microsecond=999999)
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    try:
+        return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past the end of year 9999
+        raise InvalidRequest(
+            f"as_of {ts.isoformat()} is out of range in UTC", hint=_AS_OF_HINT
+        ) from None

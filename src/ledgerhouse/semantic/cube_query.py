@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from ledgerhouse.semantic.models import DATE_LEVELS, Granularity
 
@@ -103,7 +103,7 @@ class CubeQuery(_Strict):
     pivot: str | None = Field(
         default=None, description="A dimension whose values become columns (one per measure)."
     )
-    as_of: str | int | None = None
+    as_of: str | StrictInt | None = None
     route: Literal["auto", "raw"] = Field(
         default="auto", description="'raw' skips the rollups (to compare routes)."
     )

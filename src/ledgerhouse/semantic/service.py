@@ -18,6 +18,7 @@ import pyarrow as pa
 from ledgerhouse.errors import ConfigError, InvalidRequest, NotFound, validated
 from ledgerhouse.model.marts import MartDef
 from ledgerhouse.model.schema import DATE, F64, I64, STR, TS, TableDef
+from ledgerhouse.model.values import json_rows, python_rows
 from ledgerhouse.semantic.compiler import (
     ROLLUP_MONTH,
     CubePlan,
@@ -272,10 +273,8 @@ class CubeResult:
         return [{"name": f.name, "type": str(f.type)} for f in self.table.schema]
 
     def rows(self) -> list[list[Any]]:
-        if self.table is None:
-            return []
-        cols = [c.to_pylist() for c in self.table.columns]
-        return [list(r) for r in zip(*cols, strict=True)] if cols else []
+        """Rows as Python values (a value Python cannot hold comes as its JSON text)."""
+        return [] if self.table is None else python_rows(self.table)
 
     def to_polars(self) -> pl.DataFrame:
         out = pl.from_arrow(self.table if self.table is not None else pa.table({}))
@@ -290,7 +289,7 @@ class CubeResult:
             "cache_hit": self.cache_hit,
             "commit": self.commit,
             "columns": self.columns,
-            "rows": self.rows(),
+            "rows": [] if self.table is None else json_rows(self.table),
             "elapsed_ms": round(self.elapsed_ms, 3),
             "truncated": self.truncated,
             "sql": self.plan.sql,

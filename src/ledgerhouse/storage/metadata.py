@@ -1,113 +1,35 @@
 """The metadata store: tenants, API keys, warehouse commits and the ingestion ledger.
 
-SQLAlchemy 2 on SQLite (WAL) by default, PostgreSQL by URL. The schema is created and
-upgraded by Alembic migrations (``storage/migrations``), never by ``create_all``.
+SQLAlchemy 2 on SQLite (WAL) by default, PostgreSQL by URL. The schema (``storage/rows.py``)
+is created and upgraded by Alembic migrations (``storage/migrations``), never by
+``create_all``. API keys are their own store behind this one (``MetadataStore.keys``,
+``storage/keys.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    event,
-    func,
-    select,
-)
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerhouse.errors import NotFound
-
-#: How long a looked-up API key is remembered (a revoked key works at most this long).
-KEY_CACHE_S = 2.0
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class TenantRow(Base):
-    __tablename__ = "tenants"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ApiKeyRow(Base):
-    __tablename__ = "api_keys"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user: Mapped[str] = mapped_column(String(128))
-    roles: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-class CommitRow(Base):
-    __tablename__ = "warehouse_commits"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    operation: Mapped[str] = mapped_column(String(64))
-    batch_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    table_versions: Mapped[dict[str, int]] = mapped_column(JSON)
-    changed_tables: Mapped[list[str]] = mapped_column(JSON)
-
-
-class BatchRow(Base):
-    __tablename__ = "ingest_batches"
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
-    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    dataset: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # committed | rejected
-    commit_id: Mapped[int | None] = mapped_column(ForeignKey("warehouse_commits.id"), nullable=True)
-    report: Mapped[dict[str, Any]] = mapped_column(JSON)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class QueryLogRow(Base):
-    __tablename__ = "query_log"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
-    user: Mapped[str] = mapped_column(String(128))
-    fingerprint: Mapped[str] = mapped_column(String(32))
-    text: Mapped[str] = mapped_column(Text)
-    route: Mapped[str] = mapped_column(String(64))
-    commit_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    duration_ms: Mapped[float] = mapped_column(Float)
-    rows: Mapped[int] = mapped_column(Integer)
-    bytes: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-class ModelRow(Base):
-    __tablename__ = "ml_models"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
-    name: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    training_commit: Mapped[int] = mapped_column(Integer)
-    scoring_commit: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    info: Mapped[dict[str, Any]] = mapped_column(JSON)
-
+from ledgerhouse.storage.keys import ApiKeyInfo, ApiKeyStore
+from ledgerhouse.storage.rows import (
+    BatchRow,
+    CommitRow,
+    ModelRow,
+    QueryLogRow,
+    TenantRow,
+    _aware,
+    _now,
+)
 
 QUERY_LOG_FIELDS = (
     "id",
@@ -137,26 +59,6 @@ class WarehouseCommit:
     changed_tables: list[str]
 
 
-@dataclass(frozen=True)
-class ApiKeyInfo:
-    tenant: str
-    user: str
-    roles: tuple[str, ...]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(ts: datetime) -> datetime:
-    # SQLite returns naive datetimes; every stored time is UTC.
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def _to_commit(row: CommitRow) -> WarehouseCommit:
     return WarehouseCommit(
         id=row.id,
@@ -177,7 +79,7 @@ class MetadataStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._commits: dict[int, WarehouseCommit] = {}
-        self._keys: dict[str, tuple[float, ApiKeyInfo]] = {}
+        self.keys = ApiKeyStore(self.engine, self._sessions)
 
     # -- lifecycle --------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -198,6 +100,7 @@ class MetadataStore:
         return inspect(self.engine).has_table("warehouse_commits")
 
     def close(self) -> None:
+        self.keys.close()
         self.engine.dispose()
 
     @contextmanager
@@ -218,41 +121,12 @@ class MetadataStore:
             return list(s.scalars(select(TenantRow.id).order_by(TenantRow.id)))
 
     def create_api_key(self, tenant: str, user: str, roles: tuple[str, ...]) -> str:
-        key = "lh_" + secrets.token_urlsafe(32)
-        with self.session() as s:
-            s.add(
-                ApiKeyRow(
-                    tenant_id=tenant,
-                    key_hash=hash_key(key),
-                    user=user,
-                    roles=",".join(roles),
-                    created_at=_now(),
-                )
-            )
-        return key
+        """A new key (list, revoke and rotate them through ``self.keys``); shown once."""
+        return self.keys.issue(tenant, user, roles).secret
 
     def lookup_api_key(self, key: str) -> ApiKeyInfo | None:
-        """The key's owner, or None. Every request asks: a found key is remembered for
-        ``KEY_CACHE_S`` seconds (so a revocation takes effect within that time)."""
-        digest = hash_key(key)
-        now = time.monotonic()
-        hit = self._keys.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        with self.engine.connect() as c:
-            row = c.execute(
-                select(ApiKeyRow.tenant_id, ApiKeyRow.user, ApiKeyRow.roles).where(
-                    ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None)
-                )
-            ).first()
-        if row is None:
-            self._keys.pop(digest, None)
-            return None
-        info = ApiKeyInfo(row[0], row[1], tuple(r for r in row[2].split(",") if r))
-        if len(self._keys) > 10_000:
-            self._keys.clear()
-        self._keys[digest] = (now + KEY_CACHE_S, info)
-        return info
+        """The key's owner, or None (unknown or revoked); see ``ApiKeyStore.lookup``."""
+        return self.keys.lookup(key)
 
     # -- warehouse commits ------------------------------------------------------------------
     def latest_commit(self, tenant: str) -> WarehouseCommit | None:

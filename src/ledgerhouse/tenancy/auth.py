@@ -8,11 +8,12 @@ from ledgerhouse.errors import InvalidRequest, Unauthorized
 from ledgerhouse.storage.metadata import MetadataStore
 from ledgerhouse.tenancy.models import Principal
 
-_TENANT = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+#: Matched with fullmatch: ``$`` also matches before a final newline ("abc\n" passed).
+_TENANT = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
 def validate_tenant_name(name: str) -> str:
-    if not _TENANT.match(name):
+    if not isinstance(name, str) or not _TENANT.fullmatch(name):
         raise InvalidRequest(
             f"tenant name {name!r} is not valid",
             hint="Use 1-63 characters: lower-case letters, digits, '_' or '-', "

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from ledgerhouse.storage.metadata import Base
+from ledgerhouse.storage.rows import Base
 
 config = context.config
 connection = config.attributes.get("connection")
