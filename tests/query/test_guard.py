@@ -152,3 +152,22 @@ def test_row_limit_truncates(ref_wh: Warehouse) -> None:
 def test_non_text_sql_is_refused_clearly(ref_wh: Warehouse) -> None:
     with pytest.raises(QueryRejected, match="must be a string"):
         ref_wh.query(None)  # type: ignore[arg-type]
+
+
+def test_long_texts_are_checked_in_a_worker_process_with_a_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ledgerhouse.query import long_texts
+
+    long_sql = "SELECT " + " + ".join(["1"] * 4000)  # 16k characters: checked in the worker
+    assert check_query(long_sql, KNOWN).sql.startswith("SELECT 1 + 1")
+    worker = long_texts._worker
+    assert worker is not None and worker.process.is_alive()
+    with pytest.raises(QueryRejected, match="not allowed"):  # refusals come back intact
+        check_query("SELECT getenv('HOME'), " + " + ".join(["1"] * 4000), KNOWN)
+    monkeypatch.setattr(long_texts, "CHECK_DEADLINE_S", 0.001)
+    with pytest.raises(QueryRejected, match="took more than"):
+        check_query("SELECT " + " + ".join(["2"] * 6000), KNOWN)
+    assert not worker.process.is_alive()  # killed at its deadline
+    monkeypatch.setattr(long_texts, "CHECK_DEADLINE_S", 10.0)
+    assert check_query("SELECT " + " + ".join(["3"] * 4000), KNOWN)  # a new worker

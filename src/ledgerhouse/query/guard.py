@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -35,14 +34,12 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import Token, TokenType
 
-from ledgerhouse.errors import Overloaded, QueryRejected
+from ledgerhouse.errors import QueryRejected
 from ledgerhouse.query.allowlist import FUNCTIONS, TABLE_FUNCTIONS, VOLATILE
 
 MAX_SQL_CHARS = 100_000
-#: Texts from this length on are checked one at a time (see check_query).
+#: Texts from this length on are checked in a worker process (see check_query).
 LONG_TEXT = 10_000
-LONG_TEXT_WAIT_S = 10.0
-_LONG_TEXTS = threading.Lock()
 #: Deepest bracket nesting accepted; checked on the raw text before parsing (deeper texts made
 #: the parser recurse past Python's limit).
 MAX_NESTING = 64
@@ -207,18 +204,17 @@ def check_query(sql: str, known: set[str] | frozenset[str]) -> CheckedQuery:
     # memoize ordinary queries only: 4,096 texts of up to 10k characters stay small
     if len(sql) < LONG_TEXT:
         return _check_cached(sql, known)
-    # Parsing a long text holds the interpreter for up to a second: one at a time in the
-    # process, so that a tenant sending many cannot starve every other request of it.
-    if not _LONG_TEXTS.acquire(timeout=LONG_TEXT_WAIT_S):
-        raise Overloaded(
-            "too many long SQL texts are being checked at once",
-            hint="Retry after the number of seconds in Retry-After, or send a shorter query.",
-            retry_after_s=2,
-        )
-    try:
-        return _check(sql, known)
-    finally:
-        _LONG_TEXTS.release()
+    # A long text holds the interpreter for up to a second while it parses: it is checked in a
+    # worker process, one at a time, with a deadline (query/long_texts.py).
+    from ledgerhouse.query.long_texts import check_long_text
+
+    checked: CheckedQuery = check_long_text(sql, known)
+    return checked
+
+
+def check_in_process(sql: str, known: frozenset[str]) -> CheckedQuery:
+    """The check itself, in this process (what the long-text worker runs)."""
+    return _check(sql, known)
 
 
 def _check(sql: str, known: frozenset[str]) -> CheckedQuery:
@@ -342,7 +338,7 @@ def _check_function(node: exp.Func) -> str:
     elif name not in FUNCTIONS and name not in TABLE_FUNCTIONS:
         raise _reject(
             f"function {name}() is not allowed",
-            hint="Only pure SQL functions are allowed; see docs/api.md (the SQL guard).",
+            hint="Only pure SQL functions are allowed; docs/security.md lists them.",
             part=name,
         )
     if name in _NAMED_AGGREGATE:
