@@ -10,7 +10,7 @@ SCALE  ?= 0.05
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-slow test-fuzz test-all bench lint typecheck demo clean lock check-pins
+.PHONY: install run test test-slow test-crash test-fuzz test-all bench lint typecheck demo clean lock check-pins
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) tools/lock.py check
@@ -30,24 +30,31 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/ledgerhouse demo --root $(ROOT) --scale $(SCALE) --host $(HOST) --port $(PORT)
 
-## make test: install, lint, type-check, then the default (fast) test tier.
+## make test: install, lint, type-check, then the default (fast) test tier, one pytest worker per
+## CPU: property tests with the dev hypothesis profile (fewer examples); HYPOTHESIS_PROFILE=ci
+## gives CI's full counts.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-## make test-slow: the `slow` tier alone (CI runs it after `make test`).
+## make test-slow: the `slow` tier alone (CI runs it after `make test`), in one process: its
+## two-tenant DoS test measures latency, which a test on another worker would disturb.
 test-slow: $(STAMP)
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -n0 -m slow
+
+## make test-crash: the `crash` tier: writers killed (SIGKILL) mid-commit, then recovery.
+test-crash: $(STAMP)
+	$(BIN)/pytest -q -m crash
 
 ## make test-fuzz: the `fuzz` tier: schemathesis against the OpenAPI description (no 5xx, one
 ## error envelope), about two minutes; LEDGERHOUSE_FUZZ_EXAMPLES=500 hunts longer.
 test-fuzz: $(STAMP)
 	$(BIN)/pytest -q -m fuzz
 
-## make test-all: every tier that runs on this machine, including `slow` and `fuzz`.
+## make test-all: every tier that runs on this machine, including `slow`, `crash` and `fuzz`.
 test-all: $(STAMP)
-	$(BIN)/pytest -q -m 'not spark and not browser'
+	$(BIN)/pytest -q -n0 -m 'not spark and not browser'
 
 ## make bench: the FinBench benchmark (BENCH_SCALE, BENCH_RUNS, BENCH_OUT); see docs/benchmarks.md.
 BENCH_SCALE ?= 1

@@ -1,11 +1,16 @@
-"""Shared fixtures: a fresh warehouse in a temp dir, and a small generated FinBench load."""
+"""Shared fixtures: a fresh warehouse in a temp dir, and a small generated FinBench load; the
+hypothesis profiles (``dev`` by default, ``ci`` with HYPOTHESIS_PROFILE=ci or in CI)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from ledgerhouse import Warehouse
 from ledgerhouse.finbench.generate import generate
@@ -28,6 +33,25 @@ TRADE_HEADER = (
 )
 
 
+# -- hypothesis profiles ----------------------------------------------------------------------
+# ci: hypothesis' own ci profile (derandomized, no deadline, no example database, failing example
+# printed as a blob) with each property test's full example count. dev: the default tier on a
+# laptop, fewer examples (see `examples`) and no deadline (a shared machine is not a slow test).
+settings.register_profile("ci", settings.get_profile("ci"))
+settings.register_profile("dev", max_examples=25, deadline=None)
+# Hypothesis loads its "ci" profile by itself when the CI variable is set; keep that choice.
+_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or (
+    "ci" if settings.get_current_profile_name() == "ci" else "dev"
+)
+settings.load_profile(_PROFILE)
+
+
+def examples(*, ci: int, dev: int) -> int:
+    """``max_examples`` of a property test: ``ci`` under every profile but ``dev`` (the default
+    tier's), ``dev`` there. CI runs the ci profile, so no property loses examples in CI."""
+    return dev if settings.get_current_profile_name().startswith("dev") else ci
+
+
 def trade_row(
     tid: str,
     event: str = "NEW",
@@ -44,19 +68,57 @@ def trade_row(
     return f"{tid},{event},{ts},{ts},{date},{settle},{pf},{inst},GS,{side},{qty},{price},{ccy},0\n"
 
 
+# -- warehouses -------------------------------------------------------------------------------
+# Creating a warehouse (31 Delta tables, the migrations, the cubes) and loading REF takes about
+# a second; copying the folder of one made earlier takes ~15 ms. The fixtures below copy
+# templates built once per session: every test still gets its own warehouse, in the state
+# `Warehouse.init` (and the REF ingestion) leaves. Tests of init itself call Warehouse.init.
+@pytest.fixture(scope="session")
+def empty_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of a just-initialized warehouse (copy it with `copy_warehouse`)."""
+    root = tmp_path_factory.mktemp("template-empty") / "wh"
+    Warehouse.init(root=root)[0].close()
+    return root
+
+
+@pytest.fixture(scope="session")
+def ref_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of a warehouse holding REF (copy it with `copy_warehouse`)."""
+    root = tmp_path_factory.mktemp("template-ref") / "wh"
+    warehouse, _ = Warehouse.init(root=root)
+    with warehouse:
+        for ds, text in REF.items():
+            warehouse.ingest(ds, text.encode(), fmt="csv")
+    return root
+
+
+def copy_warehouse(template: Path, root: Path, **overrides: Any) -> Warehouse:
+    """Open a copy of ``template`` at ``root`` (settings ``overrides`` as for Warehouse.open)."""
+    shutil.copytree(template, root)
+    return Warehouse.open(root=root, **overrides)
+
+
 @pytest.fixture
-def wh(tmp_path: Path) -> Iterator[Warehouse]:
-    warehouse, _key = Warehouse.init(root=tmp_path / "wh")
+def wh(tmp_path: Path, empty_template: Path) -> Iterator[Warehouse]:
+    warehouse = copy_warehouse(empty_template, tmp_path / "wh")
     yield warehouse
     warehouse.close()
 
 
 @pytest.fixture
-def ref_wh(wh: Warehouse) -> Warehouse:
+def ref_wh(
+    request: pytest.FixtureRequest, tmp_path: Path, ref_template: Path
+) -> Iterator[Warehouse]:
     """A warehouse with a little reference data (FX, instruments, portfolios, counterparties)."""
-    for ds, text in REF.items():
-        wh.ingest(ds, text.encode(), fmt="csv")
-    return wh
+    if "wh" in request.fixturenames:  # asked for both: one warehouse, as `wh` plus REF
+        warehouse: Warehouse = request.getfixturevalue("wh")
+        for ds, text in REF.items():
+            warehouse.ingest(ds, text.encode(), fmt="csv")
+        yield warehouse
+        return
+    warehouse = copy_warehouse(ref_template, tmp_path / "wh")
+    yield warehouse
+    warehouse.close()
 
 
 @pytest.fixture(scope="session")

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     max_field_chars: int = Field(
         default=4096, gt=0, description="Longest text value accepted in any field."
     )
+    query_engine: str = Field(
+        default="duckdb",
+        min_length=1,
+        max_length=64,
+        description="The engine that runs queries: a name registered in "
+        "ledgerhouse.storage.engines (docs/engines.md).",
+    )
     duckdb_memory_limit: str = Field(default="4GB", description="DuckDB memory_limit per tenant.")
     duckdb_threads: int = Field(default=2, gt=0, description="DuckDB threads per tenant.")
     query_row_limit: int = Field(

@@ -1,9 +1,16 @@
 """One root exception for Ledgerhouse.
 
 Every error carries the HTTP status it maps to, a stable machine-readable ``code``, a message
-that names the offending value, and a ``hint`` that says what to do. The API and the CLI render
-them through one handler each, as the same JSON envelope:
-``{"error": {"code", "message", "hint", "details"}}``.
+that names the offending value, a ``hint`` that says what to do, and whether the same request
+may succeed when sent again (``retryable``). The API and the CLI render them through one
+handler each, as the same JSON envelope:
+``{"error": {"code", "message", "hint", "retryable", "details"}}``.
+
+Codes are registered once: defining a class registers its ``code`` in ``REGISTRY``, and a
+second class with a code already taken is refused when it is defined (a subclass that does not
+restate its parent's code is the same error, and is not registered again). The HTTP client
+builds its exceptions from ``REGISTRY``, so every error that can cross the wire is defined in
+this module, which imports nothing of the server.
 """
 
 from __future__ import annotations
@@ -12,6 +19,9 @@ import os
 import re
 from typing import Any
 
+#: Every error code -> the class that raises it (filled as classes are defined).
+REGISTRY: dict[str, type[LedgerhouseError]] = {}
+
 
 class LedgerhouseError(Exception):
     """Root of every error Ledgerhouse raises on purpose."""
@@ -19,6 +29,11 @@ class LedgerhouseError(Exception):
     status: int = 500
     code: str = "internal_error"
     retryable: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            _register(cls)
 
     def __init__(self, message: str, *, hint: str = "", **details: Any) -> None:
         super().__init__(message)
@@ -31,13 +46,44 @@ class LedgerhouseError(Exception):
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
+            "retryable": self.retryable,
             "details": _jsonable(self.details),
         }
+
+
+def _register(cls: type[LedgerhouseError]) -> None:
+    taken = REGISTRY.get(cls.code)
+    # the same class defined again (a module reloaded) keeps its code
+    if taken is not None and (taken.__module__, taken.__qualname__) != (
+        cls.__module__,
+        cls.__qualname__,
+    ):
+        raise TypeError(
+            f"error code {cls.code!r} of {cls.__module__}.{cls.__qualname__} is already "
+            f"registered by {taken.__module__}.{taken.__qualname__}: give it its own code, or "
+            "leave the code out to make it the same error"
+        )
+    REGISTRY[cls.code] = cls
+
+
+_register(LedgerhouseError)
+
+
+def error_class(code: str) -> type[LedgerhouseError]:
+    """The class registered for ``code``; the root class for a code it does not know."""
+    return REGISTRY.get(code, LedgerhouseError)
 
 
 class ConfigError(LedgerhouseError):
     status = 400
     code = "config_error"
+
+
+class NotInstalledError(ConfigError):
+    """A configured extension (a query engine) needs a package that is not installed, or is
+    not available in this version; the message names it and the hint the pip command."""
+
+    code = "not_installed"
 
 
 class InvalidRequest(LedgerhouseError):
@@ -82,10 +128,45 @@ class BodyTimeout(LedgerhouseError):
     retryable = True
 
 
+class MethodNotAllowed(LedgerhouseError):
+    """The route exists, but not for this HTTP method."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class HttpError(LedgerhouseError):
+    """An HTTP-level refusal by the web framework that no more specific code names."""
+
+    status = 400
+    code = "http_error"
+
+
+class UnknownDataset(InvalidRequest):
+    code = "unknown_dataset"
+
+
+class UnsupportedFormat(InvalidRequest):
+    code = "unsupported_format"
+
+
 class UnprocessableBatch(LedgerhouseError):
-    """A batch was read but rejected whole (validation error rate, empty, missing columns)."""
+    """A batch was rejected whole: the base of the two ways, each with its own code
+    (UnreadablePayload, BatchRejected); this class itself is not raised."""
 
     status = 422
+    code = "unprocessable_batch"
+
+
+class UnreadablePayload(UnprocessableBatch):
+    """The payload could not be read as its format (empty, no columns, nested columns)."""
+
+    code = "unreadable_payload"
+
+
+class BatchRejected(UnprocessableBatch):
+    """The batch was read, but failed validation (error rate, missing columns)."""
+
     code = "batch_rejected"
 
 
@@ -117,6 +198,14 @@ class Overloaded(LedgerhouseError):
     status = 429
     code = "overloaded"
     retryable = True
+
+
+class ApiKeyConflict(Conflict):
+    """The key cannot change that way (the tenant's last admin key, or already revoked);
+    sending the same request again does not help."""
+
+    code = "api_key_conflict"
+    retryable = False
 
 
 class StorageError(LedgerhouseError):

@@ -6,13 +6,14 @@ Principal; nothing here is created at import time.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from ledgerhouse.analytics import AnalyticsService, Conventions
+from ledgerhouse.analytics import AnalyticsService, Conventions, TradeAnomalies
+from ledgerhouse.analytics.service import Read
 from ledgerhouse.config import Settings, load_settings
 from ledgerhouse.errors import NotFound, scrub_paths, validated
 from ledgerhouse.ingest import (
@@ -24,7 +25,6 @@ from ledgerhouse.ingest import (
 )
 from ledgerhouse.ingest.progress import Progress
 from ledgerhouse.model import CORE_TABLES, MART_TABLES, MARTS, ML_TABLES, TableDef, build_dim_date
-from ledgerhouse.model.calendar import days_before
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult, QueryService
 from ledgerhouse.query.admission import Admission
@@ -35,11 +35,13 @@ from ledgerhouse.query.params import check_params
 from ledgerhouse.semantic import CubeQuery, CubeResult, SemanticLayer, load_cubes, parse_query
 from ledgerhouse.storage import (
     ApiKeyRecord,
+    CommitWriter,
     DeltaStore,
     EnginePool,
     IssuedKey,
     MetadataStore,
     WarehouseCommit,
+    load_engine,
 )
 from ledgerhouse.tenancy import Principal, authenticate, authorize, validate_tenant_name
 
@@ -57,6 +59,7 @@ class Warehouse:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = settings.root.resolve()
+        engine_factory = load_engine(settings.query_engine)  # before anything opens
         self.meta = MetadataStore(settings.resolved_metadata_url)
         cube_dirs = [settings.cube_dir] if settings.cube_dir else []
         self.semantic = SemanticLayer(load_cubes(cube_dirs), {t.relation for t in BASE_TABLES})
@@ -65,11 +68,17 @@ class Warehouse:
         self.relations: dict[str, TableDef] = {t.relation: t for t in self.all_tables}
         self.store = DeltaStore(self.root)
         self.engines = EnginePool(
-            self.store.tenant_root, settings.duckdb_memory_limit, settings.duckdb_threads
+            engine_factory,
+            self.store.tenant_root,
+            memory_limit=settings.duckdb_memory_limit,
+            threads=settings.duckdb_threads,
+            private_root=self.store.root,
         )
+        self.writer = CommitWriter(self.store, self.meta, self.all_tables)  # every write
         self.ingestor = Ingestor(
             self.store,
             self.meta,
+            self.writer,
             IngestLimits(
                 settings.max_error_rate,
                 settings.max_field_chars,
@@ -77,7 +86,6 @@ class Warehouse:
                 settings.max_decoded_bytes,
                 settings.max_batch_rows,
             ),
-            tables=self.all_tables,
         )
         self.query_log = QueryLog(self.meta)
         self.queries = QueryService(
@@ -95,7 +103,7 @@ class Warehouse:
             settings.serving_native_rows,
         )
         self.marts = MartRefresher(self.queries, (*MARTS, *rollups))
-        self.ingestor.after_write = self.marts.refresh
+        self.writer.add_listener(self.marts.refresh)  # marts and rollups join every commit
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -111,7 +119,7 @@ class Warehouse:
             )
         wh.meta.migrate()
         for tenant in wh.meta.tenants():  # tables added by a newer Ledgerhouse (e.g. marts)
-            wh.create_tenant(tenant)
+            wh._add_tables(tenant)
         return wh
 
     @classmethod
@@ -128,33 +136,30 @@ class Warehouse:
         return wh, key
 
     def create_tenant(self, tenant: str) -> str | None:
+        """Create the tenant, or add the tables a newer Ledgerhouse has; return its admin API
+        key when it has none yet (a new tenant, or one whose creation a crash cut short)."""
         validate_tenant_name(tenant)
         created = self.meta.ensure_tenant(tenant)
-        latest = self.meta.latest_commit(tenant)
-        if latest is not None and all(t.relation in latest.table_versions for t in self.all_tables):
-            return None  # nothing to add: do not wait for a running ingestion's lock
-        with self.ingestor.writer_lock(tenant):
-            latest = self.meta.latest_commit(tenant)
-            committed = dict(latest.table_versions) if latest else {}
-            # Only tables no commit knows yet are added. A table already committed keeps its
-            # committed version: its Delta version may be ahead after a crashed batch, and
-            # adopting it would publish half a batch (recovery rolls it back instead).
-            added: dict[str, int] = {}
-            for table in self.all_tables:
-                if table.relation not in committed:
-                    added[table.relation] = self.store.create(tenant, table)
-            if DIM_DATE.relation in added and not self.store.files(
-                tenant, DIM_DATE, added[DIM_DATE.relation]
-            ):
-                added[DIM_DATE.relation] = self.store.append(tenant, DIM_DATE, build_dim_date())
-            if added and committed:  # a new mart or rollup is built from the stored facts
-                versions = {**committed, **added}
-                added |= self.marts.refresh(tenant, {}, versions, only=set(added))
-            if added:
-                self.meta.record_commit(tenant, "init", {**committed, **added}, sorted(added))
-        if created:
+        self._add_tables(tenant)
+        if created or not self.meta.keys.records(tenant):
             return self.meta.create_api_key(tenant, "admin", ("admin",))
         return None
+
+    def _add_tables(self, tenant: str) -> None:
+        """Create, in one commit, the tables no commit of the tenant knows yet (every table for
+        a new tenant); the mart listener builds a new mart or rollup from the stored facts."""
+        latest = self.meta.latest_commit(tenant)
+        if latest is not None and all(t.relation in latest.table_versions for t in self.all_tables):
+            return  # nothing to add: do not wait for a running ingestion's lock
+        with self.writer.transaction(tenant, "init") as txn:
+            # A committed table keeps its committed version (recovery rolled back what a
+            # crashed writer left ahead of it); only tables no commit knows are added.
+            for table in self.all_tables:
+                if table.relation not in txn.committed:
+                    txn.create(table)
+            dim_date = txn.written.get(DIM_DATE.relation)
+            if dim_date is not None and not self.store.files(tenant, DIM_DATE, dim_date):
+                txn.append(DIM_DATE, build_dim_date())
 
     def close(self) -> None:
         self.query_log.close()
@@ -370,7 +375,9 @@ class Warehouse:
         return self.semantic.drill(cube, parse_query(query), hierarchy, up=up, value=value)
 
     # -- analytics ----------------------------------------------------------------------------
-    def _analytics(self, principal: Principal) -> AnalyticsService:
+    def _read(self, principal: Principal) -> Read:
+        """The guarded reads of analytics jobs, as the caller: (frame, commit id) of a query."""
+
         def read(sql: str, params: list[Any], as_of: AsOf) -> tuple[pl.DataFrame, int]:
             # analytics inputs can be millions of rows: never fill the result cache with them
             res = self.queries.sql(
@@ -379,7 +386,10 @@ class Warehouse:
             )  # fmt: skip
             return res.to_polars(), res.commit.id
 
-        return AnalyticsService(read)
+        return read
+
+    def _analytics(self, principal: Principal) -> AnalyticsService:
+        return AnalyticsService(self._read(principal))
 
     def analytics(self, principal: Principal | None = None) -> AnalyticsService:
         """The analytics service for a caller (reads run as that caller): performance,
@@ -439,79 +449,13 @@ class Warehouse:
         features, one pinned commit), score the trades of [score_start, score_end], write the
         scores to ``ml_trade_anomaly`` in a new warehouse commit, and record the model (its
         features, training commit, parameters and results). Returns the model record."""
-        import uuid
-
-        import joblib
-
-        from ledgerhouse.analytics import ml
-        from ledgerhouse.errors import InvalidRequest
-        from ledgerhouse.model.schema import ML_TRADE_ANOMALY
-
         principal = principal or self.local_principal()
         authorize(principal, "ingest")  # it writes a table
-        if not 0 < contamination < 0.5:
-            raise InvalidRequest(
-                f"contamination {contamination} is out of range",
-                hint="Give the expected share of anomalies, e.g. 0.01.",
-            )
-        for a, b in ((train_start, train_end), (score_start, score_end)):
-            if a > b:
-                raise InvalidRequest(f"{a} is after {b}", hint="Give each window as start <= end.")
-        tenant = principal.tenant
-        commit = self.queries.resolve_commit(tenant)
-
-        def features(start: date, end: date) -> pl.DataFrame:
-            first = days_before(start, ml.HISTORY_DAYS)
-            params = [first.isoformat(), end.isoformat(), first.strftime("%Y-%m"),
-                      end.strftime("%Y-%m"), start.isoformat()]  # fmt: skip
-            res = self.queries.sql(
-                tenant, ml.FEATURES_SQL, user=principal.user, as_of=commit.id, params=params,
-                unlimited=True, route="analytics", use_cache=False,
-            )  # fmt: skip
-            return res.to_polars()
-
-        training = features(train_start, train_end)
-        try:
-            model, fit = ml.train(training, contamination, seed)
-        except ValueError as exc:
-            raise InvalidRequest(
-                f"cannot train: {exc} in [{train_start}, {train_end}]",
-                hint="Widen the training window.",
-            ) from None
-        scored = ml.score(model, features(score_start, score_end))
-        model_id = uuid.uuid4().hex[:16]
-        folder = self.store.tenant_root(tenant) / "models"
-        folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(model, folder / f"{model_id}.joblib")
-        rows = scored.with_columns(
-            model_id=pl.lit(model_id), scored_at=pl.lit(datetime.now(UTC))
-        ).select(ML_TRADE_ANOMALY.column_names)
-        with self.ingestor.writer_lock(tenant):
-            latest = self.queries.resolve_commit(tenant)
-            version = self.store.append(tenant, ML_TRADE_ANOMALY, rows)
-            written = self.meta.record_commit(
-                tenant,
-                "ml_score",
-                {**latest.table_versions, ML_TRADE_ANOMALY.relation: version},
-                [ML_TRADE_ANOMALY.relation],
-            )
-        info = {
-            "kind": "IsolationForest",
-            "features": list(ml.FEATURES),
-            "parameters": {"n_estimators": 200, "contamination": contamination, "seed": seed},
-            "training_window": [train_start.isoformat(), train_end.isoformat()],
-            "scoring_window": [score_start.isoformat(), score_end.isoformat()],
-            "metrics": {
-                **fit,
-                "scored_rows": scored.height,
-                "flagged": int(scored["is_anomaly"].sum()),
-                "flag_rate": int(scored["is_anomaly"].sum()) / max(scored.height, 1),
-            },
-            "table": ML_TRADE_ANOMALY.relation,
-            "artifact": f"models/{model_id}.joblib",  # under the tenant root: no server path
-        }
-        return self.meta.record_model(
-            tenant, model_id, "trade_anomaly", commit.id, written.id, info
+        job = TradeAnomalies(
+            principal.tenant, self._read(principal), self.writer, self.store, self.meta
+        )
+        return job.detect(
+            train_start, train_end, score_start, score_end, contamination=contamination, seed=seed
         )
 
     def models(self, principal: Principal | None = None) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from ledgerhouse.cli.main import app as cli
 from ledgerhouse.errors import Forbidden, InvalidRequest
 from ledgerhouse.finbench.generate import generate
 from ledgerhouse.ingest import LOAD_ORDER
+from tests.conftest import copy_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +30,20 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def loaded_template(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Path:
+    """A warehouse holding ``data``, loaded once; each test scores a copy of it."""
+    root = tmp_path_factory.mktemp("mlwh") / "wh"
+    w, _ = Warehouse.init(root=root)
+    with w:
+        for ds in LOAD_ORDER:
+            assert w.ingest(ds, data / f"{ds}.parquet").status == "committed"
+    return root
+
+
 @pytest.fixture
-def wh(tmp_path: Path, data: Path) -> Iterator[Warehouse]:
-    w, _ = Warehouse.init(root=tmp_path / "wh")
-    for ds in LOAD_ORDER:
-        assert w.ingest(ds, data / f"{ds}.parquet").status == "committed"
+def wh(tmp_path: Path, loaded_template: Path) -> Iterator[Warehouse]:
+    w = copy_warehouse(loaded_template, tmp_path / "wh")
     yield w
     w.close()
 
@@ -139,3 +149,15 @@ def test_api_and_cli(wh: Warehouse) -> None:
     assert json.loads(res.stdout)["metrics"]["scored_rows"] > 0
     listing = CliRunner().invoke(cli, ["models", "--root", str(wh.root), "--json"])
     assert listing.exit_code == 0 and json.loads(listing.stdout)[0]["name"] == "trade_anomaly"
+
+
+def test_windows_before_year_1000_and_empty_scoring_windows_are_clear(wh: Warehouse) -> None:
+    from datetime import date
+
+    from ledgerhouse.analytics.anomalies import _month
+    from ledgerhouse.errors import InvalidRequest
+
+    assert _month(date(607, 6, 25)) == "0607-06" < "2023-01"
+    with pytest.raises(InvalidRequest, match="no trades to score"):
+        wh.detect_anomalies(date(120, 10, 14), date(5453, 10, 13),
+                                date(607, 6, 25), date(700, 12, 18))

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledgerhouse.analytics.trading import realized_pnl
+from tests.conftest import examples
 
 
 def _trades(fills: list[tuple[float, float]], code: str = "I1") -> pl.DataFrame:
@@ -54,7 +55,7 @@ def test_hand_computed_with_a_flip() -> None:
     assert reference(fills)[0] == pytest.approx(50)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(ci=200, dev=50), deadline=None)
 @given(
     st.lists(
         st.tuples(

@@ -25,7 +25,7 @@ def _envelope(resp, status: int, code: str) -> dict:  # type: ignore[no-untyped-
     assert resp.status_code == status, resp.text
     body = resp.json()
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "hint", "details"}
+    assert set(body["error"]) == {"code", "message", "hint", "retryable", "details"}
     assert body["error"]["code"] == code and body["error"]["message"]
     return body["error"]  # type: ignore[no-any-return]
 

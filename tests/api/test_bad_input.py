@@ -26,7 +26,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
 def envelope(resp: Any, *statuses: int) -> dict[str, Any]:
     assert resp.status_code in statuses, (resp.status_code, resp.text)
     body = resp.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "hint", "details"}
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "hint", "retryable", "details"}
     return body["error"]  # type: ignore[no-any-return]
 
 

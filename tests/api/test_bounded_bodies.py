@@ -47,7 +47,8 @@ def _post(app: Any, path: str, content: Any, headers: dict[str, str]) -> httpx.R
 def _envelope(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert resp.status_code == status, resp.text
     body = resp.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "hint", "details"}
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "hint", "retryable", "details"}
     assert body["error"]["code"] == code and body["error"]["hint"]
     return body["error"]  # type: ignore[no-any-return]
 

@@ -62,6 +62,8 @@ wh.close()
 """
 
 
+@pytest.mark.slow  # a fresh interpreter per bomb (~5 s each); tests/ingest/test_bounded_decode.py
+# refuses the same bombs in process in the default tier, without measuring the RSS
 @pytest.mark.parametrize("kind", ["parquet", "arrow"])
 def test_a_bomb_is_refused_without_decoding_it(tmp_path: Path, kind: str) -> None:
     run = subprocess.run(

@@ -1,6 +1,6 @@
-"""The FinBench bench at a tiny scale: every path answers every query and the answers agree
-(a smoke test of agreement; no timing is asserted). And the checker itself catches a wrong
-answer."""
+"""The FinBench harness (benchmarks/) at a tiny scale: every path answers every query and the
+answers agree (a smoke test of agreement, in the slow tier; no timing is asserted). And the
+checker itself catches a wrong answer."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from ledgerhouse.errors import InvalidRequest
-from ledgerhouse.finbench.bench import (
+from benchmarks.bench import (
     ALL_QUERIES,
     PATHS,
     BenchConfig,
@@ -20,8 +19,10 @@ from ledgerhouse.finbench.bench import (
     normalize,
     run_bench,
 )
+from ledgerhouse.errors import InvalidRequest
 
 
+@pytest.mark.slow  # three subprocesses (generate, ingest, serve) and 13 queries x 7 paths: ~20 s
 def test_tiny_bench_runs_every_path_and_they_agree(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     lines: list[str] = []

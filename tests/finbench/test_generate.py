@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from ledgerhouse import Warehouse
@@ -84,6 +85,7 @@ def test_base_currency_uses_the_rate_of_the_date(loaded: Warehouse) -> None:
     assert loaded.query(sql).rows() == [[0]]
 
 
+@pytest.mark.slow  # SF 0.02 generated in parts, then loaded through the CLI: ~12 s
 def test_large_scales_are_written_in_portfolio_groups_and_load_as_batches(tmp_path: Path) -> None:
     """Above CHUNK_PORTFOLIOS, per-portfolio datasets are written as parts (each fits in
     memory) and `ledgerhouse load` ingests each part as one batch."""

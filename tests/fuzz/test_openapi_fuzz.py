@@ -114,5 +114,5 @@ def _call_and_check(case: Any, headers: dict[str, str], tally: Counter[str]) -> 
     if 400 <= response.status_code < 500:
         body = response.json()
         assert set(body) == {"error"}, body
-        assert set(body["error"]) == {"code", "message", "hint", "details"}, body
+        assert set(body["error"]) == {"code", "message", "hint", "retryable", "details"}, body
         assert isinstance(body["error"]["code"], str) and body["error"]["message"], body

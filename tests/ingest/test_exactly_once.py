@@ -96,6 +96,7 @@ def _finish(child: subprocess.Popen[bytes]) -> tuple[int, str]:
     return child.returncode, err.decode(errors="replace")
 
 
+@pytest.mark.crash
 @pytest.mark.parametrize(
     "failpoint",
     ["raw_trades", "fact_trade_event", "fact_trade", "mart_trading_activity", "before-commit"],
@@ -126,6 +127,7 @@ def test_sigkill_between_writes_leaves_nothing_and_resend_lands_once(
     wh.close()
 
 
+@pytest.mark.crash
 def test_sigkill_at_a_random_moment_is_all_or_nothing(tmp_path: Path) -> None:
     root = tmp_path / "wh"
     wh = _with_reference_data(root)
@@ -147,6 +149,7 @@ def test_sigkill_at_a_random_moment_is_all_or_nothing(tmp_path: Path) -> None:
     wh.close()
 
 
+@pytest.mark.crash
 def test_init_after_a_crash_does_not_commit_the_crashed_batch(tmp_path: Path) -> None:
     root = tmp_path / "wh"
     wh = _with_reference_data(root)
@@ -169,7 +172,7 @@ def test_opening_the_warehouse_does_not_wait_for_a_running_ingestion(tmp_path: P
     root = tmp_path / "wh"
     wh, _ = Warehouse.init(root=root)
     opened = threading.Event()
-    with wh.ingestor.writer_lock("default"):  # as a long ingestion in another process would
+    with wh.writer.writer_lock("default"):  # as a long ingestion in another process would
 
         def reader() -> None:
             Warehouse.open(root=root).close()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ledgerhouse import Warehouse
 from ledgerhouse.ingest.scd2 import scd2_versions
-from tests.conftest import snapshot
+from tests.conftest import copy_warehouse, examples, snapshot
 
 DAY0 = date(2024, 1, 1)
 record = st.tuples(
@@ -65,7 +65,7 @@ def _check(versions: pl.DataFrame, sent: list[tuple[int, str, int, str]]) -> Non
 
 
 @given(batches)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(ci=200, dev=50), deadline=None)
 def test_versions_match_oracle(bs: list[list[tuple[str, int, str]]]) -> None:
     rows, sent, seq = [], [], 0
     for b in bs:
@@ -95,10 +95,12 @@ def _csv(batch: list[tuple[str, int, str]]) -> bytes:
 
 @given(batches)
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(ci=12, dev=3),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-def test_warehouse_dimension_matches_oracle(tmp_path_factory, bs) -> None:  # type: ignore[no-untyped-def]
-    wh, _ = Warehouse.init(root=tmp_path_factory.mktemp("scd2") / "wh")
+def test_warehouse_dimension_matches_oracle(tmp_path_factory, empty_template, bs) -> None:  # type: ignore[no-untyped-def]
+    wh = copy_warehouse(empty_template, tmp_path_factory.mktemp("scd2") / "wh")
     try:
         sent, seq = [], 0
         for n, b in enumerate(bs):

@@ -8,8 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledgerhouse import Warehouse
-from tests.conftest import REF, TRADE_HEADER, trade_row
+from tests.conftest import TRADE_HEADER, copy_warehouse, examples, trade_row
 
 event = st.tuples(
     st.sampled_from(["T1", "T2", "T3"]),
@@ -52,14 +51,14 @@ def _oracle(bs: list[list[tuple[str, str, int, int]]]) -> tuple[dict[str, int], 
 
 @given(batches)
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(ci=25, dev=5),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-def test_trades_match_the_sequential_oracle(tmp_path_factory, bs) -> None:  # type: ignore[no-untyped-def]
+def test_trades_match_the_sequential_oracle(tmp_path_factory, ref_template, bs) -> None:  # type: ignore[no-untyped-def]
     root: Path = tmp_path_factory.mktemp("tp") / "wh"
-    wh, _ = Warehouse.init(root=root, max_error_rate=1.0)
+    wh = copy_warehouse(ref_template, root, max_error_rate=1.0)  # a fresh warehouse with REF
     try:
-        for ds, text in REF.items():
-            wh.ingest(ds, text.encode(), fmt="csv")
         for n, batch in enumerate(bs):
             rows = "".join(
                 trade_row(tid, ev, ts=f"2024-01-02T10:{ts:02d}:00Z", qty=str(qty))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key
-from tests.conftest import TRADE_HEADER, trade_row
+from tests.conftest import TRADE_HEADER, copy_warehouse, examples, trade_row
 
 COUNT = "SELECT count(*) AS n, sum(quantity) AS q FROM fact_trade"
 
@@ -94,15 +94,13 @@ ops = st.lists(
 
 @given(ops)
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(ci=15, dev=4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-def test_every_cached_answer_equals_a_fresh_one(tmp_path_factory, sequence) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import REF
-
-    wh, _ = Warehouse.init(root=tmp_path_factory.mktemp("cache") / "wh")
+def test_every_cached_answer_equals_a_fresh_one(tmp_path_factory, ref_template, sequence) -> None:  # type: ignore[no-untyped-def]
+    wh = copy_warehouse(ref_template, tmp_path_factory.mktemp("cache") / "wh")  # with REF
     try:
-        for ds, text in REF.items():
-            wh.ingest(ds, text.encode(), fmt="csv")
         queries = [
             COUNT,
             "SELECT max(quantity) FROM fact_trade",

@@ -1,5 +1,7 @@
 """Isolation below the guard: each tenant's engine spills into its own folder inside its own
-root, and no other tenant can reach it — not through the guard, not even with the guard gone."""
+root, and no other tenant can reach it — not through the guard, not even with the guard gone.
+What every engine must do on its own (spill folders, stale ones removed, the sandbox) is in
+tests/engines/test_engine_behaviors.py."""
 
 from __future__ import annotations
 
@@ -79,17 +81,3 @@ def test_a_spilling_query_of_one_tenant_is_invisible_to_another(two_tenants) -> 
     assert answer and "SECRET-" in str(answer[0].rows()[0][0])  # type: ignore[attr-defined]
     assert not (cwd / ".tmp").exists(), "nothing spills into the working directory"
 
-
-def test_spill_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
-    from ledgerhouse.storage.engine import SPILL_FOLDER, TenantEngine
-
-    root = tmp_path / "tenant"
-    stale = root / SPILL_FOLDER / "999999999-deadbeef"
-    stale.mkdir(parents=True)
-    (stale / "duckdb_temp_storage-0.tmp").write_bytes(b"SECRET-1")
-    engine = TenantEngine(root, "64MB", 1)
-    try:
-        assert not stale.exists()
-    finally:
-        engine.close()
-    assert not engine.spill_dir.exists()

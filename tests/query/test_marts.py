@@ -121,3 +121,23 @@ def test_a_new_version_keeps_old_facts_in_the_old_sector(ref_wh: Warehouse) -> N
     assert not any(t.startswith("mart_") for t in report.tables_written)
     assert ref_wh.query("SELECT asset_class FROM mart_trading_activity").rows() == [["EQUITY"]]
     assert _stored(ref_wh, MART_TRADING_ACTIVITY) == _full(ref_wh, MART_TRADING_ACTIVITY)
+
+
+def test_a_mart_whose_sql_fails_is_an_internal_error_not_the_callers(ref_wh: Warehouse) -> None:
+    import dataclasses
+
+    import pytest
+
+    from ledgerhouse.errors import LedgerhouseError
+    from ledgerhouse.query.marts import MartRefresher
+
+    ref_wh.ingest("trades", (TRADE_HEADER + trade_row("T1")).encode(), fmt="csv")
+    broken = dataclasses.replace(
+        MART_TRADING_ACTIVITY,
+        sql="SELECT no_such_column FROM fact_trade WHERE trade_month IN ({months})",
+    )
+    versions = ref_wh.commits()[0].table_versions
+    with pytest.raises(RuntimeError, match="refreshing mart_trading_activity failed: the query "
+                       "failed: Binder Error") as info:  # fmt: skip
+        MartRefresher(ref_wh.queries, (broken,)).refresh("default", {}, versions)
+    assert not isinstance(info.value, LedgerhouseError)  # a 500, not "fix your SQL" (400)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledgerhouse import Warehouse
+from tests.conftest import examples
 from tests.semantic.test_cube_queries import close
 
 # Written by hand from the meaning of each member, not generated from the cube file.
@@ -116,7 +117,11 @@ def _sorted(rows: list[list[Any]]) -> list[list[Any]]:
 def test_rollup_raw_and_hand_written_sql_agree(loaded: Warehouse) -> None:
     routes: list[str] = []
 
-    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=examples(ci=120, dev=40),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(q=cube_queries())
     def check(q: dict[str, Any]) -> None:
         auto = loaded.cube("trades", q)

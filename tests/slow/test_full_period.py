@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.ingest_bench import amendment_batch
 from ledgerhouse import Warehouse
 from ledgerhouse.finbench.generate import generate
-from ledgerhouse.finbench.ingest_bench import amendment_batch
 from ledgerhouse.ingest import LOAD_ORDER
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,7 @@
 """Portfolio analytics: returns, risk and risk-adjusted ratios, computed over all portfolios at
 once from the star schema, with every convention an explicit parameter."""
 
+from ledgerhouse.analytics.anomalies import TradeAnomalies
 from ledgerhouse.analytics.models import Conventions
 from ledgerhouse.analytics.performance import (
     daily_returns,
@@ -14,6 +15,7 @@ from ledgerhouse.analytics.service import AnalyticsService
 __all__ = [
     "AnalyticsService",
     "Conventions",
+    "TradeAnomalies",
     "daily_returns",
     "modified_dietz",
     "money_weighted_returns",

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from ledgerhouse.api.metrics import Metrics
+from ledgerhouse.media import format_from_content_type
 from ledgerhouse.services import Warehouse
-from ledgerhouse.tenancy import Principal
+from ledgerhouse.tenancy import Principal, authorize
 
 
 def get_warehouse(request: Request) -> Warehouse:
     wh: Warehouse = request.app.state.warehouse
     return wh
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
 
 
 async def get_principal(
@@ -29,3 +37,28 @@ async def get_principal(
 
 
 Caller = Annotated[Principal, Depends(get_principal)]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An upload's format (from its Content-Type) and its sender, who may ingest: both checked
+    before a byte of the upload is read (an unsupported format answers 400 before a 403)."""
+
+    fmt: str
+    principal: Principal
+
+
+async def get_upload(
+    caller: Caller, content_type: Annotated[str | None, Header()] = None
+) -> Upload:
+    fmt = format_from_content_type(content_type)
+    authorize(caller, "ingest")
+    return Upload(fmt, caller)
+
+
+Uploader = Annotated[Upload, Depends(get_upload)]
+Wh = Annotated[Warehouse, Depends(get_warehouse)]
+Meters = Annotated[Metrics, Depends(get_metrics)]
+AcceptHeader = Annotated[
+    str | None, Header(description="application/json (default), text/csv, Parquet or Arrow.")
+]

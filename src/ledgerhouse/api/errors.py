@@ -1,4 +1,7 @@
-"""The one place errors become HTTP responses: every error has the same JSON envelope."""
+"""The one place errors become HTTP responses: every error has the same JSON envelope,
+``{"error": {"code", "message", "hint", "retryable", "details"}}``. The web framework's own
+refusals (an invalid body, an unknown route, a wrong method, an unexpected exception) become
+the registered errors of ledgerhouse.errors first, so they carry the same fields."""
 
 from __future__ import annotations
 
@@ -10,17 +13,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledgerhouse.errors import LedgerhouseError, scrub_paths
+from ledgerhouse.errors import (
+    HttpError,
+    InvalidRequest,
+    LedgerhouseError,
+    MethodNotAllowed,
+    NotFound,
+    scrub_paths,
+)
 
 log = logging.getLogger("ledgerhouse.api")
-
-
-def envelope(
-    status: int, code: str, message: str, hint: str = "", **details: object
-) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "hint": hint, "details": details}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def error_response(exc: LedgerhouseError, roots: tuple[str, ...] = ()) -> JSONResponse:
@@ -37,6 +39,14 @@ def error_response(exc: LedgerhouseError, roots: tuple[str, ...] = ()) -> JSONRe
     return JSONResponse({"error": body}, status_code=exc.status, headers=headers)
 
 
+def _framework(exc: LedgerhouseError, status: int) -> JSONResponse:
+    """The envelope of a refusal by the framework: its text is the framework's (or the
+    request's own input, quoted back), not scrubbed."""
+    exc.status = status
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": exc.to_dict()}, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerhouseError)
     async def _domain(req: Request, exc: LedgerhouseError) -> JSONResponse:
@@ -47,28 +57,26 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return envelope(
-            422,
-            "invalid_request",
+        invalid = InvalidRequest(
             f"{where}: {first.get('msg', 'invalid request')}",
-            "See the request schema at /docs.",
+            hint="See the request schema at /docs.",
             errors=[str(e) for e in exc.errors()[:5]],
         )
+        return _framework(invalid, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return envelope(exc.status_code, code, str(exc.detail), "See /docs for the routes.")
+        kind = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code, HttpError)
+        return _framework(kind(str(exc.detail), hint="See /docs for the routes."), exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return envelope(
-            500,
-            "internal_error",
+        unexpected = LedgerhouseError(
             "an unexpected error occurred",
-            "Retry; if it persists, report it with the server log.",
+            hint="Retry; if it persists, report it with the server log.",
         )
+        return _framework(unexpected, 500)
 
 
 def _scrubbed(value: Any, roots: tuple[str, ...]) -> Any:

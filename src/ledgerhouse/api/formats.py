@@ -1,4 +1,5 @@
-"""Query results in the format the client asks for (``Accept``), streamed batch by batch."""
+"""Query results in the format the client asks for (``Accept``, negotiated against the answer
+formats of ledgerhouse.media), streamed batch by batch."""
 
 from __future__ import annotations
 
@@ -20,24 +21,7 @@ from starlette.responses import Response
 from ledgerhouse.errors import InvalidRequest
 from ledgerhouse.model.values import json_values
 
-MEDIA = {
-    "application/json": "json",
-    "text/csv": "csv",
-    "application/vnd.apache.parquet": "parquet",
-    "application/x-parquet": "parquet",
-    "application/vnd.apache.arrow.stream": "arrow",
-}
-
 _BATCH_ROWS = 65_536
-
-
-def negotiate(accept: str | None) -> tuple[str, str]:
-    """(format, media type) for an Accept header; JSON when absent or */*."""
-    for part in (accept or "").split(","):
-        media = part.split(";")[0].strip().lower()
-        if media in MEDIA:
-            return MEDIA[media], media
-    return "json", "application/json"
 
 
 def stream(table: pa.Table, fmt: str) -> Iterator[bytes]:

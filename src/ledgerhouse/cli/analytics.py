@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ledgerhouse.cli.common import (
-    AsOfOpt,
-    JsonOpt,
-    RootOpt,
-    TenantOpt,
-    _bad,
-    _run,
-    _warehouse,
-)
+from ledgerhouse.api.schemas.records import ModelRecord
+from ledgerhouse.cli.common import AsOfOpt, Cli, bad, command
 from ledgerhouse.cli.output import Output
 
 analytics_app = typer.Typer(
@@ -42,7 +34,7 @@ def _day(value: str | None, name: str) -> Any:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _bad(f"{name} {value!r} is not a date", f"Give {name} as YYYY-MM-DD.") from None
+        raise bad(f"{name} {value!r} is not a date", f"Give {name} as YYYY-MM-DD.") from None
 
 
 def _print_frame(out: Output, frame: Any, commit: int, fmt: str) -> None:
@@ -63,15 +55,16 @@ def _print_frame(out: Output, frame: Any, commit: int, fmt: str) -> None:
         out.info(f"{frame.height} rows · commit {commit}")
 
 
-def _analytics_call(fmt: str, root: Path | None, tenant: str | None, call: Any) -> None:
+def _analytics_call(cli: Cli, fmt: str, call: Any) -> None:
     """Run ``call(analytics_service)`` for the local principal and print the frame."""
+    with cli.warehouse() as wh:
+        frame, commit = call(wh.analytics(cli.principal(wh)))
+    _print_frame(cli.out, frame, commit, fmt)
 
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            frame, commit = call(wh.analytics(wh.local_principal(tenant)))
-        _print_frame(out, frame, commit, fmt)
 
-    _run(fmt == "json", go)
+def _framed(name: str, **kw: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register an analytics command that prints a frame (``--format json``: JSON output)."""
+    return command(analytics_app, name, options=("root", "tenant"), json_format="fmt", **kw)
 
 
 def _short(v: Any) -> Any:
@@ -82,8 +75,9 @@ def _short(v: Any) -> Any:
     return v
 
 
-@analytics_app.command("performance")
+@_framed("performance")
 def analytics_performance(
+    cli: Cli,
     portfolio: PortfolioOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
@@ -96,65 +90,55 @@ def analytics_performance(
     horizon: Annotated[int, typer.Option("--horizon", help="VaR horizon in periods.")] = 1,
     return_type: Annotated[str, typer.Option(help="simple or log.")] = "simple",
     fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
 ) -> None:
     """Performance and risk per portfolio (TWR, MWR, volatility, Sharpe, drawdown, VaR...)."""
-
-    def go(out: Output) -> None:
-        conventions = {
-            "periods_per_year": periods_per_year,
-            "risk_free": risk_free,
-            "risk_free_unit": risk_free_unit,
-            "var_method": var_method,
-            "confidence": confidence,
-            "horizon_days": horizon,
-            "return_type": return_type,
-        }
-        with _warehouse(root) as wh:
-            report, commit = wh.performance(
-                portfolio or None,
-                start=_day(start, "--start"),
-                end=_day(end, "--end"),
-                conventions=conventions,
-                as_of=as_of,
-                principal=wh.local_principal(tenant),
-            )
-        _print_frame(out, report, commit, fmt)
-
-    _run(fmt == "json", go)
+    conventions = {
+        "periods_per_year": periods_per_year,
+        "risk_free": risk_free,
+        "risk_free_unit": risk_free_unit,
+        "var_method": var_method,
+        "confidence": confidence,
+        "horizon_days": horizon,
+        "return_type": return_type,
+    }
+    with cli.warehouse() as wh:
+        report, commit = wh.performance(
+            portfolio or None,
+            start=_day(start, "--start"),
+            end=_day(end, "--end"),
+            conventions=conventions,
+            as_of=as_of,
+            principal=cli.principal(wh),
+        )
+    _print_frame(cli.out, report, commit, fmt)
 
 
-@analytics_app.command("returns")
+@_framed("returns")
 def analytics_returns(
+    cli: Cli,
     portfolio: PortfolioOpt = None,
     every: Annotated[str, typer.Option("--every", help="month, quarter or year.")] = "month",
     start: StartOpt = None,
     end: EndOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
 ) -> None:
     """Modified Dietz returns per month, quarter or year, chain-linked."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            frame, commit = wh.period_returns(
-                portfolio or None,
-                every=every,
-                start=_day(start, "--start"),
-                end=_day(end, "--end"),
-                as_of=as_of,
-                principal=wh.local_principal(tenant),
-            )
-        _print_frame(out, frame, commit, fmt)
-
-    _run(fmt == "json", go)
+    with cli.warehouse() as wh:
+        frame, commit = wh.period_returns(
+            portfolio or None,
+            every=every,
+            start=_day(start, "--start"),
+            end=_day(end, "--end"),
+            as_of=as_of,
+            principal=cli.principal(wh),
+        )
+    _print_frame(cli.out, frame, commit, fmt)
 
 
-@analytics_app.command("exposures")
+@_framed("exposures")
 def analytics_exposures(
+    cli: Cli,
     on: Annotated[str, typer.Option("--date", help="Day of the positions, YYYY-MM-DD.")],
     by: Annotated[
         list[str] | None,
@@ -163,148 +147,131 @@ def analytics_exposures(
     level: Annotated[str, typer.Option("--level", help="firm, desk or portfolio.")] = "portfolio",
     as_of: AsOfOpt = None,
     fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
 ) -> None:
     """Long, short, gross and net exposure on a date by hierarchy level and breakdowns."""
-    _analytics_call(fmt, root, tenant, lambda a: a.exposures(_day(on, "--date"), by, level, as_of))
+    _analytics_call(cli, fmt, lambda a: a.exposures(_day(on, "--date"), by, level, as_of))
 
 
-@analytics_app.command("reconcile")
+@_framed("reconcile")
 def analytics_reconcile(
+    cli: Cli,
     on: Annotated[str, typer.Option("--date", help="Rebuild positions up to this day.")],
     as_of: AsOfOpt = None,
     fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
 ) -> None:
     """Positions rebuilt from cumulative trades, beside the stored snapshot of the day."""
-    _analytics_call(fmt, root, tenant, lambda a: a.reconcile_positions(_day(on, "--date"), as_of))
+    _analytics_call(cli, fmt, lambda a: a.reconcile_positions(_day(on, "--date"), as_of))
 
 
-@analytics_app.command("pnl")
+@_framed("pnl")
 def analytics_pnl(
+    cli: Cli,
     on: Annotated[str, typer.Option("--date", help="Trades up to this day, YYYY-MM-DD.")],
     portfolio: PortfolioOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
 ) -> None:
     """Realized (average cost) and unrealized P&L by portfolio and instrument."""
-    _analytics_call(
-        fmt, root, tenant, lambda a: a.pnl(_day(on, "--date"), portfolio or None, as_of)
-    )
+    _analytics_call(cli, fmt, lambda a: a.pnl(_day(on, "--date"), portfolio or None, as_of))
 
 
-@analytics_app.command("correlation")
+@_framed("correlation")
 def analytics_correlation(
+    cli: Cli,
     portfolio: PortfolioOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
     min_periods: Annotated[int, typer.Option(help="Fewest shared days for a value.")] = 20,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
 ) -> None:
     """Correlation matrix of the portfolios' daily returns."""
     _analytics_call(
+        cli,
         fmt,
-        root,
-        tenant,
         lambda a: a.correlation(
             portfolio or None, _day(start, "--start"), _day(end, "--end"), min_periods, as_of
         ),
     )
 
 
-@analytics_app.command("attribution")
+@_framed("attribution")
 def analytics_attribution(
+    cli: Cli,
     start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
     portfolio: PortfolioOpt = None,
     daily: Annotated[bool, typer.Option("--daily", help="Per-day effects, not linked.")] = False,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = "table",
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
 ) -> None:
     """Brinson-Fachler attribution by sector against the benchmark (Carino-linked)."""
     _analytics_call(
+        cli,
         fmt,
-        root,
-        tenant,
         lambda a: a.attribution(
             portfolio or None, _day(start, "--start"), _day(end, "--end"), daily, as_of
         ),
     )
 
 
-@analytics_app.command("anomalies")
+@command(analytics_app, "anomalies")
 def analytics_anomalies(
+    cli: Cli,
     train_start: Annotated[str, typer.Option("--train-start", help="YYYY-MM-DD")],
     train_end: Annotated[str, typer.Option("--train-end", help="YYYY-MM-DD")],
     score_start: Annotated[str, typer.Option("--score-start", help="YYYY-MM-DD")],
     score_end: Annotated[str, typer.Option("--score-end", help="YYYY-MM-DD")],
     contamination: Annotated[float, typer.Option(help="Expected share of anomalies.")] = 0.01,
-    root: RootOpt = None,
-    tenant: TenantOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Train the trade anomaly model and write scores to ml_trade_anomaly."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            record = wh.detect_anomalies(
+    with cli.warehouse() as wh:
+        record = ModelRecord.model_validate(
+            wh.detect_anomalies(
                 _day(train_start, "--train-start"),
                 _day(train_end, "--train-end"),
                 _day(score_start, "--score-start"),
                 _day(score_end, "--score-end"),
                 contamination=contamination,
-                principal=wh.local_principal(tenant),
+                principal=cli.principal(wh),
             )
-        m = record["metrics"]
-        out.data(
-            record,
-            f"model {record['id']}: {m['flagged']:,} of {m['scored_rows']:,} trades flagged "
-            f"(commit {record['scoring_commit']}); query them with\n  ledgerhouse query "
-            f"\"SELECT * FROM ml_trade_anomaly WHERE model_id = '{record['id']}' AND "
-            f'is_anomaly ORDER BY score DESC LIMIT 20"',
         )
+    m = record.metrics or {}
+    cli.out.data(
+        record,
+        f"model {record.id}: {m.get('flagged', 0):,} of {m.get('scored_rows', 0):,} trades "
+        f"flagged (commit {record.scoring_commit}); query them with\n  ledgerhouse query "
+        f"\"SELECT * FROM ml_trade_anomaly WHERE model_id = '{record.id}' AND "
+        f'is_anomaly ORDER BY score DESC LIMIT 20"',
+    )
 
-    _run(as_json, go)
 
-
-def models(root: RootOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+def models(cli: Cli) -> None:
     """List trained models with their features, commits and results."""
-
-    def go(out: Output) -> None:
-        with _warehouse(root) as wh:
-            found = wh.models(principal=wh.local_principal(tenant))
-        if out.as_json:
-            out.json(found)
-            return
-        out.table(
-            ["id", "name", "created", "training commit", "scoring commit", "flagged"],
+    with cli.warehouse() as wh:
+        found = [ModelRecord.model_validate(m) for m in wh.models(principal=cli.principal(wh))]
+    if cli.out.as_json:
+        cli.out.json(found)
+        return
+    cli.out.table(
+        ["id", "name", "created", "training commit", "scoring commit", "flagged"],
+        [
             [
-                [
-                    m["id"],
-                    m["name"],
-                    m["created_at"],
-                    m["training_commit"],
-                    m["scoring_commit"],
-                    m["metrics"]["flagged"],
-                ]
-                for m in found
-            ],
-        )
-
-    _run(as_json, go)
+                m.id,
+                m.name,
+                m.created_at,
+                m.training_commit,
+                m.scoring_commit,
+                (m.metrics or {}).get("flagged"),
+            ]
+            for m in found
+        ],
+    )
 
 
 def _trading_command(kind: str) -> Callable[..., None]:
-    def command(
+    def trading(
+        cli: Cli,
         start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
         end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
         instrument: Annotated[
@@ -312,24 +279,20 @@ def _trading_command(kind: str) -> Callable[..., None]:
         ] = None,
         as_of: AsOfOpt = None,
         fmt: FormatOpt = "table",
-        root: RootOpt = None,
-        tenant: TenantOpt = None,
     ) -> None:
         _analytics_call(
+            cli,
             fmt,
-            root,
-            tenant,
             lambda a: getattr(a, kind)(
                 _day(start, "--start"), _day(end, "--end"), instrument, as_of
             ),
         )
 
-    return command
+    trading.__name__ = kind
+    return trading
 
 
-analytics_app.command("vwap", help="VWAP and TWAP per instrument and day.")(
-    _trading_command("vwap")
-)
-analytics_app.command("slippage", help="Each trade against the prevailing close, in bp.")(
+_framed("vwap", help="VWAP and TWAP per instrument and day.")(_trading_command("vwap"))
+_framed("slippage", help="Each trade against the prevailing close, in bp.")(
     _trading_command("slippage")
 )

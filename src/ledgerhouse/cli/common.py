@@ -1,20 +1,32 @@
-"""What every CLI command shares: option types, opening the warehouse, the error handler."""
+"""What every CLI command shares, declared once: the ``--root``, ``--tenant`` and ``--json``
+options, the settings and the output mode resolved once per invocation, opening the
+warehouse, and the error handler (exit 2 for a refused input, 1 for an internal error).
+
+A command is a function of the invocation (``Cli``) and its own options, registered with
+``@command(group)``: the shared options are added to its signature, so they work after the
+command as they always did (``ledgerhouse tables --root DIR --json``), and also before it
+(``ledgerhouse --root DIR tables``), where the root callback (``defaults``) reads them.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ledgerhouse.cli.output import Output
-from ledgerhouse.config import load_settings
-from ledgerhouse.errors import LedgerhouseError
+from ledgerhouse.config import Settings, load_settings
+from ledgerhouse.errors import InvalidRequest, LedgerhouseError
 from ledgerhouse.services import Warehouse
+from ledgerhouse.tenancy import Principal
 
 RootOpt = Annotated[
     Path | None,
@@ -26,18 +38,113 @@ AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Commit id or ISO timestamp to read as of.")
 ]
 
+_KW = inspect.Parameter.KEYWORD_ONLY
+#: The shared options a command may take, by the name ``command(options=...)`` uses.
+SHARED = {
+    "root": inspect.Parameter("root", _KW, default=None, annotation=RootOpt),
+    "tenant": inspect.Parameter("tenant", _KW, default=None, annotation=TenantOpt),
+    "json": inspect.Parameter("as_json", _KW, default=False, annotation=JsonOpt),
+}
+#: typer passes the click context to a parameter of this type (the root callback's defaults).
+_CONTEXT = inspect.Parameter(
+    "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+)
+
+
+@dataclass
+class Defaults:
+    """The shared options given before the command (``ledgerhouse --root DIR ...``)."""
+
+    root: Path | None = None
+    tenant: str | None = None
+    as_json: bool = False
+
+
+@dataclass
+class Cli:
+    """One invocation: where the warehouse is, as which tenant, and how to print."""
+
+    root: Path | None = None
+    tenant: str | None = None
+    out: Output = field(default_factory=Output)
+    _settings: Settings | None = None
+
+    def settings(self, **overrides: Any) -> Settings:
+        """The settings, loaded once (``overrides``, e.g. host and port, on the first call)."""
+        if self._settings is None:
+            self._settings = load_settings(root=self.root, **overrides)
+        return self._settings
+
+    @contextmanager
+    def warehouse(self) -> Iterator[Warehouse]:
+        wh = Warehouse.open(self.settings())
+        try:
+            yield wh
+        finally:
+            wh.close()
+
+    def principal(self, wh: Warehouse) -> Principal:
+        """The local principal of ``--tenant`` (the CLI works on the directory as its admin)."""
+        return wh.local_principal(self.tenant)
+
+    def run(self, fn: Callable[..., int | None], *args: Any, **kwargs: Any) -> None:
+        """Run a command; a LedgerhouseError is printed (text or JSON) and sets the exit code."""
+        try:
+            code = fn(self, *args, **kwargs)
+        except LedgerhouseError as exc:
+            self.out.error(exc)
+            raise typer.Exit(2 if exc.status < 500 else 1) from None
+        raise typer.Exit(code or 0)
+
+
+def defaults(
+    ctx: typer.Context, root: RootOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Ledgerhouse: a financial data warehouse on Delta Lake and DuckDB."""
+    ctx.obj = Defaults(root, tenant, as_json)
+
+
+def command(
+    group: typer.Typer,
+    name: str | None = None,
+    *,
+    options: tuple[str, ...] = ("root", "tenant", "json"),
+    json_format: str | None = None,
+    **kw: Any,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``fn(cli, **own_options)`` as a command of ``group`` with the shared
+    ``options``. ``json_format`` names an option (``--format``) whose value ``json`` also
+    makes the output (errors included) JSON."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]  # not `cli`
+        params = [_CONTEXT, *own, *(SHARED[o] for o in options)]
+
+        @functools.wraps(fn)
+        def invoke(ctx: typer.Context, **kwargs: Any) -> None:
+            given = Defaults(kwargs.pop("root", None), kwargs.pop("tenant", None))
+            as_json = kwargs.pop("as_json", False)
+            if json_format is not None:
+                as_json = as_json or kwargs[json_format] == "json"
+            before = ctx.find_object(Defaults) or Defaults()
+            cli = Cli(
+                root=given.root or before.root,
+                tenant=given.tenant or before.tenant,
+                out=Output(as_json or before.as_json),
+            )
+            cli.run(fn, **kwargs)
+
+        invoke.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        invoke.__annotations__ = {p.name: p.annotation for p in params}
+        group.command(name, **kw)(invoke)
+        return fn
+
+    return register
+
 
 @contextmanager
-def _warehouse(root: Path | None) -> Iterator[Warehouse]:
-    wh = Warehouse.open(load_settings(root=root))
-    try:
-        yield wh
-    finally:
-        wh.close()
-
-
-@contextmanager
-def _progress(out: Output, label: str) -> Iterator[Callable[[str], None]]:
+def progress(out: Output, label: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with the current stage on a terminal's stderr; nothing otherwise."""
     if out.as_json or not sys.stderr.isatty():
         yield lambda stage: None
         return
@@ -52,17 +159,5 @@ def _progress(out: Output, label: str) -> Iterator[Callable[[str], None]]:
         yield lambda stage: bar.update(task, description=f"{label}: {stage}")
 
 
-def _run(as_json: bool, fn: Callable[[Output], int | None]) -> None:
-    out = Output(as_json)
-    try:
-        code = fn(out)
-    except LedgerhouseError as exc:
-        out.error(exc)
-        raise typer.Exit(2 if exc.status < 500 else 1) from None
-    raise typer.Exit(code or 0)
-
-
-def _bad(message: str, hint: str) -> LedgerhouseError:
-    from ledgerhouse.errors import InvalidRequest
-
+def bad(message: str, hint: str) -> LedgerhouseError:
     return InvalidRequest(message, hint=hint)

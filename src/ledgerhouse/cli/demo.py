@@ -6,22 +6,14 @@ import tempfile
 from pathlib import Path
 
 from ledgerhouse.cli.output import Output
-from ledgerhouse.config import load_settings
+from ledgerhouse.config import Settings
 from ledgerhouse.ingest import LOAD_ORDER
 from ledgerhouse.services import Warehouse
 
 
-def run_demo(
-    out: Output,
-    root: Path | None,
-    scale: float,
-    host: str | None,
-    port: int | None,
-    serve: bool = True,
-) -> None:
+def run_demo(out: Output, settings: Settings, scale: float, serve: bool = True) -> None:
     from ledgerhouse.finbench.generate import generate
 
-    settings = load_settings(root=root, host=host, port=port)
     wh, key = Warehouse.init(settings)
     try:
         if key is None:

@@ -1,4 +1,6 @@
-"""All CLI printing goes through Output: text for people, JSON for programs."""
+"""All CLI printing goes through Output: text for people, JSON for programs. A record (a
+commit, a batch, a table, a key, a logged query, a model, a cube) is printed in JSON as the API
+sends it: the same schema (api/schemas/records.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from ledgerhouse.api.schemas.records import dump
 from ledgerhouse.errors import LedgerhouseError
 
 
@@ -24,6 +28,15 @@ def _default(v: Any) -> Any:
     return str(v)
 
 
+def to_json(value: Any, indent: int | None = 2) -> str:
+    """``value`` as JSON text; records (pydantic models) as the API sends them."""
+    if isinstance(value, BaseModel) or (
+        isinstance(value, list) and value and isinstance(value[0], BaseModel)
+    ):
+        value = dump(value)
+    return json.dumps(value, default=_default, indent=indent)
+
+
 class Output:
     def __init__(self, as_json: bool = False) -> None:
         self.as_json = as_json
@@ -31,7 +44,7 @@ class Output:
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def json(self, value: Any) -> None:
-        sys.stdout.write(json.dumps(value, default=_default, indent=2) + "\n")
+        sys.stdout.write(to_json(value) + "\n")
 
     def data(self, value: Any, text: str | None = None) -> None:
         if self.as_json or text is None:

@@ -5,8 +5,9 @@
     report = lh.ingest("trades", "trades.csv", batch_id="trades-2024-06-03")
     df = lh.query("SELECT count(*) AS n FROM fact_trade").to_polars()
 
-Errors come back as the same exception classes the library raises (by the envelope's code),
-carrying the server's message, hint and details.
+Errors come back as the same exception classes the library raises (the class registered for
+the envelope's code in ``ledgerhouse.errors.REGISTRY``), carrying the server's message, hint,
+details, status and ``retryable``.
 """
 
 from __future__ import annotations
@@ -18,46 +19,8 @@ from typing import Any
 import httpx
 import polars as pl
 
-from ledgerhouse import errors
-from ledgerhouse.ingest.errors import (
-    BatchRejected,
-    UnknownDataset,
-    UnreadablePayload,
-    UnsupportedFormat,
-)
-from ledgerhouse.ingest.readers import format_from_path
-from ledgerhouse.storage.keys import ApiKeyConflict
-
-_CONTENT_TYPES = {
-    "csv": "text/csv",
-    "json": "application/json",
-    "ndjson": "application/x-ndjson",
-    "parquet": "application/vnd.apache.parquet",
-    "arrow": "application/vnd.apache.arrow.file",
-}
-
-_BY_CODE: dict[str, type[errors.LedgerhouseError]] = {
-    cls.code: cls
-    for cls in (
-        errors.InvalidRequest,
-        errors.NotFound,
-        errors.Unauthorized,
-        errors.Forbidden,
-        errors.Conflict,
-        errors.PayloadTooLarge,
-        errors.UnprocessableBatch,
-        errors.QueryRejected,
-        errors.QueryFailed,
-        errors.StorageError,
-        errors.StorageUnavailable,
-        errors.ConfigError,
-        BatchRejected,
-        UnknownDataset,
-        UnreadablePayload,
-        UnsupportedFormat,
-        ApiKeyConflict,
-    )
-}
+# nothing of the server but its errors and media types (tests/test_layers.py)
+from ledgerhouse import errors, media
 
 
 @dataclass
@@ -111,13 +74,13 @@ class Client:
     ) -> dict[str, Any]:
         if isinstance(data, str | Path):
             path = Path(data)
-            fmt = fmt or format_from_path(path)
+            fmt = fmt or media.format_from_path(path)
             data = path.read_bytes()
-        if fmt not in _CONTENT_TYPES:
+        if fmt not in media.UPLOAD_TYPE:
             raise errors.InvalidRequest(
-                f"unknown format {fmt!r}", hint="Pass fmt= one of " + ", ".join(_CONTENT_TYPES)
+                f"unknown format {fmt!r}", hint="Pass fmt= one of " + ", ".join(media.UPLOAD_TYPE)
             )
-        headers = {"Content-Type": _CONTENT_TYPES[fmt]}
+        headers = {"Content-Type": media.UPLOAD_TYPE[fmt]}
         if batch_id:
             headers["Idempotency-Key"] = batch_id
         result: dict[str, Any] = self._call(
@@ -228,13 +191,22 @@ class Client:
 
 
 def _error(resp: httpx.Response) -> errors.LedgerhouseError:
+    """The exception of an error answer: the class registered for its code, with the server's
+    message, hint, details, status and ``retryable``."""
     try:
         body = resp.json()["error"]
+        code, message = str(body.get("code", "")), str(body.get("message", ""))
     except Exception:
         return errors.LedgerhouseError(
             f"HTTP {resp.status_code}: {resp.text[:300]}", hint="Is this a Ledgerhouse server?"
         )
-    cls = _BY_CODE.get(body.get("code", ""), errors.LedgerhouseError)
-    exc = cls(body.get("message", ""), hint=body.get("hint", ""), **body.get("details", {}))
+    cls = errors.error_class(code)
+    details = body.get("details")
+    exc = cls(
+        message, hint=str(body.get("hint", "")), **(details if isinstance(details, dict) else {})
+    )
     exc.status = resp.status_code
+    exc.retryable = bool(body.get("retryable", cls.retryable))
+    if cls is errors.LedgerhouseError and code:
+        exc.code = code  # a code this client does not know: kept as the server sent it
     return exc

@@ -4,8 +4,8 @@ from ledgerhouse.ingest.bounds import ReadLimits
 from ledgerhouse.ingest.datasets import CONTRACTS, LOAD_ORDER, contract, render_markdown
 from ledgerhouse.ingest.models import BatchReport, Contract
 from ledgerhouse.ingest.pipeline import IngestLimits, Ingestor, batch_id_for
-from ledgerhouse.ingest.readers import format_from_content_type, format_from_path
 from ledgerhouse.ingest.tables import INGEST_TABLES, RAW_TABLES
+from ledgerhouse.media import format_from_content_type, format_from_path
 
 __all__ = [
     "CONTRACTS",

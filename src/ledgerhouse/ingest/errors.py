@@ -1,28 +1,20 @@
-"""Errors of the ingestion domain."""
+"""Errors of the ingestion domain (defined with every other code in ledgerhouse.errors, so the
+HTTP client raises the same classes)."""
 
-from ledgerhouse.errors import InvalidRequest, PayloadTooLarge, UnprocessableBatch
-
-
-class UnknownDataset(InvalidRequest):
-    code = "unknown_dataset"
-
-
-class UnsupportedFormat(InvalidRequest):
-    code = "unsupported_format"
-
-
-class UnreadablePayload(UnprocessableBatch):
-    code = "unreadable_payload"
-
-
-class BatchRejected(UnprocessableBatch):
-    code = "batch_rejected"
-
+from ledgerhouse.errors import (
+    BatchRejected,
+    PayloadTooLarge,
+    UnknownDataset,
+    UnprocessableBatch,
+    UnreadablePayload,
+    UnsupportedFormat,
+)
 
 __all__ = [
     "BatchRejected",
     "PayloadTooLarge",
     "UnknownDataset",
+    "UnprocessableBatch",
     "UnreadablePayload",
     "UnsupportedFormat",
 ]

@@ -2,29 +2,26 @@
 
 1. The batch id (given, or the SHA-256 of dataset + payload) is looked up in the ledger: a
    committed batch is not loaded again; its original report is returned.
-2. Under the tenant's writer lock, tables left ahead of the last warehouse commit by a crashed
-   batch are restored to their committed version (Delta RESTORE).
+2. In a transaction of the commit writer (``storage/commits.py``): under the tenant's writer
+   lock, tables left ahead of the last warehouse commit by a crashed writer are restored to
+   their committed version (Delta RESTORE).
 3. The payload is read, validated against the dataset contract, and conformed (dimension
    versions, FX). Refused rows go to quarantine with a reason; if their share exceeds the
    limit, the batch is rejected whole and nothing is written.
-4. The raw rows, the quarantine and the core tables are written as new Delta versions, then
-   one metadata transaction records the warehouse commit and the ledger entry. That
-   transaction is the commit point: until it, readers and recovery ignore the new versions.
+4. The raw rows, the quarantine and the core tables are staged as new Delta versions, the
+   commit listeners refresh the marts and rollups, then one metadata transaction records the
+   warehouse commit and the ledger entry. That transaction is the commit point: until it,
+   readers and recovery ignore the new versions.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import re
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 
@@ -40,6 +37,7 @@ from ledgerhouse.ingest.readers import read_payload
 from ledgerhouse.ingest.tables import RAW_TABLES
 from ledgerhouse.ingest.validate import REASON, ROW, quarantine_records, validate
 from ledgerhouse.model.schema import DIM_INSTRUMENT, DIM_PORTFOLIO, QUARANTINE, TableDef
+from ledgerhouse.storage.commits import CommitWriter, Transaction
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.metadata import MetadataStore
 
@@ -107,11 +105,6 @@ def _planner(dataset: str) -> Callable[[LoadContext, pl.DataFrame], LoadPlan]:
     return planners[dataset]
 
 
-#: Called after a batch's writes, before its commit, with the committed and the new table
-#: versions; returns the versions of the derived tables it rewrote.
-AfterWrite = Callable[[str, dict[str, int], dict[str, int]], dict[str, int]]
-
-
 def batch_id_for(dataset: str, payload: bytes) -> str:
     digest = hashlib.sha256(dataset.encode() + b"\0" + payload).hexdigest()
     return f"sha256-{digest[:40]}"
@@ -135,13 +128,11 @@ class Ingestor:
         self,
         store: DeltaStore,
         meta: MetadataStore,
+        writer: CommitWriter,
         limits: IngestLimits,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        after_write: AfterWrite | None = None,
-        tables: Sequence[TableDef] = (),
     ) -> None:
-        self.after_write = after_write
-        self.tables = tuple(tables)  # every table recovery restores (from the composition root)
+        self.writer = writer
         self.store = store
         self.meta = meta
         self.limits = limits
@@ -174,14 +165,22 @@ class Ingestor:
         done = self._already_committed(tenant, batch_id, dataset)
         if done is not None:
             return done
-        with self.writer_lock(tenant):
+        say("recovering")
+        batch = (batch_id, dataset)
+        with self.writer.transaction(tenant, f"ingest:{dataset}", batch) as txn:
             done = self._already_committed(tenant, batch_id, dataset)
             if done is not None:
-                return done
-            say("recovering")
-            versions = self.recover(tenant)
+                return done  # nothing staged: no commit
+            if txn.base is None:
+                raise InvalidRequest(
+                    f"tenant {tenant!r} has no warehouse", hint="Run `ledgerhouse init` first."
+                )
             say("reading")
-            report = self._load(tenant, dataset, payload, fmt, batch_id, versions, say)
+            report = self._load(txn, dataset, payload, fmt, batch_id, say)
+        assert txn.commit is not None
+        report.tables_written = dict(txn.written)  # the marts and rollups included
+        report.commit_id = txn.commit.id
+        say("committed")
         report.duration_s = time.perf_counter() - started
         report.rows_per_s = report.rows_received / report.duration_s if report.duration_s else 0
         return report
@@ -201,45 +200,17 @@ class Ingestor:
         report.status = "duplicate"
         return report
 
-    @contextmanager
-    def writer_lock(self, tenant: str) -> Iterator[None]:
-        """The tenant's writer lock (fcntl): batches of one tenant apply one at a time."""
-        root = self.store.tenant_root(tenant)
-        root.mkdir(parents=True, exist_ok=True)
-        with open(Path(root) / "_writer.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    def recover(self, tenant: str) -> dict[str, int]:
-        """Restore every table ahead of the last commit (a crashed batch) to its committed
-        version; return the committed versions. Call under the writer lock."""
-        commit = self.meta.latest_commit(tenant)
-        if commit is None:
-            raise InvalidRequest(
-                f"tenant {tenant!r} has no warehouse", hint="Run `ledgerhouse init` first."
-            )
-        for table in self.tables:
-            committed = commit.table_versions.get(table.relation)
-            if committed is None:
-                continue
-            if self.store.version(tenant, table) != committed:
-                self.store.restore(tenant, table, committed)
-        return dict(commit.table_versions)
-
     # -- the load -----------------------------------------------------------------------------
     def _load(
         self,
-        tenant: str,
+        txn: Transaction,
         dataset: str,
         payload: bytes,
         fmt: str,
         batch_id: str,
-        versions: dict[str, int],
         say: Progress,
     ) -> BatchReport:
+        tenant = txn.tenant
         spec = contract(dataset)
         report = BatchReport(batch_id=batch_id, dataset=dataset, status="committed")
         try:
@@ -253,7 +224,7 @@ class Ingestor:
             exc.details["report"] = report.to_dict()
             raise
         report.warnings = checked.warnings
-        ctx = LoadContext(tenant, self.store, versions, batch_id, self.clock())
+        ctx = LoadContext(tenant, self.store, txn.committed, batch_id, self.clock())
         say("conforming")
         plan = _planner(dataset)(ctx, checked.good)
         bad = pl.concat([checked.bad, plan.bad]).unique(ROW, keep="first").sort(ROW)
@@ -277,37 +248,22 @@ class Ingestor:
                 report=report.to_dict(),
             )
         say("writing")
-        written = self._write(ctx, checked.typed, bad, quarantined, dataset, plan)
-        new_versions = {**versions, **written}
-        if self.after_write is not None:  # derived tables (marts) join the same commit
+        self._write(txn, ctx, checked.typed, bad, quarantined, dataset, plan)
+        txn.report = report.to_dict()  # the ledger entry, recorded with the commit
+        if self.writer.listeners:  # derived tables (marts, rollups) join the same commit
             say("refreshing marts")
-            derived = self.after_write(tenant, versions, new_versions)
-            for name in derived:
-                _failpoint(name)
-            written.update(derived)
-            new_versions.update(derived)
-        report.tables_written = written
-        commit = self.meta.record_commit(
-            tenant,
-            f"ingest:{dataset}",
-            new_versions,
-            sorted(written),
-            batch=(batch_id, dataset, report.to_dict()),
-        )
-        report.commit_id = commit.id
-        say("committed")
         return report
 
     def _write(
         self,
+        txn: Transaction,
         ctx: LoadContext,
         typed: pl.DataFrame,
         bad: pl.DataFrame,
         quarantined: pl.DataFrame,
         dataset: str,
         plan: LoadPlan,
-    ) -> dict[str, int]:
-        written: dict[str, int] = {}
+    ) -> None:
         raw = RAW_TABLES[dataset]
         loaded_at = pl.lit(ctx.loaded_at).cast(pl.Datetime("us", "UTC"))
         raw_rows = (
@@ -337,17 +293,7 @@ class Ingestor:
         # Sequential on purpose: at 10M rows, writing tables concurrently saved nothing and
         # raised peak memory from 16 GB to 23 GB (docs/decisions/0004-ingestion-write-path.md).
         for table, write in [*writes, *plan.writes]:
-            written[table.relation] = write()
-            _failpoint(table.relation)
-        _failpoint("before-commit")
-        return written
-
-
-def _failpoint(point: str) -> None:
-    """Crash-testing hook: ``LEDGERHOUSE_FAILPOINT=<table>|before-commit`` makes the process
-    SIGKILL itself right after that write, as a power cut would. Used by the test suite."""
-    if os.environ.get("LEDGERHOUSE_FAILPOINT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
+            txn.stage(table, write)  # a failpoint after each write (tests/ingest)
 
 
 def _reason_counts(bad: pl.DataFrame) -> dict[str, int]:

@@ -2,14 +2,14 @@
 
 Built-in formats register the same way a third party would (``register_format``). A reader
 gets the payload and its ReadLimits, and refuses (PayloadTooLarge) a payload that would decode
-past them before it decodes it all (columnar.py for Parquet and Arrow IPC).
+past them before it decodes it all (columnar.py for Parquet and Arrow IPC). The media types
+and file extensions of each format are declared once, in ledgerhouse.media.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from pathlib import Path
 
 import polars as pl
 
@@ -21,56 +21,9 @@ from ledgerhouse.ingest.errors import UnreadablePayload, UnsupportedFormat
 Reader = Callable[[bytes, ReadLimits], pl.DataFrame]
 READERS: dict[str, Reader] = {}
 
-CONTENT_TYPES: dict[str, str] = {
-    "text/csv": "csv",
-    "application/csv": "csv",
-    "application/json": "json",
-    "application/x-ndjson": "ndjson",
-    "application/ndjson": "ndjson",
-    "application/jsonl": "ndjson",
-    "application/vnd.apache.parquet": "parquet",
-    "application/x-parquet": "parquet",
-    "application/parquet": "parquet",
-    "application/vnd.apache.arrow.file": "arrow",
-    "application/vnd.apache.arrow.stream": "arrow",
-}
-
-EXTENSIONS: dict[str, str] = {
-    ".csv": "csv",
-    ".json": "json",
-    ".ndjson": "ndjson",
-    ".jsonl": "ndjson",
-    ".parquet": "parquet",
-    ".arrow": "arrow",
-    ".arrows": "arrow",
-    ".ipc": "arrow",
-    ".feather": "arrow",
-}
-
 
 def register_format(name: str, reader: Reader) -> None:
     READERS[name] = reader
-
-
-def format_from_content_type(content_type: str | None) -> str:
-    base = (content_type or "").split(";")[0].strip().lower()
-    if base in CONTENT_TYPES:
-        return CONTENT_TYPES[base]
-    raise UnsupportedFormat(
-        f"unsupported Content-Type {content_type!r}",
-        hint="Send one of: " + ", ".join(sorted(CONTENT_TYPES)),
-        content_type=content_type,
-    )
-
-
-def format_from_path(path: Path) -> str:
-    fmt = EXTENSIONS.get(path.suffix.lower())
-    if fmt is None:
-        raise UnsupportedFormat(
-            f"cannot tell the format of {path.name!r} from its extension",
-            hint="Use one of " + ", ".join(sorted(EXTENSIONS)) + " or pass --format.",
-        )
-    return fmt
 
 
 def read_payload(data: bytes, fmt: str, limits: ReadLimits | None = None) -> pl.DataFrame:

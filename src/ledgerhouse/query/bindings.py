@@ -1,9 +1,9 @@
-"""Pinned table versions bound once in the tenant's DuckDB database, not once per query.
+"""Pinned table versions bound once in the tenant's engine, not once per query.
 
 A query reads each relation at the version its commit pins. Binding that version (a view
-over its Parquet files) costs DuckDB a read of the file footers; doing it on every request was
+over its Parquet files) costs the engine a read of the file footers; doing it on every request was
 the largest fixed cost of a small query (about 10 ms at SF 1). So each (relation, version)
-becomes a named object of the tenant database the first time a query needs it:
+becomes a named object of the tenant engine the first time a query needs it:
 
 - a **native table** (copied into memory) for small serving tables — marts, rollups and
   dimensions up to ``native_rows`` rows — which DuckDB then scans several times faster than
@@ -20,13 +20,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import duckdb
 import pyarrow.parquet as pq
 
-from ledgerhouse.errors import StorageUnavailable, scrub_paths
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.storage.delta import DeltaStore
-from ledgerhouse.storage.engine import EnginePool
+from ledgerhouse.storage.engines import EnginePool, PinnedFiles, Relation
+from ledgerhouse.storage.engines.base import binding_failed, first_line
 
 Key = tuple[str, str, int | None]  # tenant, relation, version
 
@@ -83,13 +82,9 @@ class Bindings:
             if hit is None:
                 try:
                     hit = self._create(table, key)
-                except (OSError, duckdb.IOException) as exc:  # a file of the version vanished
-                    raise StorageUnavailable(
-                        f"reading the storage of {key[1]} at version {key[2]} failed: "
-                        + scrub_paths(str(exc).splitlines()[0][:400], self.store.root),
-                        hint="Retry; if it persists, the server log names the file that failed.",
-                        table=key[1],
-                    ) from exc
+                except OSError as exc:  # a file of the version vanished (the engine's own
+                    # failures to read it are StorageUnavailable already)
+                    raise binding_failed(key[1], key[2], first_line(exc, self.store.root)) from exc
                 with self._lock:
                     self._bound[key] = hit
                     self._build_locks.pop(key, None)
@@ -99,24 +94,37 @@ class Bindings:
     def _create(self, table: TableDef, key: Key) -> str:
         tenant, relation, version = key
         name = f"{relation}@{version if version is not None else 'none'}"
-        quoted = '"' + name.replace('"', '""') + '"'
         engine = self.engines.get(tenant)
-        files = self.store.files(tenant, table, version) if version is not None else []
-        if not files:
-            engine.ddl(
-                f"CREATE OR REPLACE TABLE {quoted} AS SELECT * FROM __empty",
-                table.schema.empty_table(),
-            )
+        source = self.source(tenant, table, version, check_uniform=True)
+        if not isinstance(source, PinnedFiles):  # no files: an empty table
+            engine.bind(name, source)
             return f"{name}#native"
-        source = read_parquet_sql(table, files, uniform=_uniform(files))
         small = table.layer == "mart" or (table.layer == "core" and not table.partition_by)
         if small and version is not None and self.native_rows:
             rows = self.store.row_count(tenant, table, version)
             if rows <= self.native_rows:
-                engine.ddl(f"CREATE OR REPLACE TABLE {quoted} AS {source}")
+                engine.bind(name, source, materialize=True)
                 return f"{name}#native"
-        engine.ddl(f"CREATE OR REPLACE VIEW {quoted} AS {source}")
+        engine.bind(name, source)
         return name
+
+    def source(
+        self, tenant: str, table: TableDef, version: int | None, *, check_uniform: bool = False
+    ) -> Relation:
+        """What a table's version reads: its Parquet files, or an empty Arrow table when it
+        has none (or no version). ``check_uniform`` reads every footer to learn whether the
+        files agree on their columns (then the engine need not unify them on each read)."""
+        files = self.store.files(tenant, table, version) if version is not None else []
+        if not files:
+            return table.schema.empty_table()
+        return PinnedFiles(
+            relation=table.relation,
+            version=version,
+            columns=tuple(table.column_names),
+            files=tuple(files),
+            partition_by=tuple(table.partition_by),
+            uniform=check_uniform and _uniform(files),
+        )
 
     def _evict(self, newest: Key) -> None:
         """Drop versions of the relation older than the ``keep_versions`` newest, unless a
@@ -132,9 +140,7 @@ class Bindings:
             names = [self._bound.pop(k) for k in drop]
         engine = self.engines.get(tenant)
         for name in names:
-            base, _, kind = name.partition("#")
-            quoted = '"' + base.replace('"', '""') + '"'
-            engine.ddl(f"DROP {'TABLE' if kind == 'native' else 'VIEW'} IF EXISTS {quoted}")
+            engine.unbind(name.partition("#")[0])
 
 
 def _uniform(files: list[str]) -> bool:
@@ -148,24 +154,3 @@ def _uniform(files: list[str]) -> bool:
         elif names != first:
             return False
     return True
-
-
-def read_parquet_sql(table: TableDef, files: list[str], *, uniform: bool = False) -> str:
-    """The SELECT of a table's columns from a list of its Parquet files."""
-    cols = ", ".join(_ident(c) for c in table.column_names)
-    file_list = "[" + ", ".join(_literal(f) for f in files) + "]"
-    options = f"union_by_name = {'false' if uniform else 'true'}"
-    if table.partition_by:
-        types = ", ".join(f"{_literal(p)}: 'VARCHAR'" for p in table.partition_by)
-        options += f", hive_partitioning = true, hive_types = {{{types}}}"
-    else:
-        options += ", hive_partitioning = false"
-    return f"SELECT {cols} FROM read_parquet({file_list}, {options})"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

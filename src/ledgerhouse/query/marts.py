@@ -2,22 +2,22 @@
 
 The months come from the Delta log: the Parquet files added or removed in a source table
 between the committed version and the new one live in partition directories named by month.
-Each mart's SQL runs on the sandboxed engine over the new (not yet committed) versions, and
-its result replaces those months of the mart (an overwrite with a partition predicate), so the
-refresh lands in the same warehouse commit as the data it derives from.
+Each mart's SQL runs on a session of the tenant's engine, over the new (not yet committed)
+versions bound to that session only, and its result replaces those months of the mart (an
+overwrite with a partition predicate), so the refresh lands in the same warehouse commit as the
+data it derives from.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from ledgerhouse.errors import QueryFailed
 from ledgerhouse.model.marts import MARTS, MartDef
 from ledgerhouse.query.guard import check_query
-from ledgerhouse.query.service import QueryService
-from ledgerhouse.storage.metadata import WarehouseCommit
+from ledgerhouse.query.service import QueryService, to_dialect
 
 
 class MartRefresher:
@@ -58,16 +58,14 @@ class MartRefresher:
         tenant: str,
         before: dict[str, int],
         after: dict[str, int],
-        only: set[str] | None = None,
     ) -> dict[str, int]:
-        """Rebuild the changed months of every affected mart (of the ``only`` relations, when
-        given); return the new mart versions. An empty ``before`` rebuilds every month."""
+        """Rebuild the changed months of every affected mart; return the new mart versions.
+        A mart ``before`` does not know (new in this commit) is built from every month.
+        A commit listener (``storage/commits.py``): registered once in the composition root."""
         written: dict[str, int] = {}
         for mart in self.marts:
-            if only is not None and mart.table.relation not in only:
-                continue
             months: set[str] = set()
-            rebuild_all = any(
+            rebuild_all = mart.table.relation not in before or any(
                 self.dimension_rewritten(tenant, d, before.get(d), after.get(d))
                 for d in mart.dimensions
             )
@@ -94,20 +92,13 @@ class MartRefresher:
     ) -> pa.Table:
         quoted = ", ".join("'" + m.replace("'", "''") + "'" for m in months)
         checked = check_query(mart.sql.format(months=quoted), self.queries.known_relations)
-        pending = WarehouseCommit(
-            id=-1,
-            tenant=tenant,
-            created_at=datetime.now(UTC),
-            operation="pending",
-            batch_id=None,
-            table_versions=versions,
-            changed_tables=[],
-        )
-        cur = self.queries.engines.get(tenant).cursor()
-        try:
+        engine = self.queries.engines.get(tenant)
+        with engine.session() as session:
             for name in sorted(checked.relations):
-                self.queries.bind(cur, tenant, self.queries.relations[name], pending)
-            table = cur.sql(checked.sql).to_arrow_table()
-        finally:
-            cur.close()
-        return table
+                table = self.queries.relations[name]
+                # versions not committed yet: bound to this session, not through Bindings
+                session.bind(name, self.queries.bindings.source(tenant, table, versions.get(name)))
+            try:
+                return session.execute(to_dialect(checked.sql, engine.dialect)).table
+            except QueryFailed as exc:  # Ledgerhouse's own SQL: a bug, not the caller's (a 500)
+                raise RuntimeError(f"refreshing {mart.table.relation} failed: {exc}") from exc

@@ -2,7 +2,8 @@
 
 A query pins the table versions of one warehouse commit (the latest, or the one ``as_of``
 names), so every table it reads is from the same consistent state. Each relation it uses is
-bound, on the request's own cursor, to the Parquet files of its pinned Delta version.
+bound in the tenant's engine to the Parquet files of its pinned Delta version; the query runs
+on a session of that engine (storage/engines: DuckDB by default), and only through its interface.
 """
 
 from __future__ import annotations
@@ -12,61 +13,52 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-import duckdb
 import polars as pl
 import pyarrow as pa
+import sqlglot
 
-from ledgerhouse.errors import (
-    InvalidRequest,
-    LedgerhouseError,
-    NotFound,
-    QueryFailed,
-    QueryTimeout,
-    StorageUnavailable,
-    scrub_paths,
-)
+from ledgerhouse.errors import InvalidRequest, LedgerhouseError, NotFound
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.model.values import python_values
 from ledgerhouse.query.admission import Admission
-from ledgerhouse.query.bindings import Bindings, read_parquet_sql
+from ledgerhouse.query.bindings import Bindings
 from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key, cacheable
 from ledgerhouse.query.guard import check_query, within_limits
 from ledgerhouse.query.log import QueryLog, fingerprint
 from ledgerhouse.query.watchdog import Watchdog
 from ledgerhouse.storage.delta import DeltaStore
-from ledgerhouse.storage.engine import EnginePool
+from ledgerhouse.storage.engines import EnginePool, Explain
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
 
 AsOf = int | str | datetime | date | None
 
 
 class CancelToken:
-    """Lets another thread interrupt a running query (client disconnect, shutdown)."""
+    """Lets another thread interrupt a running query (client disconnect, shutdown): it holds
+    the ``interrupt`` of the engine session the query runs on, while it runs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cursor: duckdb.DuckDBPyConnection | None = None
+        self._interrupt: Callable[[], None] | None = None
         self.cancelled = False
 
-    def attach(self, cursor: duckdb.DuckDBPyConnection | None) -> None:
+    def attach(self, interrupt: Callable[[], None] | None) -> None:
         with self._lock:
-            self._cursor = cursor
-            if cursor is not None and self.cancelled:
-                cursor.interrupt()
+            self._interrupt = interrupt
+            if interrupt is not None and self.cancelled:
+                interrupt()
 
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
-            if self._cursor is not None:
-                self._cursor.interrupt()
-
-
-Explain = Literal["plan", "analyze"] | None
+            if self._interrupt is not None:
+                self._interrupt()
 
 
 @dataclass
@@ -206,7 +198,7 @@ class QueryService:
         return result
 
     def plan(self, tenant: str, sql: str, as_of: AsOf) -> str:
-        """DuckDB's plan for ``sql`` on a commit (not logged: it is a look at a past query).
+        """The engine's plan for ``sql`` on a commit (not logged: it is a look at a past query).
         Planning takes an admission slot and the time limit like any query: a plan can cost as
         much as running one."""
         with self.admission.slot(tenant):
@@ -229,7 +221,7 @@ class QueryService:
         route: str = "raw",
         unlimited: bool = False,
     ) -> QueryResult:
-        """Run one guarded query on a pinned commit. ``explain`` returns DuckDB's plan
+        """Run one guarded query on a pinned commit. ``explain`` returns the engine's plan
         (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query).
         Results come from the cache when the same query already ran on the same versions of
         the tables it reads (``use_cache=False`` bypasses it)."""
@@ -257,13 +249,9 @@ class QueryService:
                 )
         tables = [self.relations[name] for name in sorted(checked.relations)]
         with self.bindings.pinned(tenant, tables, commit.table_versions) as names:
-            text = checked.render(names)
-            if explain is not None:
-                text = ("EXPLAIN ANALYZE " if explain == "analyze" else "EXPLAIN ") + text
-            table = self._execute(text, params, limit, timeout, started, cancel, tenant)
-        truncated = table.num_rows > limit
-        if truncated:
-            table = table.slice(0, limit)
+            table, truncated = self._execute(
+                checked.render(names), params, limit, timeout, explain, cancel, tenant
+            )
         if key is not None and self.cache is not None:
             self.cache.put(key, CachedResult(table, truncated))
         return QueryResult(
@@ -282,86 +270,33 @@ class QueryService:
         params: list[Any] | None,
         limit: int,
         timeout: float,
-        started: float,
+        explain: Explain,
         cancel: CancelToken | None,
         tenant: str,
-    ) -> pa.Table:
-        """Run rendered SQL on a fresh cursor, interruptible by the timer and by ``cancel``;
-        read one row past ``limit`` so truncation can be reported."""
-        cur = self.engines.get(tenant).cursor()
-        token = cancel or CancelToken()
-        token.attach(cur)
-        timer = _WATCHDOG.schedule(timeout, token.cancel)
-        try:
+    ) -> tuple[pa.Table, bool]:
+        """Run rendered SQL on a session of the tenant's engine, interruptible by the timer and
+        by ``cancel``; at most ``limit`` rows, and whether there were more."""
+        engine = self.engines.get(tenant)
+        text = to_dialect(text, engine.dialect)
+        with engine.session() as session:
+            token = cancel or CancelToken()
+            token.attach(session.interrupt)
+            timer = _WATCHDOG.schedule(timeout, token.cancel)
             try:
-                reader = cur.sql(text, params=params or None).to_arrow_reader(8192)
-                batches, count = [], 0
-                try:
-                    for batch in reader:
-                        batches.append(batch)
-                        count += batch.num_rows
-                        if count > limit:
-                            break
-                except OSError as exc:  # how pyarrow raises DuckDB's error while rows stream
-                    raise _duckdb_error(exc) from exc
-                table = pa.Table.from_batches(batches, schema=reader.schema)
-            except duckdb.InterruptException as exc:
-                elapsed = time.perf_counter() - started
-                why = (
-                    f"it ran past its {timeout:g} s limit"
-                    if elapsed >= timeout * 0.99
-                    else "it was cancelled"
+                rows = session.execute(
+                    text, params, max_rows=limit, explain=explain, timeout_s=timeout
                 )
-                raise QueryTimeout(
-                    f"the query was interrupted: {why}",
-                    hint="Narrow the query (filters, fewer months), or raise the limit with "
-                    "timeout_s / LEDGERHOUSE_QUERY_TIMEOUT_S.",
-                    timeout_s=timeout,
-                ) from exc
-            except duckdb.IOException as exc:  # a data or spill file vanished, a disk error
-                raise StorageUnavailable(
-                    f"reading the warehouse's storage failed: {_first_line(exc, self.store)}",
-                    hint="Retry; if it persists, the server log names the file that failed.",
-                ) from exc
-            except duckdb.Error as exc:
-                raise QueryFailed(
-                    f"the query failed: {_first_line(exc, self.store)}",
-                    hint="Fix the SQL; the error names the part DuckDB could not run.",
-                ) from exc
-        finally:
-            _WATCHDOG.cancel(timer)
-            token.attach(None)
-            cur.close()
-        return table
-
-    def bind(
-        self, cur: duckdb.DuckDBPyConnection, tenant: str, table: TableDef, commit: WarehouseCommit
-    ) -> None:
-        """Bind one table at a version that is not committed yet (a mart refresh inside an
-        ingestion) as a temporary view of ``cur``; committed versions go through Bindings."""
-        version = commit.table_versions.get(table.relation)
-        files = self.store.files(tenant, table, version) if version is not None else []
-        if not files:
-            cur.register(table.relation, table.schema.empty_table())
-            return
-        name = '"' + table.relation.replace('"', '""') + '"'
-        cur.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {read_parquet_sql(table, files)}")
+            finally:
+                _WATCHDOG.cancel(timer)
+                token.attach(None)
+        return rows.table, rows.truncated
 
 
-def _duckdb_error(exc: OSError) -> duckdb.Error:
-    """The DuckDB exception an OSError from a streaming result stands for (its message
-    starts with DuckDB's error type: ``IO Error: ...``, ``INTERRUPT Error: ...``)."""
-    text = str(exc)
-    if text.startswith("INTERRUPT"):
-        return duckdb.InterruptException(text)
-    if text.startswith("IO Error"):
-        return duckdb.IOException(text)
-    return duckdb.Error(text)
-
-
-def _first_line(exc: Exception, store: DeltaStore) -> str:
-    """DuckDB's message, first line, with no server path in it (the root is ``<root>``)."""
-    return scrub_paths(str(exc).splitlines()[0][:400] if str(exc) else repr(exc), store.root)
+def to_dialect(sql: str, dialect: str) -> str:
+    """Checked SQL (DuckDB's dialect, what the guard reads and writes) in an engine's dialect."""
+    if dialect == "duckdb":
+        return sql
+    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
 
 
 def _number(value: Decimal | None) -> int | float | None:

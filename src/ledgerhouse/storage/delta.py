@@ -51,10 +51,13 @@ class DeltaStore:
             ) from exc
 
     # -- writes -----------------------------------------------------------------------------
+    def exists(self, tenant: str, table: TableDef) -> bool:
+        return DeltaTable.is_deltatable(str(self.path(tenant, table)))
+
     def create(self, tenant: str, table: TableDef) -> int:
         """Create the table empty (version 0) if it does not exist; return its version."""
         path = self.path(tenant, table)
-        if DeltaTable.is_deltatable(str(path)):
+        if self.exists(tenant, table):
             return self._table(tenant, table).version()
         path.parent.mkdir(parents=True, exist_ok=True)
         dt = DeltaTable.create(

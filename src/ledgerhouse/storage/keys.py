@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledgerhouse.errors import Conflict, NotFound
+from ledgerhouse.errors import ApiKeyConflict, NotFound
 from ledgerhouse.storage.rows import ApiKeyRow, TenantRow, _aware, _now
 
 log = logging.getLogger("ledgerhouse.storage")
@@ -71,14 +71,6 @@ class IssuedKey:
 
     key: ApiKeyRecord
     secret: str = field(repr=False)
-
-
-class ApiKeyConflict(Conflict):
-    """The key cannot change that way (the tenant's last admin key, or already revoked);
-    sending the same request again does not help."""
-
-    code = "api_key_conflict"
-    retryable = False
 
 
 def hash_key(key: str) -> str:

@@ -1,19 +1,25 @@
-"""API request and response models (separate from domain models)."""
+"""Request bodies of the API. They mirror the domain's inputs but are not the domain models: a
+route converts them (``CubeRequest.to_query``), so the domain can change without changing the
+published request schema, and the other way round."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from ledgerhouse.query.params import params_problem
 from ledgerhouse.semantic import CubeQuery
+from ledgerhouse.semantic.cube_query import FilterOp
+from ledgerhouse.semantic.models import Granularity
+
+AsOf = str | StrictInt | None
 
 
 class SqlRequest(BaseModel):
     sql: str = Field(description="One SELECT (or WITH ... SELECT) over the warehouse tables.")
-    as_of: str | StrictInt | None = Field(
+    as_of: AsOf = Field(
         default=None, description="Commit id or ISO timestamp; default: the latest commit."
     )
     limit: int | None = Field(default=None, ge=1, description="Most rows to return.")
@@ -41,20 +47,40 @@ class SqlRequest(BaseModel):
         return value
 
 
-class Column(BaseModel):
-    name: str
-    type: str
+# -- cubes (docs/cubes.md) ------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-class SqlResponse(BaseModel):
-    query_id: str
-    columns: list[Column]
-    rows: list[list[Any]]
-    route: str = "raw"
-    cache_hit: bool = False
-    commit: int
-    elapsed_ms: float
-    truncated: bool
+class TimeDimension(_Strict):
+    dimension: str | None = Field(
+        default=None, description="A time dimension; default: the cube's default one."
+    )
+    granularity: Granularity | None = Field(
+        default=None, description="day, week, month, quarter or year; none: no time grouping."
+    )
+    date_range: tuple[date, date] | None = Field(
+        default=None, description="Inclusive [first, last] dates."
+    )
+
+
+class Filter(_Strict):
+    member: str = Field(description="A dimension (filters rows) or a measure (filters groups).")
+    op: FilterOp = "equals"
+    values: list[Any] = Field(default_factory=list)
+
+    @field_validator("values")
+    @classmethod
+    def _scalars(cls, values: list[Any]) -> list[Any]:
+        # here, not only in the domain: a nested value would not survive the conversion
+        if any(isinstance(v, dict | list) for v in values):
+            raise ValueError("filter values must be numbers, strings, booleans or dates")
+        return values
+
+
+class Order(_Strict):
+    member: str
+    desc: bool = False
 
 
 class Drill(BaseModel):
@@ -65,45 +91,60 @@ class Drill(BaseModel):
     )
 
 
-class CubeRequest(CubeQuery):
+class CubeRequest(_Strict):
     """A cube query (docs/cubes.md) plus how to run it."""
 
+    measures: list[str] = Field(default_factory=list)
+    dimensions: list[str] = Field(default_factory=list)
+    time_dimension: TimeDimension | None = None
+    hierarchies: dict[str, str] = Field(
+        default_factory=dict,
+        description="Hierarchy -> level to show, e.g. {'portfolio': 'desk'} groups by firm and "
+        "desk; {'date': 'quarter'} sets the time granularity.",
+    )
+    filters: list[Filter] = Field(default_factory=list)
+    segments: list[str] = Field(default_factory=list)
+    order: list[Order] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=1)
+    pivot: str | None = Field(
+        default=None, description="A dimension whose values become columns (one per measure)."
+    )
+    as_of: AsOf = None
+    route: Literal["auto", "raw"] = Field(
+        default="auto", description="'raw' skips the rollups (to compare routes)."
+    )
+    cache: bool = True
     dry_run: bool = Field(default=False, description="Return the SQL and route; run nothing.")
     timeout_s: float | None = Field(default=None, gt=0, description="Time limit in seconds.")
     drill: Drill | None = Field(
         default=None, description="Roll up or drill down one level before running."
     )
 
+    def to_query(self) -> CubeQuery:
+        """The domain's cube query. Its own rules (a filter's number of values, a date range in
+        order, something asked) answer 422 like any invalid body, at the same place."""
+        from fastapi.exceptions import RequestValidationError
 
-class CubeResponse(BaseModel):
-    query_id: str | None
-    cube: str
-    route: str = Field(description="raw, rollup:<name> or cache")
-    cache_hit: bool
-    commit: int
-    columns: list[Column]
-    rows: list[list[Any]]
-    elapsed_ms: float
-    truncated: bool
-    sql: str = Field(description="The SQL that ran (or would run, for a dry run).")
-    params: list[Any]
-    navigation: dict[str, dict[str, str | None]] = Field(
-        description="Per hierarchy: the level shown and the levels up and down."
-    )
-    rollups_considered: dict[str, str] = Field(
-        description="Each rollup of the cube and why it was (not) chosen."
-    )
-    dry_run: bool
-    query: dict[str, Any] = Field(description="The query that ran (after any drill).")
+        asked = self.model_dump(
+            mode="json", exclude={"dry_run", "timeout_s", "drill"}, exclude_unset=True
+        )
+        try:
+            return CubeQuery.model_validate(asked)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in errors]
+            ) from None
 
 
+# -- analytics (docs/analytics.md) ----------------------------------------------------------
 class AnalyticsRequest(BaseModel):
     portfolios: list[str] | None = Field(
         default=None, description="Portfolio codes; every portfolio of the tenant when absent."
     )
     start: date | None = Field(default=None, description="First day (inclusive).")
     end: date | None = Field(default=None, description="Last day (inclusive).")
-    as_of: str | StrictInt | None = Field(default=None, description="Commit id or ISO timestamp.")
+    as_of: AsOf = Field(default=None, description="Commit id or ISO timestamp.")
     conventions: dict[str, Any] | None = Field(
         default=None,
         description="periods_per_year, risk_free, risk_free_unit, var_method, confidence, "
@@ -125,18 +166,18 @@ class ExposuresRequest(BaseModel):
     level: Literal["firm", "desk", "portfolio"] = Field(
         default="portfolio", description="Level of the portfolio hierarchy."
     )
-    as_of: str | StrictInt | None = None
+    as_of: AsOf = None
 
 
 class ReconcileRequest(BaseModel):
     date: Day = Field(description="Rebuild positions from trades up to this day.")
-    as_of: str | StrictInt | None = None
+    as_of: AsOf = None
 
 
 class PnlRequest(BaseModel):
     date: Day = Field(description="P&L of the trades up to this day, at its latest close.")
     portfolios: list[str] | None = None
-    as_of: str | StrictInt | None = None
+    as_of: AsOf = None
 
 
 class CorrelationRequest(BaseModel):
@@ -144,14 +185,14 @@ class CorrelationRequest(BaseModel):
     start: date | None = None
     end: date | None = None
     min_periods: int = Field(default=20, ge=2, description="Fewest shared days for a value.")
-    as_of: str | StrictInt | None = None
+    as_of: AsOf = None
 
 
 class TradingRequest(BaseModel):
     start: date
     end: date
     instrument: str | None = None
-    as_of: str | StrictInt | None = None
+    as_of: AsOf = None
 
 
 class AttributionRequest(BaseModel):
@@ -159,7 +200,7 @@ class AttributionRequest(BaseModel):
     start: date
     end: date
     daily: bool = Field(default=False, description="Per-day effects instead of linked ones.")
-    as_of: str | StrictInt | None = None
+    as_of: AsOf = None
 
 
 class AnomaliesRequest(BaseModel):
@@ -175,49 +216,15 @@ class ReturnsRequest(BaseModel):
     portfolios: list[str] | None = None
     start: date | None = None
     end: date | None = None
-    as_of: str | StrictInt | None = None
+    as_of: AsOf = None
     every: Literal["month", "quarter", "year"] = Field(
         default="month", description="Sub-period of the Modified Dietz returns."
     )
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    hint: str
-    details: dict[str, Any]
-
-
-class ErrorEnvelope(BaseModel):
-    error: ErrorBody
-
-
+# -- keys -----------------------------------------------------------------------------------
 class KeyRequest(BaseModel):
     user: str = Field(min_length=1, max_length=128, description="Who the key is for.")
     roles: list[str] = Field(
         default_factory=lambda: ["reader"], description="admin, writer, reader"
     )
-
-
-class KeyResponse(BaseModel):
-    user: str
-    roles: list[str]
-    api_key: str = Field(description="Shown once; stored only as a hash.")
-
-
-class KeyRecord(BaseModel):
-    """An API key as it may be shown: never its secret, nor the secret's hash."""
-
-    id: int
-    user: str
-    roles: list[str]
-    created_at: datetime
-    last_used_at: datetime | None = Field(
-        description="When the key last authenticated a request (to about a minute); null if never."
-    )
-    revoked_at: datetime | None = Field(description="Null while the key works.")
-
-
-class RotatedKeyResponse(KeyRecord):
-    api_key: str = Field(description="The new secret: shown once; stored only as a hash.")
-    replaces: int = Field(description="The id of the old key, revoked in the same transaction.")

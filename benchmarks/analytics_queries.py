@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from ledgerhouse.finbench.queries import BenchQuery, PandasRead, Params, PolarsScan, Product
+from benchmarks.queries import BenchQuery, PandasRead, Params, PolarsScan, Product
 
 _R_SQL = "end_nav / (begin_nav + net_flow) - 1"
 

@@ -1,6 +1,6 @@
 """Ingestion measurement: bulk load of a generated dataset, then an amendment merge.
 
-    python -m ledgerhouse.finbench.ingest_bench --data DIR --root WAREHOUSE [--amendments N]
+    python benchmarks/ingest_bench.py --data DIR --root WAREHOUSE [--amendments N]
 
 Loads every dataset of DIR through the product's ingestion path (reference data first), then
 sends N AMEND events for random live trades as one batch, and prints JSON with rows/s per

@@ -40,9 +40,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from benchmarks.analytics_queries import ANALYTICS_QUERIES
+from benchmarks.queries import NOT_YET, QUERIES, BenchQuery, Params, Product, week_of
 from ledgerhouse.errors import InvalidRequest, LedgerhouseError
-from ledgerhouse.finbench.analytics_queries import ANALYTICS_QUERIES
-from ledgerhouse.finbench.queries import NOT_YET, QUERIES, BenchQuery, Params, Product, week_of
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.services import Warehouse
 from ledgerhouse.storage.metadata import WarehouseCommit
@@ -383,8 +383,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = print) -> dict[str,
         say("ingesting through the product (bulk load, then amendment merges) ...")
         out = _subprocess(
             [
-                "-m",
-                "ledgerhouse.finbench.ingest_bench",
+                str(Path(__file__).with_name("ingest_bench.py")),
                 "--data",
                 str(data),
                 "--root",
@@ -400,7 +399,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = print) -> dict[str,
     results = _measure(cfg, root, say)
     results["ingestion"] = ingestion
     results["summary"]["bulk_rows_per_s"] = ingestion["bulk_rows_per_s"]
-    from ledgerhouse.finbench.report import write_reports
+    from benchmarks.report import write_reports
 
     write_reports(results, cfg.out)
     say(f"results written to {cfg.out / 'results.md'}, results.json and ratios.png")
@@ -413,8 +412,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = print) -> dict[str,
     if bad:
         raise BenchDisagreement(
             f"{len(bad)} answers disagree with raw DuckDB: " + "; ".join(bad[:5]),
-            hint="A path computes something else: read the query's paths in "
-            "src/ledgerhouse/finbench/queries.py.",
+            hint="A path computes something else: read the query's paths in benchmarks/queries.py.",
             disagreements=bad,
         )
     return results

@@ -1,0 +1,113 @@
+"""How a route turns a service's result into an HTTP answer: queries run cancellable in the
+thread pool, results stream in the format ``Accept`` asks for, uploads are read bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from starlette.responses import Response
+
+from ledgerhouse.api.formats import json_response, stream
+from ledgerhouse.api.metrics import Metrics
+from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
+from ledgerhouse.media import negotiate
+from ledgerhouse.model.values import json_rows
+from ledgerhouse.query import CancelToken
+
+
+async def cancellable(request: Request, metrics: Metrics, fn: Any, *args: Any, **kw: Any) -> Any:
+    """Run a query in the thread pool; interrupt it as soon as the client disconnects."""
+    token = CancelToken()
+    task = asyncio.ensure_future(run_in_threadpool(fn, *args, cancel=token, **kw))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.1)
+            if not task.done() and await request.is_disconnected():
+                token.cancel()
+        res = await task
+    except LedgerhouseError:
+        metrics.queries.labels("error").inc()
+        raise
+    metrics.queries.labels("ok").inc()
+    metrics.query_latency.labels(res.route).observe(res.elapsed_ms / 1000)
+    metrics.cache.labels("hit" if res.cache_hit else "miss").inc()
+    return res
+
+
+def result(
+    media: tuple[str, str],
+    table: pa.Table | None,
+    answer: Callable[[], dict[str, Any]],
+    headers: dict[str, str],
+) -> Response:
+    """A query or cube result: the table streamed in the negotiated (format, media type) with
+    ``headers``, or ``answer()`` as JSON (also when there is no table: a dry run)."""
+    fmt, media_type = media
+    if fmt != "json" and table is not None:
+        return StreamingResponse(stream(table, fmt), media_type=media_type, headers=headers)
+    return json_response(answer())
+
+
+def result_headers(query_id: str, commit: int, route: str, truncated: bool) -> dict[str, str]:
+    return {
+        "X-Query-Id": query_id,
+        "X-Commit": str(commit),
+        "X-Route": route,
+        "X-Cache-Hit": str(route == "cache").lower(),
+        "X-Truncated": str(truncated).lower(),
+    }
+
+
+def frame(frame: Any, commit: int, accept: str | None = None, **extra: Any) -> Response:
+    """An analytics answer: JSON, or CSV / Parquet / an Arrow IPC stream by Accept."""
+    fmt, media = negotiate(accept)
+    if fmt != "json":
+        import polars as pl
+
+        if fmt == "csv":  # CSV has no lists: join them
+            lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
+            frame = frame.with_columns(pl.col(c).list.join("; ") for c in lists)
+        table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+        headers = {"X-Commit": str(commit), "X-Route": "analytics"}
+        return StreamingResponse(stream(table, fmt), media_type=media, headers=headers)
+    return json_response(
+        {
+            "commit": commit,
+            **extra,
+            "columns": [{"name": n, "type": str(t)} for n, t in frame.schema.items()],
+            "rows": json_rows(frame.to_arrow()),
+        }
+    )
+
+
+def effective_conventions(conventions: dict[str, Any] | None) -> dict[str, Any]:
+    """The conventions a report used: the request's, over the defaults (already validated
+    by the report itself)."""
+    from ledgerhouse.analytics import Conventions
+
+    return Conventions.model_validate(conventions or {}).model_dump()
+
+
+async def read_upload(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"payload of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
+            hint="Split the batch, or raise LEDGERHOUSE_MAX_UPLOAD_BYTES.",
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"payload exceeds the {limit:,}-byte limit",
+                hint="Split the batch, or raise LEDGERHOUSE_MAX_UPLOAD_BYTES.",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,61 @@
+"""Ingestion: one batch per request, exactly once; the batch reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from ledgerhouse.api.deps import Caller, Meters, Uploader, Wh
+from ledgerhouse.api.respond import read_upload
+from ledgerhouse.api.schemas import ERRORS, BatchRecord
+from ledgerhouse.errors import LedgerhouseError
+
+router = APIRouter(prefix="/v1/ingest", tags=["ingest"], responses=ERRORS)
+
+
+@router.post("/{dataset}", status_code=201)
+async def ingest(
+    dataset: str,
+    request: Request,
+    response: Response,
+    upload: Uploader,
+    warehouse: Wh,
+    metrics: Meters,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> BatchRecord:
+    """Ingest one batch. The format comes from Content-Type; `Idempotency-Key` is the
+    batch id (default: a hash of the content). A resend returns the original report."""
+    payload = await read_upload(request, warehouse.settings.max_upload_bytes)
+    try:
+        report = await run_in_threadpool(
+            warehouse.ingest,
+            dataset,
+            payload,
+            fmt=upload.fmt,
+            batch_id=idempotency_key,
+            principal=upload.principal,
+        )
+    except LedgerhouseError:
+        metrics.batches.labels(dataset, "rejected").inc()
+        raise
+    metrics.batches.labels(dataset, report.status).inc()
+    if report.status == "duplicate":
+        response.status_code = 200
+    else:
+        metrics.ingested.labels(dataset, "accepted").inc(report.rows_accepted)
+        metrics.ingested.labels(dataset, "quarantined").inc(report.rows_quarantined)
+    return BatchRecord.model_validate(report.to_dict())
+
+
+@router.get("/batches")
+def batches(
+    caller: Caller, warehouse: Wh, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[BatchRecord]:
+    return [BatchRecord.model_validate(b) for b in warehouse.batches(principal=caller, limit=limit)]
+
+
+@router.get("/batches/{batch_id}")
+def batch(batch_id: str, caller: Caller, warehouse: Wh) -> BatchRecord:
+    return BatchRecord.model_validate(warehouse.batch(batch_id, principal=caller))

@@ -1,0 +1,184 @@
+"""The commit writer: the one way a tenant's tables change (docs/storage.md, decision 0009).
+
+Every writer (ingestion, tenant creation, anomaly scoring) runs the same sequence::
+
+    with writer.transaction(tenant, "ml_score") as txn:   # 1. the tenant's writer lock
+        ...                                              # 2. recovery, before the body runs
+        txn.append(ML_TRADE_ANOMALY, rows)               # 3. staged Delta versions
+    txn.commit                                           # 4. listeners, 5. the commit point
+
+1. The tenant's writer lock (``fcntl``): commits of one tenant apply one at a time, across
+   processes.
+2. Recovery of a crashed predecessor: every table whose Delta version is ahead of the last
+   warehouse commit is restored to its committed version (Delta RESTORE); a table no commit
+   knows yet is restored to its empty version 0. So a transaction always starts from exactly
+   the committed state, and nothing a crashed writer left can be published by the next one.
+3. The body stages appends, overwrites or any other write (``stage``), each returning the
+   new Delta version. Until the commit point readers and recovery ignore them.
+4. Commit listeners, registered once (``add_listener``), run inside the commit with the
+   tenant, the committed versions and the new versions, and return the versions of the tables
+   they rewrote (marts and rollups today), which join the same commit. A listener that raises
+   aborts the commit.
+5. One metadata transaction records the warehouse commit (and the ledger entry of the batch,
+   when there is one): the commit point.
+
+A body that raises, or stages nothing, records no commit. ``LEDGERHOUSE_FAILPOINT`` names a
+point (a table, after its write; or ``before-commit``) where the process SIGKILLs itself, as a
+power cut would; the crash tests use it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from ledgerhouse.model.schema import TableDef
+from ledgerhouse.storage.delta import DeltaStore
+from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
+
+#: ``listener(tenant, committed_versions, new_versions) -> versions of the tables it rewrote``
+CommitListener = Callable[[str, dict[str, int], dict[str, int]], dict[str, int]]
+
+
+class Transaction:
+    """One pending warehouse commit of a tenant: what the body stages, what it commits."""
+
+    def __init__(
+        self,
+        store: DeltaStore,
+        tenant: str,
+        operation: str,
+        base: WarehouseCommit | None,
+        committed: dict[str, int],
+    ) -> None:
+        self._store = store
+        self.tenant = tenant
+        self.operation = operation
+        #: The last warehouse commit before this one (None for a tenant's first).
+        self.base = base
+        #: Its table versions, after recovery (a restored table has the version RESTORE made,
+        #: with the committed content).
+        self.committed = committed
+        #: Tables this transaction wrote and their new versions (the listeners' included).
+        self.written: dict[str, int] = {}
+        #: The ledger entry of the batch committed with it (``transaction(batch=...)``).
+        self.report: dict[str, Any] = {}
+        #: The recorded commit, once the ``with`` block has ended without an error.
+        self.commit: WarehouseCommit | None = None
+
+    @property
+    def versions(self) -> dict[str, int]:
+        """The table versions this transaction will commit."""
+        return {**self.committed, **self.written}
+
+    def stage(self, table: TableDef, write: Callable[[], int]) -> int:
+        """Run one Delta write of ``table`` (returning its new version) as part of the commit."""
+        version = write()
+        self.written[table.relation] = version
+        failpoint(table.relation)
+        return version
+
+    def append(self, table: TableDef, data: pa.Table | pl.DataFrame) -> int:
+        return self.stage(table, lambda: self._store.append(self.tenant, table, data))
+
+    def overwrite(
+        self, table: TableDef, data: pa.Table | pl.DataFrame, predicate: str | None = None
+    ) -> int:
+        return self.stage(
+            table, lambda: self._store.overwrite(self.tenant, table, data, predicate=predicate)
+        )
+
+    def create(self, table: TableDef) -> int:
+        """Create ``table`` empty (no-op if it exists); it joins the commit at that version.
+        No failpoint: creating is idempotent, and recovery empties an uncommitted table."""
+        version = self._store.create(self.tenant, table)
+        self.written[table.relation] = version
+        return version
+
+
+class CommitWriter:
+    def __init__(self, store: DeltaStore, meta: MetadataStore, tables: Iterable[TableDef]) -> None:
+        self.store = store
+        self.meta = meta
+        self.tables = tuple(tables)  # every table recovery restores (from the composition root)
+        self.listeners: list[CommitListener] = []
+
+    def add_listener(self, listener: CommitListener) -> None:
+        """Run ``listener`` inside every commit, after the ones registered before it (it sees
+        their tables in the new versions)."""
+        self.listeners.append(listener)
+
+    @contextmanager
+    def writer_lock(self, tenant: str) -> Iterator[None]:
+        """The tenant's writer lock (fcntl): commits of one tenant apply one at a time."""
+        root = self.store.tenant_root(tenant)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / "_writer.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextmanager
+    def transaction(
+        self, tenant: str, operation: str, batch: tuple[str, str] | None = None
+    ) -> Iterator[Transaction]:
+        """Lock, recover, let the body stage writes, run the listeners, record the commit.
+
+        ``batch`` (batch id, dataset) records the ledger entry ``txn.report`` in the same
+        metadata transaction, with the tables written and the commit id filled in.
+        """
+        with self.writer_lock(tenant):
+            base = self.meta.latest_commit(tenant)
+            txn = Transaction(self.store, tenant, operation, base, self.recover(tenant, base))
+            yield txn
+            if txn.written:
+                self._commit(txn, batch)
+
+    def recover(self, tenant: str, base: WarehouseCommit | None) -> dict[str, int]:
+        """Restore every table ahead of ``base`` (a crashed writer's versions) to its committed
+        version, and empty a table no commit knows yet; return the committed versions, with the
+        version RESTORE made for a restored table. Call under the writer lock."""
+        committed = dict(base.table_versions) if base else {}
+        for table in self.tables:
+            target = committed.get(table.relation)
+            if target is None:  # created by a crashed writer, maybe filled: back to empty
+                if not self.store.exists(tenant, table):
+                    continue
+                target = 0
+            if self.store.version(tenant, table) != target:
+                self.store.restore(tenant, table, target)
+                if table.relation in committed:
+                    # same content, pinned by the next commit: the next recovery has nothing
+                    # to restore again
+                    committed[table.relation] = self.store.version(tenant, table)
+        return committed
+
+    def _commit(self, txn: Transaction, batch: tuple[str, str] | None) -> None:
+        for listener in self.listeners:  # derived tables join the same commit
+            derived = listener(txn.tenant, txn.committed, txn.versions)
+            for name in derived:
+                failpoint(name)
+            txn.written.update(derived)
+        failpoint("before-commit")
+        ledger = None
+        if batch is not None:
+            ledger = (*batch, {**txn.report, "tables_written": dict(txn.written)})
+        txn.commit = self.meta.record_commit(
+            txn.tenant, txn.operation, txn.versions, sorted(txn.written), batch=ledger
+        )
+
+
+def failpoint(point: str) -> None:
+    """Crash-testing hook: ``LEDGERHOUSE_FAILPOINT=<table>|before-commit`` makes the process
+    SIGKILL itself right after that write, as a power cut would. Used by the test suite."""
+    if os.environ.get("LEDGERHOUSE_FAILPOINT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,241 @@
+"""The embedded query engine: one sandboxed, in-memory DuckDB database per tenant.
+
+Opened with the tenant's memory and thread limits, its own spill folder inside the tenant root
+(``<tenant root>/.spill/<process>``: DuckDB adds the temp directory to the allowed
+directories, and its default, ``.tmp`` in the working directory, was shared by every tenant),
+``allowed_directories`` = the tenant root, then external access off and the configuration
+locked, in that order (DuckDB refuses to change ``allowed_directories`` once external access
+is off). After this, reading or writing a file outside the tenant root fails, and ``SET`` is
+refused. ``COPY ... TO`` inside the root still works, which is why the SQL guard admits nothing
+but a query and no function that reads a file.
+
+Pinned versions are bound on the database's main connection (visible to every cursor); each
+request runs on its own cursor (DuckDB releases the GIL, so concurrent queries use every core).
+This is the only module of Ledgerhouse's query path that imports ``duckdb``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ledgerhouse.storage.engines.base import (
+    EngineOptions,
+    Explain,
+    PinnedFiles,
+    Relation,
+    Rows,
+    binding_failed,
+    first_line,
+    interrupted,
+    new_spill_dir,
+    query_failed,
+    remove_spill_dir,
+    storage_failed,
+)
+
+#: Rows per Arrow batch read from a result (the row cap is checked between batches).
+BATCH_ROWS = 8192
+
+
+class DuckDBEngine:
+    name = "duckdb"
+    dialect = "duckdb"
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.tenant_root = options.tenant_root.resolve()
+        self.spill_dir = new_spill_dir(self.tenant_root)
+        self._private_root = options.private_root or self.tenant_root
+        self._con = duckdb.connect(
+            database=":memory:",
+            config={
+                "memory_limit": options.memory_limit,
+                "threads": options.threads,
+                "temp_directory": str(self.spill_dir),
+            },
+        )
+        root = str(self.tenant_root).replace("'", "''")
+        self._con.execute(f"SET allowed_directories = ['{root}/']")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET autoinstall_known_extensions = false")
+        self._con.execute("SET autoload_known_extensions = false")
+        self._con.execute("SET lock_configuration = true")
+        self._lock = threading.Lock()
+        self._kinds: dict[str, str] = {}  # bound name -> TABLE | VIEW
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A fresh cursor (its own connection to the tenant database). DuckDB's own object,
+        for sessions and for tests that check the sandbox below the guard."""
+        with self._lock:
+            return self._con.cursor()
+
+    def session(self) -> DuckDBSession:
+        return DuckDBSession(self.cursor(), self._private_root)
+
+    def bind(self, name: str, relation: Relation, *, materialize: bool = False) -> None:
+        quoted = _ident(name)
+        kind = "TABLE" if materialize or isinstance(relation, pa.Table) else "VIEW"
+        with self._lock:
+            if self._kinds.get(name, kind) != kind:
+                self._drop(name)
+            try:
+                if isinstance(relation, pa.Table):
+                    self._con.register("__arrow", relation)
+                    try:
+                        self._con.execute(f"CREATE OR REPLACE TABLE {quoted} AS FROM __arrow")
+                    finally:
+                        self._con.unregister("__arrow")
+                else:
+                    source = read_parquet_sql(relation)
+                    self._con.execute(f"CREATE OR REPLACE {kind} {quoted} AS {source}")
+            except (OSError, duckdb.IOException) as exc:  # a file of the version vanished
+                assert isinstance(relation, PinnedFiles)
+                raise binding_failed(
+                    relation.relation, relation.version, first_line(exc, self._private_root)
+                ) from exc
+            self._kinds[name] = kind
+
+    def unbind(self, name: str) -> None:
+        with self._lock:
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        kind = self._kinds.pop(name, None)
+        if kind is not None:
+            self._con.execute(f"DROP {kind} IF EXISTS {_ident(name)}")
+
+    def allowed_directories(self) -> list[str]:
+        with self._lock:
+            row = self._con.execute("SELECT current_setting('allowed_directories')").fetchone()
+        return list(row[0]) if row else []
+
+    def close(self) -> None:
+        self._con.close()
+        remove_spill_dir(self.spill_dir)
+
+
+class DuckDBSession:
+    """One request's cursor of a tenant database."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, private_root: Path) -> None:
+        self._cur = cursor
+        self._private_root = private_root
+        # when the statement being run began to count: the session's opening or the end of
+        # its previous statement, so a time limit armed just before ``execute`` counts in full
+        self._idle_since = time.perf_counter()
+        self._interrupted = False
+
+    def bind(self, name: str, relation: Relation) -> None:
+        if isinstance(relation, pa.Table):
+            self._cur.register(name, relation)
+            return
+        try:
+            source = read_parquet_sql(relation)
+            self._cur.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS {source}")
+        except (OSError, duckdb.IOException) as exc:
+            raise binding_failed(
+                relation.relation, relation.version, first_line(exc, self._private_root)
+            ) from exc
+
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        max_rows: int | None = None,
+        explain: Explain = None,
+        timeout_s: float | None = None,
+    ) -> Rows:
+        if explain is not None:
+            sql = ("EXPLAIN ANALYZE " if explain == "analyze" else "EXPLAIN ") + sql
+        try:
+            # DuckDB forgets an interrupt that comes before its statement starts (a cancel
+            # while the query's versions were being bound): remember it and stop here instead
+            self._stop_if_interrupted()
+            relation = self._cur.sql(sql, params=params or None)
+            if relation is None:  # a statement that answers nothing (ran already)
+                return Rows(pa.table({}), False)
+            self._stop_if_interrupted()
+            reader = relation.to_arrow_reader(BATCH_ROWS)
+            batches, count = [], 0
+            try:
+                for batch in reader:
+                    batches.append(batch)
+                    count += batch.num_rows
+                    if max_rows is not None and count > max_rows:
+                        break
+            except OSError as exc:  # how pyarrow raises DuckDB's error while rows stream
+                raise _duckdb_error(exc) from exc
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+        except duckdb.InterruptException as exc:
+            raise interrupted(timeout_s, time.perf_counter() - self._idle_since) from exc
+        except duckdb.IOException as exc:  # a data or spill file vanished, a disk error
+            raise storage_failed(first_line(exc, self._private_root)) from exc
+        except duckdb.Error as exc:
+            raise query_failed(first_line(exc, self._private_root), "DuckDB") from exc
+        finally:
+            self._idle_since = time.perf_counter()
+            self._interrupted = False  # consumed by this statement
+        truncated = max_rows is not None and table.num_rows > max_rows
+        return Rows(table.slice(0, max_rows) if truncated else table, truncated)
+
+    def interrupt(self) -> None:
+        self._interrupted = True
+        self._cur.interrupt()
+
+    def _stop_if_interrupted(self) -> None:
+        if self._interrupted:
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    def close(self) -> None:
+        self._cur.close()
+
+    def __enter__(self) -> DuckDBSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_parquet_sql(files: PinnedFiles) -> str:
+    """The SELECT of a table version's columns from its Parquet files."""
+    cols = ", ".join(_ident(c) for c in files.columns)
+    file_list = "[" + ", ".join(_literal(f) for f in files.files) + "]"
+    options = f"union_by_name = {'false' if files.uniform else 'true'}"
+    if files.partition_by:
+        types = ", ".join(f"{_literal(p)}: 'VARCHAR'" for p in files.partition_by)
+        options += f", hive_partitioning = true, hive_types = {{{types}}}"
+    else:
+        options += ", hive_partitioning = false"
+    return f"SELECT {cols} FROM read_parquet({file_list}, {options})"
+
+
+def _duckdb_error(exc: OSError) -> duckdb.Error:
+    """The DuckDB exception an OSError from a streaming result stands for (its message
+    starts with DuckDB's error type: ``IO Error: ...``, ``INTERRUPT Error: ...``)."""
+    text = str(exc)
+    if text.startswith("INTERRUPT"):
+        return duckdb.InterruptException(text)
+    if text.startswith("IO Error"):
+        return duckdb.IOException(text)
+    return duckdb.Error(text)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
