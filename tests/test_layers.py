@@ -44,10 +44,10 @@ def test_domain_packages_do_not_import_each_other_or_upward() -> None:
     assert not problems, problems
 
 
-#: The modules that may import an engine's package: the engine itself, and the FinBench harness
-#: (its raw-DuckDB path is the reference every other path is measured against).
+#: The modules that may import an engine's package: the engine itself. (The FinBench harness,
+#: whose raw-DuckDB path is the reference, is outside the package: benchmarks/bench.py.)
 ENGINE_PACKAGES = {
-    "duckdb": {"storage/engines/duckdb.py", "finbench/bench.py"},
+    "duckdb": {"storage/engines/duckdb.py"},
     "pyspark": set(),
 }
 
