@@ -232,7 +232,7 @@ class QueryService:
         timeout = min(timeout_s or self.timeout_s, self.timeout_s)
         started = time.perf_counter()
         key = None
-        reusable = cacheable(checked.sql, checked.relations, checked.volatile)
+        reusable = cacheable(checked.relations, checked.volatile)
         if self.cache is not None and explain is None and reusable:
             versions = {r: commit.table_versions.get(r) for r in checked.relations}
             key = cache_key(tenant, checked.sql, params, limit, explain, versions)
