@@ -93,7 +93,7 @@ def _chunk_nbytes(arr: pa.Array) -> int:
     t = arr.type
     if pa.types.is_dictionary(t):
         values = _storage(t.value_type)
-        if _is_binary_like(values):
+        if is_binary_like(values):
             lengths = pa.array(_lengths(arr.dictionary))  # one per distinct value: small
             repeated = pc.sum(pc.take(lengths, arr.indices)).as_py()
             return int(repeated or 0) + CELL_BYTES * len(arr)
@@ -152,7 +152,8 @@ def _storage(t: pa.DataType) -> pa.DataType:
     return t.storage_type if isinstance(t, pa.BaseExtensionType) else t
 
 
-def _is_binary_like(t: pa.DataType) -> bool:
+def is_binary_like(t: pa.DataType) -> bool:
+    """Strings and binaries of every layout (their decoded size is their bytes)."""
     return bool(
         pa.types.is_string(t)
         or pa.types.is_large_string(t)

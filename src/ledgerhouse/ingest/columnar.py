@@ -23,6 +23,7 @@ from ledgerhouse.ingest.bounds import (
     ReadLimits,
     check_flat,
     decoded_nbytes,
+    is_binary_like,
     plain,
     plain_type,
 )
@@ -57,7 +58,7 @@ def read_parquet(data: bytes, limits: ReadLimits) -> pl.DataFrame:
     pages, dictionary_coded = _parquet_pages(data, md)
     budget.check(nbytes=pages)
     target = pa.schema([f.with_type(plain_type(f.type)) for f in schema])
-    text = [f.name for f in schema if _text(f.type) and f.name in dictionary_coded]
+    text = [f.name for f in schema if is_binary_like(f.type) and f.name in dictionary_coded]
     pf = pq.ParquetFile(pa.BufferReader(source), metadata=md, read_dictionary=text)
     batches = pf.iter_batches(batch_size=_batch_rows(schema), columns=columns)
     return _frames(_counted(batches, budget), target)
@@ -113,20 +114,10 @@ def _batch_rows(schema: pa.Schema) -> int:
         t = plain_type(f.type)
         if pa.types.is_fixed_size_binary(t):
             width += t.byte_width
-        elif not _text(t) and not pa.types.is_null(t):
+        elif not is_binary_like(t) and not pa.types.is_null(t):
             width += max(t.bit_width // 8, 1)
     return max(1, min(BATCH_ROWS, BATCH_BYTES // max(width, 1)))
 
-
-def _text(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_string_view(t)
-        or pa.types.is_binary_view(t)
-    )
 
 
 # Thrift compact protocol (Parquet page headers): just enough to read integer fields of a
