@@ -165,11 +165,6 @@ def check_text_limits(sql: object) -> str:
     return sql
 
 
-def within_limits(sql: str) -> bool:
-    """Whether a text passes the length and nesting limits (cheap: no parse)."""
-    return len(sql) <= MAX_SQL_CHARS and _max_nesting(sql) <= MAX_NESTING
-
-
 def _max_nesting(sql: str) -> int:
     """Deepest nesting of (), [] and {} outside string literals, quoted names and comments."""
     depth = deepest = 0
@@ -198,8 +193,13 @@ def _max_nesting(sql: str) -> int:
 
 
 def check_query(sql: str, known: set[str] | frozenset[str]) -> CheckedQuery:
-    """Check ``sql`` (memoized: the check is a pure function of the text and the relations)."""
-    sql = check_text_limits(sql)
+    """Check ``sql`` (memoized: the check is a pure function of the text and the relations).
+    Every limit is checked inside the check, before the parse; only the type and the length
+    are looked at here, so an oversized text is neither memoized nor sent to the worker."""
+    if not isinstance(sql, str):
+        raise _reject("the SQL text must be a string")
+    if len(sql) > MAX_SQL_CHARS:
+        check_text_limits(sql)  # raises, naming the length
     known = frozenset(known)
     # memoize ordinary queries only: 4,096 texts of up to 10k characters stay small
     if len(sql) < LONG_TEXT:

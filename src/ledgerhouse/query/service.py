@@ -29,7 +29,7 @@ from ledgerhouse.model.values import python_values
 from ledgerhouse.query.admission import Admission
 from ledgerhouse.query.bindings import Bindings
 from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key, cacheable
-from ledgerhouse.query.guard import check_query, within_limits
+from ledgerhouse.query.guard import check_query
 from ledgerhouse.query.log import QueryLog, fingerprint
 from ledgerhouse.query.watchdog import Watchdog
 from ledgerhouse.storage.delta import DeltaStore
@@ -163,8 +163,7 @@ class QueryService:
             "tenant_id": tenant,
             "user": user,
             "text": text[:100_000],
-            # parsed only within the guard's limits: an oversized text is not parsed at all
-            "fingerprint": fingerprint(text) if within_limits(text) else "over_limits",
+            "fingerprint": fingerprint(text),  # a long text is hashed, never parsed
             "route": options.get("route", "raw"),
             "started_at": started_at,
             "commit_id": None,
