@@ -229,6 +229,7 @@ class Paths:
         self, wh: Warehouse, raw: RawFiles, http: httpx.Client | None, params: Params
     ) -> None:
         self.wh, self.raw, self.http, self.p = wh, raw, http, params
+        self.me = wh.local(roles=("reader",), user="finbench")  # the library path's caller
         self.commit = raw.commit.id
 
     def available(self, path: str, q: BenchQuery) -> bool:
@@ -252,7 +253,7 @@ class Paths:
         args = dict(spec.args or {})
         cols = spec.columns or []
         if path == "library":
-            frame, _ = getattr(self.wh.analytics(), spec.method)(**args, as_of=self.commit)
+            frame, _ = getattr(self.me.analytics(), spec.method)(**args, as_of=self.commit)
             return frame.select(cols), "analytics"
         assert self.http is not None
         sent = spec.api_args if spec.api_args is not None else args
@@ -276,9 +277,9 @@ class Paths:
                 query = {**(spec.query or {}), "as_of": self.commit, "cache": False}
                 if path == "library_raw":
                     query["route"] = "raw"
-                res = self.wh.cube(spec.cube, query)
+                res = self.me.cube(spec.cube, query)
                 return res.table, res.route
-            sql = self.wh.query(spec.sql, params=spec.params, as_of=self.commit, use_cache=False)
+            sql = self.me.query(spec.sql, params=spec.params, as_of=self.commit, use_cache=False)
             return sql.table, sql.route
         assert self.http is not None
         if spec.kind == "cube":
@@ -427,7 +428,7 @@ def _bulk_rate(ingestion: dict[str, Any]) -> int:
 
 def _measure(cfg: BenchConfig, root: Path, say: Callable[[str], None]) -> dict[str, Any]:
     with Warehouse.open(root=root, query_row_limit=ROW_LIMIT) as wh:
-        commit = wh.commits()[0]
+        commit = wh.local(roles=("reader",)).commits()[0]
         raw = RawFiles(wh, commit)
         params = raw.params()
         needs_server = any(p in cfg.paths for p in ("service", "service_cached"))
@@ -561,7 +562,7 @@ def _subprocess(args: list[str], *, cli: bool) -> str:
 
 @contextlib.contextmanager
 def _server(wh: Warehouse, root: Path, log: Path) -> Iterator[httpx.Client]:
-    key = wh.create_api_key("finbench", ("reader",))
+    key = wh.local(roles=("admin",)).create_api_key("finbench", ("reader",))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])

@@ -15,6 +15,7 @@ from hypothesis import settings
 from ledgerhouse import Warehouse
 from ledgerhouse.finbench.generate import generate
 from ledgerhouse.ingest import LOAD_ORDER
+from ledgerhouse.session import Session
 
 REF = {
     "fx_rates": "rate_date,currency,rate_to_usd\n2024-01-01,EUR,1.10\n2024-01-01,GBP,1.25\n"
@@ -88,37 +89,45 @@ def ref_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     warehouse, _ = Warehouse.init(root=root)
     with warehouse:
         for ds, text in REF.items():
-            warehouse.ingest(ds, text.encode(), fmt="csv")
+            admin(warehouse).ingest(ds, text.encode(), fmt="csv")
     return root
 
 
-def copy_warehouse(template: Path, root: Path, **overrides: Any) -> Warehouse:
-    """Open a copy of ``template`` at ``root`` (settings ``overrides`` as for Warehouse.open)."""
+def admin(warehouse: Warehouse | Session, tenant: str | None = None) -> Session:
+    """A session of the tenant's admin (the default tenant when None)."""
+    if isinstance(warehouse, Session):
+        warehouse = warehouse.warehouse
+    return warehouse.local(tenant, roles=("admin",))
+
+
+def copy_warehouse(template: Path, root: Path, **overrides: Any) -> Session:
+    """Open a copy of ``template`` at ``root`` (settings ``overrides`` as for Warehouse.open),
+    as the default tenant's admin (the warehouse is ``.warehouse``)."""
     shutil.copytree(template, root)
-    return Warehouse.open(root=root, **overrides)
+    return admin(Warehouse.open(root=root, **overrides))
 
 
 @pytest.fixture
-def wh(tmp_path: Path, empty_template: Path) -> Iterator[Warehouse]:
-    warehouse = copy_warehouse(empty_template, tmp_path / "wh")
-    yield warehouse
-    warehouse.close()
+def wh(tmp_path: Path, empty_template: Path) -> Iterator[Session]:
+    """A new warehouse, as the default tenant's admin (the Warehouse is ``wh.warehouse``)."""
+    me = copy_warehouse(empty_template, tmp_path / "wh")
+    yield me
+    me.warehouse.close()
 
 
 @pytest.fixture
-def ref_wh(
-    request: pytest.FixtureRequest, tmp_path: Path, ref_template: Path
-) -> Iterator[Warehouse]:
-    """A warehouse with a little reference data (FX, instruments, portfolios, counterparties)."""
+def ref_wh(request: pytest.FixtureRequest, tmp_path: Path, ref_template: Path) -> Iterator[Session]:
+    """A warehouse with a little reference data (FX, instruments, portfolios, counterparties),
+    as the default tenant's admin."""
     if "wh" in request.fixturenames:  # asked for both: one warehouse, as `wh` plus REF
-        warehouse: Warehouse = request.getfixturevalue("wh")
+        me: Session = request.getfixturevalue("wh")
         for ds, text in REF.items():
-            warehouse.ingest(ds, text.encode(), fmt="csv")
-        yield warehouse
+            me.ingest(ds, text.encode(), fmt="csv")
+        yield me
         return
-    warehouse = copy_warehouse(ref_template, tmp_path / "wh")
-    yield warehouse
-    warehouse.close()
+    me = copy_warehouse(ref_template, tmp_path / "wh")
+    yield me
+    me.warehouse.close()
 
 
 @pytest.fixture(scope="session")
@@ -129,15 +138,17 @@ def finbench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def loaded(tmp_path_factory: pytest.TempPathFactory, finbench_dir: Path) -> Iterator[Warehouse]:
+def loaded(tmp_path_factory: pytest.TempPathFactory, finbench_dir: Path) -> Iterator[Session]:
+    """A warehouse holding FinBench SF 0.002, as the default tenant's admin."""
     warehouse, _ = Warehouse.init(root=tmp_path_factory.mktemp("loaded") / "wh")
+    me = admin(warehouse)
     for ds in LOAD_ORDER:
-        report = warehouse.ingest(ds, finbench_dir / f"{ds}.parquet")
+        report = me.ingest(ds, finbench_dir / f"{ds}.parquet")
         assert report.status == "committed", report
-    yield warehouse
+    yield me
     warehouse.close()
 
 
-def snapshot(w: Warehouse) -> dict[str, tuple[int | None, int]]:
+def snapshot(w: Warehouse | Session) -> dict[str, tuple[int | None, int]]:
     """(version, rows) of every table at the latest commit: 'nothing changed' means equal."""
-    return {t["name"]: (t["version"], t["rows"]) for t in w.tables()}
+    return {t["name"]: (t["version"], t["rows"]) for t in admin(w).tables()}

@@ -14,8 +14,9 @@ SRC = Path(__file__).parents[1] / "src" / "ledgerhouse"
 DOMAINS = {"ingest", "query", "semantic", "analytics", "governance", "tenancy"}
 ADAPTERS = {"api", "cli", "client"}
 #: Leaves every layer, and the HTTP client, may import: they import no other module of ours
-#: (media only the errors).
-LEAVES = {"errors", "media"}
+#: but the errors. ``access`` (Principal, authorize) is one: every domain service takes a
+#: Principal and asks ``authorize``.
+LEAVES = {"errors", "media", "access"}
 LOWER = {"model", "storage", "config", *LEAVES}
 
 
@@ -119,6 +120,42 @@ def _under(module: str, *packages: str) -> bool:
 def test_leaves_import_nothing_of_ours_but_the_errors() -> None:
     assert _modules(SRC / "errors.py") == set()
     assert _modules(SRC / "media.py") == {"ledgerhouse.errors"}
+    for path in (SRC / "access").rglob("*.py"):
+        bad = {
+            m for m in _modules(path) if not _under(m, "ledgerhouse.access", "ledgerhouse.errors")
+        }
+        assert not bad, f"{path.relative_to(SRC)} imports {sorted(bad)}"
+
+
+def test_every_domain_service_takes_the_principal_first() -> None:
+    """The Session's calls reach domain services that take the caller's Principal as their
+    first argument: no service has a way to be called as nobody (or as a silent admin)."""
+    import inspect
+
+    from ledgerhouse.analytics import Analytics
+    from ledgerhouse.ingest import IngestService
+    from ledgerhouse.query import Catalog, QueryService
+    from ledgerhouse.semantic import CubeService
+    from ledgerhouse.tenancy import KeyService
+
+    services = (Analytics, IngestService, Catalog, CubeService, KeyService)
+    problems = []
+    for cls in services:
+        for name, fn in inspect.getmembers(cls, inspect.isfunction):
+            if name.startswith("_"):
+                continue
+            params = list(inspect.signature(fn).parameters.values())[1:]
+            if (
+                not params
+                or params[0].name != "principal"
+                or params[0].default is not params[0].empty
+            ):
+                problems.append(f"{cls.__name__}.{name}")
+    for name in ("sql", "plan"):
+        first = list(inspect.signature(getattr(QueryService, name)).parameters)[1]
+        if first != "principal":
+            problems.append(f"QueryService.{name}")
+    assert not problems, problems
 
 
 def test_the_client_imports_nothing_of_the_server() -> None:

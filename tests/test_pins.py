@@ -31,19 +31,22 @@ def test_every_constraint_is_an_exact_pin():
     assert all("==" in line and "@" not in line for line in lines)
 
 
-@pytest.mark.parametrize("line", [
-    "foo @ file:///x.whl",
-    "httptools @ file:///tmp/wheels/httptools-0.9.0-cp311-cp311-manylinux1_x86_64.whl#sha256=b6",
-    "foo @ https://example.org/foo-1.0.tar.gz",
-    "foo@git+https://example.org/foo.git@v1",
-    "git+https://example.org/foo.git#egg=foo",
-    "/opt/wheels/foo-1.0-py3-none-any.whl",
-    "./vendor/foo-1.0.tar.gz",
-    "file:vendor/foo",
-    "-e ../foo",
-    "foo>=1.0",
-    "foo",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "foo @ file:///x.whl",
+        "httptools @ file:///tmp/wheels/httptools-0.9.0-cp311-cp311-manylinux1_x86_64.whl#sha256=b6",
+        "foo @ https://example.org/foo-1.0.tar.gz",
+        "foo@git+https://example.org/foo.git@v1",
+        "git+https://example.org/foo.git#egg=foo",
+        "/opt/wheels/foo-1.0-py3-none-any.whl",
+        "./vendor/foo-1.0.tar.gz",
+        "file:vendor/foo",
+        "-e ../foo",
+        "foo>=1.0",
+        "foo",
+    ],
+)
 def test_a_direct_reference_or_loose_pin_is_refused_naming_the_line(line):
     text = "alembic==1.20.1\n" + line + "\nwrapt==2.5.2\n"
     problems = lock.check_constraint_lines(text)
@@ -54,8 +57,10 @@ def test_a_direct_reference_or_loose_pin_is_refused_naming_the_line(line):
 
 
 def test_comments_blank_lines_and_normal_pins_pass():
-    text = ("# written by make lock\n\nalembic==1.20.1\nPyYAML==6.0.4  # yaml\n"
-            "polars-runtime-32==2.1.0\n")
+    text = (
+        "# written by make lock\n\nalembic==1.20.1\nPyYAML==6.0.4  # yaml\n"
+        "polars-runtime-32==2.1.0\n"
+    )
     assert lock.check_constraint_lines(text) == []
 
 
@@ -64,8 +69,9 @@ def test_a_direct_reference_in_pyproject_is_refused(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=68"]\n'
         '[project]\nname = "x"\ndependencies = ["alembic>=1.13", '
-        '"uvloop @ file:///tmp/wheels/uvloop.whl; sys_platform != \'win32\'"]\n'
-        '[project.optional-dependencies]\ndev = ["foo @ git+https://example.org/foo"]\n')
+        "\"uvloop @ file:///tmp/wheels/uvloop.whl; sys_platform != 'win32'\"]\n"
+        '[project.optional-dependencies]\ndev = ["foo @ git+https://example.org/foo"]\n'
+    )
     problems = lock.check(tmp_path / "constraints.txt", tmp_path / "pyproject.toml")
     assert len(problems) == 2
     assert "dependencies" in problems[0] and "uvloop" in problems[0]

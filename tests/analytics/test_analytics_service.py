@@ -10,16 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.cli.main import app as cli
 from ledgerhouse.errors import InvalidRequest, NotFound
+from ledgerhouse.session import Session
 
 REQUIRED = {"twr", "annualized_return", "volatility", "sharpe", "sortino", "max_drawdown",
             "var_99", "expected_shortfall_99"}  # fmt: skip
 
 
-def test_every_portfolio_by_default_and_twr_matches_the_stored_returns(loaded: Warehouse) -> None:
+def test_every_portfolio_by_default_and_twr_matches_the_stored_returns(loaded: Session) -> None:
     report, commit = loaded.performance()
     n = loaded.query("SELECT count(DISTINCT portfolio_code) FROM fact_performance").rows()[0][0]
     assert report.height == n and set(report.columns) >= REQUIRED
@@ -39,7 +39,7 @@ def test_every_portfolio_by_default_and_twr_matches_the_stored_returns(loaded: W
     assert any(e["route"] == "analytics" for e in logged)
 
 
-def test_one_portfolio_dates_conventions_and_errors(loaded: Warehouse) -> None:
+def test_one_portfolio_dates_conventions_and_errors(loaded: Session) -> None:
     code = loaded.query("SELECT min(portfolio_code) FROM fact_performance").rows()[0][0]
     days = loaded.query(
         "SELECT min(performance_date), max(performance_date) FROM fact_performance"
@@ -58,16 +58,16 @@ def test_one_portfolio_dates_conventions_and_errors(loaded: Warehouse) -> None:
     assert months.height >= 1 and months["cumulative_return"].is_not_null().all()
 
 
-def test_as_of_before_performance_was_loaded(loaded: Warehouse) -> None:
+def test_as_of_before_performance_was_loaded(loaded: Session) -> None:
     before = next(c.id for c in loaded.commits(limit=1000) if "performance" not in str(c.batch_id)
                   and "fact_performance" not in c.changed_tables)  # fmt: skip
     with pytest.raises(NotFound, match="no performance data"):
         loaded.performance(as_of=before)
 
 
-def test_api_cli_and_client(tmp_path: Path, loaded: Warehouse) -> None:
+def test_api_cli_and_client(tmp_path: Path, loaded: Session) -> None:
     key = loaded.create_api_key("analyst", ("reader",))
-    with TestClient(create_app(loaded)) as c:
+    with TestClient(create_app(loaded.warehouse)) as c:
         h = {"Authorization": f"Bearer {key}"}
         r = c.post(
             "/v1/analytics/performance", json={"conventions": {"risk_free": 0.02}}, headers=h
@@ -103,7 +103,7 @@ def test_api_cli_and_client(tmp_path: Path, loaded: Warehouse) -> None:
             "analytics",
             "performance",
             "--root",
-            str(loaded.root),
+            str(loaded.warehouse.root),
             "--format",
             "json",
             "--risk-free",
@@ -116,11 +116,11 @@ def test_api_cli_and_client(tmp_path: Path, loaded: Warehouse) -> None:
     assert set(json.loads(res.stdout)["rows"][0]) >= REQUIRED
 
 
-def test_risk_and_trading_endpoints_and_commands(loaded: Warehouse) -> None:
+def test_risk_and_trading_endpoints_and_commands(loaded: Session) -> None:
     key = loaded.create_api_key("risk", ("reader",))
     day = str(loaded.query("SELECT max(position_date) FROM fact_position").rows()[0][0])
     first = str(loaded.query("SELECT min(trade_date) FROM fact_trade").rows()[0][0])
-    with TestClient(create_app(loaded)) as c:
+    with TestClient(create_app(loaded.warehouse)) as c:
         h = {"Authorization": f"Bearer {key}"}
         exp = c.post("/v1/analytics/exposures", json={"date": day, "by": ["country"],
                                                       "level": "firm"}, headers=h)  # fmt: skip
@@ -144,13 +144,13 @@ def test_risk_and_trading_endpoints_and_commands(loaded: Warehouse) -> None:
         ["attribution", "--start", first, "--end", day],
     ):
         res = runner.invoke(
-            cli, ["analytics", *args, "--root", str(loaded.root), "--format", "json"]
+            cli, ["analytics", *args, "--root", str(loaded.warehouse.root), "--format", "json"]
         )
         assert res.exit_code == 0, (args, res.output)
         assert json.loads(res.stdout)["rows"]
     for bad_args in (["exposures", "--date", "not-a-date"], ["vwap", "--start", "x", "--end", "y"]):
-        res = runner.invoke(cli, ["analytics", *bad_args, "--root", str(loaded.root)])
+        res = runner.invoke(cli, ["analytics", *bad_args, "--root", str(loaded.warehouse.root)])
         assert res.exit_code == 2 and "YYYY-MM-DD" in res.stderr
     res = runner.invoke(cli, ["analytics", "exposures", "--date", "not-a-date", "--root",
-                              str(loaded.root)])  # fmt: skip
+                              str(loaded.warehouse.root)])  # fmt: skip
     assert res.exit_code == 2 and "YYYY-MM-DD" in res.stderr

@@ -20,7 +20,8 @@ from ledgerhouse.cli.main import app as cli
 from ledgerhouse.errors import Forbidden, InvalidRequest
 from ledgerhouse.finbench.generate import generate
 from ledgerhouse.ingest import LOAD_ORDER
-from tests.conftest import copy_warehouse
+from ledgerhouse.session import Session
+from tests.conftest import admin, copy_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -37,29 +38,29 @@ def loaded_template(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Pat
     w, _ = Warehouse.init(root=root)
     with w:
         for ds in LOAD_ORDER:
-            assert w.ingest(ds, data / f"{ds}.parquet").status == "committed"
+            assert admin(w).ingest(ds, data / f"{ds}.parquet").status == "committed"
     return root
 
 
 @pytest.fixture
-def wh(tmp_path: Path, loaded_template: Path) -> Iterator[Warehouse]:
+def wh(tmp_path: Path, loaded_template: Path) -> Iterator[Session]:
     w = copy_warehouse(loaded_template, tmp_path / "wh")
     yield w
-    w.close()
+    w.warehouse.close()
 
 
-def _features(wh: Warehouse, start: date, end: date) -> pl.DataFrame:
+def _features(wh: Session, start: date, end: date) -> pl.DataFrame:
     first = start - timedelta(days=ml.HISTORY_DAYS)
     params = [first.isoformat(), end.isoformat(), first.strftime("%Y-%m"),
               end.strftime("%Y-%m"), start.isoformat()]  # fmt: skip
     return wh.query(ml.FEATURES_SQL, params=params, use_cache=False).to_polars()
 
 
-def _span(wh: Warehouse) -> tuple[date, date]:
+def _span(wh: Session) -> tuple[date, date]:
     return tuple(wh.query("SELECT min(trade_date), max(trade_date) FROM fact_trade").rows()[0])  # type: ignore[return-value]
 
 
-def test_features_do_not_look_ahead(wh: Warehouse, data: Path) -> None:
+def test_features_do_not_look_ahead(wh: Session, data: Path) -> None:
     first, last = _span(wh)
     window = (first + timedelta(days=20), first + timedelta(days=40))
     before = _features(wh, *window).sort("trade_id")
@@ -82,7 +83,7 @@ def test_features_do_not_look_ahead(wh: Warehouse, data: Path) -> None:
     assert before.equals(after) and before.height > 100
 
 
-def test_injected_anomalies_are_flagged_and_queryable(wh: Warehouse, data: Path) -> None:
+def test_injected_anomalies_are_flagged_and_queryable(wh: Session, data: Path) -> None:
     first, last = _span(wh)
     split = first + timedelta(days=40)
     trades = pl.read_parquet(data / "trades.parquet").filter(pl.col("event") == "NEW")
@@ -115,27 +116,27 @@ def test_injected_anomalies_are_flagged_and_queryable(wh: Warehouse, data: Path)
     assert n[0] == record["metrics"]["scored_rows"] and n[1] == record["metrics"]["flagged"]
     assert wh.models()[0]["id"] == record["id"]
     assert record["artifact"] == f"models/{record['id']}.joblib"  # no server path in an answer
-    assert (wh.store.tenant_root("default") / record["artifact"]).is_file()
+    assert (wh.warehouse.store.tenant_root("default") / record["artifact"]).is_file()
 
 
-def test_bad_windows_and_readers_are_refused(wh: Warehouse) -> None:
+def test_bad_windows_and_readers_are_refused(wh: Session) -> None:
     first, last = _span(wh)
     with pytest.raises(InvalidRequest, match="after"):
         wh.detect_anomalies(last, first, first, last)
     with pytest.raises(InvalidRequest, match="too few"):
         wh.detect_anomalies(first - timedelta(days=30), first - timedelta(days=20), first, last)
-    reader = wh.authenticate(f"Bearer {wh.create_api_key('r', ('reader',))}")
+    reader = wh.warehouse.authenticate(f"Bearer {wh.create_api_key('r', ('reader',))}")
     with pytest.raises(Forbidden):
-        wh.detect_anomalies(first, last, first, last, principal=reader)
+        wh.warehouse.session(reader).detect_anomalies(first, last, first, last)
 
 
-def test_api_and_cli(wh: Warehouse) -> None:
+def test_api_and_cli(wh: Session) -> None:
     first, last = _span(wh)
     mid = first + timedelta(days=30)
     key = wh.create_api_key("w", ("writer",))
     body = {"train_start": str(first), "train_end": str(mid), "score_start": str(mid),
             "score_end": str(last)}  # fmt: skip
-    with TestClient(create_app(wh)) as c:
+    with TestClient(create_app(wh.warehouse)) as c:
         r = c.post("/v1/analytics/anomalies", json=body, headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 201, r.text
         listed = c.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).json()
@@ -143,15 +144,16 @@ def test_api_and_cli(wh: Warehouse) -> None:
     res = CliRunner().invoke(
         cli,
         ["analytics", "anomalies", "--train-start", str(first), "--train-end", str(mid),
-         "--score-start", str(mid), "--score-end", str(last), "--root", str(wh.root), "--json"],
+         "--score-start", str(mid), "--score-end", str(last),
+         "--root", str(wh.warehouse.root), "--json"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["metrics"]["scored_rows"] > 0
-    listing = CliRunner().invoke(cli, ["models", "--root", str(wh.root), "--json"])
+    listing = CliRunner().invoke(cli, ["models", "--root", str(wh.warehouse.root), "--json"])
     assert listing.exit_code == 0 and json.loads(listing.stdout)[0]["name"] == "trade_anomaly"
 
 
-def test_windows_before_year_1000_and_empty_scoring_windows_are_clear(wh: Warehouse) -> None:
+def test_windows_before_year_1000_and_empty_scoring_windows_are_clear(wh: Session) -> None:
     from datetime import date
 
     from ledgerhouse.analytics.anomalies import _month
@@ -159,5 +161,6 @@ def test_windows_before_year_1000_and_empty_scoring_windows_are_clear(wh: Wareho
 
     assert _month(date(607, 6, 25)) == "0607-06" < "2023-01"
     with pytest.raises(InvalidRequest, match="no trades to score"):
-        wh.detect_anomalies(date(120, 10, 14), date(5453, 10, 13),
-                                date(607, 6, 25), date(700, 12, 18))
+        wh.detect_anomalies(
+            date(120, 10, 14), date(5453, 10, 13), date(607, 6, 25), date(700, 12, 18)
+        )

@@ -9,9 +9,9 @@ from datetime import date
 import polars as pl
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.analytics.attribution import daily_effects, linked
 from ledgerhouse.errors import InvalidRequest
+from ledgerhouse.session import Session
 
 D1, D2 = date(2024, 3, 4), date(2024, 3, 5)
 
@@ -71,7 +71,7 @@ def test_carino_linking_adds_up_to_the_compounded_active_return() -> None:
     assert got == pytest.approx(expected)
 
 
-def test_attribution_on_the_warehouse(loaded: Warehouse) -> None:
+def test_attribution_on_the_warehouse(loaded: Session) -> None:
     days = loaded.query("SELECT min(position_date), max(position_date) FROM fact_position")
     first, last = days.rows()[0]
     code = loaded.query("SELECT min(portfolio_code) FROM fact_position").rows()[0][0]

@@ -9,12 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import InvalidRequest, NotFound
+from ledgerhouse.session import Session
 from tests.conftest import TRADE_HEADER, trade_row
 
 
-def test_exposures_by_sector_and_desk_match_a_polars_computation(loaded: Warehouse) -> None:
+def test_exposures_by_sector_and_desk_match_a_polars_computation(loaded: Session) -> None:
     day = loaded.query("SELECT max(position_date) FROM fact_position").rows()[0][0]
     frame, _ = loaded.analytics().exposures(day, ["sector", "currency"], "desk")
     pos = loaded.query(
@@ -44,7 +44,7 @@ def test_exposures_by_sector_and_desk_match_a_polars_computation(loaded: Warehou
         loaded.analytics().exposures(date(1999, 1, 4))
 
 
-def test_correlation_matches_numpy(loaded: Warehouse) -> None:
+def test_correlation_matches_numpy(loaded: Session) -> None:
     frame, _ = loaded.analytics().correlation(min_periods=2)
     perf = loaded.query(
         "SELECT portfolio_code, performance_date, end_nav / (begin_nav + net_flow) - 1 AS r "
@@ -61,7 +61,7 @@ def test_correlation_matches_numpy(loaded: Warehouse) -> None:
     assert np.isnan(off_diagonal.astype(float)).all()
 
 
-def test_vwap_twap_and_slippage_by_hand(ref_wh: Warehouse) -> None:
+def test_vwap_twap_and_slippage_by_hand(ref_wh: Session) -> None:
     ref_wh.ingest(
         "prices", b"price_date,instrument_code,close_price\n2024-01-01,AAPL,9.5\n", fmt="csv"
     )
@@ -87,7 +87,7 @@ def test_vwap_twap_and_slippage_by_hand(ref_wh: Warehouse) -> None:
         ref_wh.analytics().vwap(day, date(2024, 1, 1))
 
 
-def test_positions_rebuilt_from_trades_reconcile_with_the_snapshot(loaded: Warehouse) -> None:
+def test_positions_rebuilt_from_trades_reconcile_with_the_snapshot(loaded: Session) -> None:
     day = loaded.query("SELECT max(position_date) FROM fact_position").rows()[0][0]
     frame, _ = loaded.analytics().reconcile_positions(day)
     assert frame.height > 50 and frame["matches"].all()

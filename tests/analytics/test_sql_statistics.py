@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ledgerhouse import Warehouse
+from ledgerhouse.session import Session
 
 DOC = (Path(__file__).parents[2] / "docs" / "analytics.md").read_text()
 
@@ -21,7 +21,7 @@ def recipe(name: str) -> str:
     return match.group(1)
 
 
-def _returns(wh: Warehouse, code: str) -> np.ndarray:
+def _returns(wh: Session, code: str) -> np.ndarray:
     rows = wh.query(
         "SELECT daily_return FROM fact_performance WHERE portfolio_code = ? "
         "ORDER BY performance_date",
@@ -30,7 +30,7 @@ def _returns(wh: Warehouse, code: str) -> np.ndarray:
     return np.array([r[0] for r in rows])
 
 
-def test_percentiles_zscores_and_slope(loaded: Warehouse) -> None:
+def test_percentiles_zscores_and_slope(loaded: Session) -> None:
     code = loaded.query("SELECT min(portfolio_code) FROM fact_performance").rows()[0][0]
     r = _returns(loaded, code)
     q = loaded.query(recipe("percentiles"), params=[code]).rows()[0]
@@ -41,7 +41,7 @@ def test_percentiles_zscores_and_slope(loaded: Warehouse) -> None:
     assert slope == pytest.approx(np.polyfit(np.arange(len(r)), r, 1)[0], rel=1e-9)
 
 
-def test_rolling_resampling_and_gap_filling(loaded: Warehouse) -> None:
+def test_rolling_resampling_and_gap_filling(loaded: Session) -> None:
     code = loaded.query("SELECT min(portfolio_code) FROM fact_performance").rows()[0][0]
     r = _returns(loaded, code)
     rolling = [row[-1] for row in loaded.query(recipe("rolling"), params=[code]).rows()]

@@ -15,6 +15,7 @@ import uvicorn
 
 from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
+from ledgerhouse.session import Session
 
 
 def _free_port() -> int:
@@ -24,10 +25,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serve(wh: Warehouse) -> Iterator[str]:
+def _serve(wh: Warehouse | Session) -> Iterator[str]:
+    warehouse = wh.warehouse if isinstance(wh, Session) else wh
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(wh), host="127.0.0.1", port=port, log_level="error")
+        uvicorn.Config(create_app(warehouse), host="127.0.0.1", port=port, log_level="error")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

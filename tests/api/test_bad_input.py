@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.errors import InvalidRequest
+from ledgerhouse.session import Session
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_as_of_messages_say_what_is_wrong(api) -> None:  # type: ignore[no-untyp
     assert "neither a commit id nor an ISO timestamp" in envelope(r, 400)["message"]
 
 
-def test_as_of_in_another_time_zone_means_that_instant(wh: Warehouse) -> None:
+def test_as_of_in_another_time_zone_means_that_instant(wh: Session) -> None:
     latest = wh.commits()[0]
     created = latest.created_at
     assert wh.query("SELECT 1", as_of=created.isoformat()).commit.id == latest.id
@@ -86,7 +87,7 @@ def test_as_of_in_another_time_zone_means_that_instant(wh: Warehouse) -> None:
     assert wh.query("SELECT 1", as_of=west).commit.id == latest.id
 
 
-def test_library_as_of_of_another_type_is_refused(wh: Warehouse) -> None:
+def test_library_as_of_of_another_type_is_refused(wh: Session) -> None:
     for value in (1.5, [1], True):
         with pytest.raises(InvalidRequest, match="as_of"):
             wh.query("SELECT 1", as_of=value)  # type: ignore[arg-type]
@@ -115,7 +116,7 @@ def test_flat_params_still_bind(api) -> None:  # type: ignore[no-untyped-def]
     envelope(r, 400)
 
 
-def test_library_params_must_be_flat(wh: Warehouse) -> None:
+def test_library_params_must_be_flat(wh: Session) -> None:
     from datetime import date
 
     assert wh.query("SELECT ?, ?", params=[date(2024, 1, 2), "x"]).rows() == [
@@ -151,7 +152,7 @@ def test_no_answer_names_the_warehouse_root(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def traded(ref_wh: Warehouse) -> Warehouse:
+def traded(ref_wh: Session) -> Session:
     from tests.conftest import TRADE_HEADER, trade_row
 
     body = TRADE_HEADER + trade_row("T1") + trade_row("T2", date="2024-02-02")
@@ -159,8 +160,8 @@ def traded(ref_wh: Warehouse) -> Warehouse:
     return ref_wh
 
 
-def _trade_files(wh: Warehouse) -> list[Path]:
-    files = sorted((wh.root / "tenants").glob("*/core/fact_trade/**/*.parquet"))
+def _trade_files(wh: Session) -> list[Path]:
+    files = sorted((wh.warehouse.root / "tenants").glob("*/core/fact_trade/**/*.parquet"))
     assert files
     return files
 
@@ -177,8 +178,8 @@ def test_a_vanished_data_file_is_a_retryable_storage_error_naming_no_path(traded
         f.unlink()
     with pytest.raises(StorageUnavailable) as caught:
         wh.query("SELECT * FROM fact_trade", use_cache=False)
-    assert caught.value.retryable and str(wh.root) not in caught.value.message
-    with TestClient(create_app(wh), raise_server_exceptions=False) as c:
+    assert caught.value.retryable and str(wh.warehouse.root) not in caught.value.message
+    with TestClient(create_app(wh.warehouse), raise_server_exceptions=False) as c:
         h = {"Authorization": f"Bearer {key}"}
         r = c.post("/v1/query/sql", headers=h, json={"sql": "SELECT * FROM fact_trade"})
         error = envelope(r, 503)
@@ -186,7 +187,7 @@ def test_a_vanished_data_file_is_a_retryable_storage_error_naming_no_path(traded
         assert "<root>/tenants/" in error["message"], error
         log = c.get("/v1/queries", headers=h)
         assert log.status_code == 200 and log.json()[0]["status"] == "error"
-        assert str(wh.root) not in log.text and "/tmp/" not in log.text
+        assert str(wh.warehouse.root) not in log.text and "/tmp/" not in log.text
 
 
 class _FailingCursor:
@@ -234,24 +235,24 @@ def test_a_stream_failing_mid_query_is_not_an_internal_error(  # type: ignore[no
     traded, monkeypatch, message: str, status: int, code: str
 ) -> None:
     wh = traded
-    engine = wh.engines.get("default")
+    engine = wh.warehouse.engines.get("default")
     real_cursor = engine.cursor
-    text = message.format(root=wh.root)
+    text = message.format(root=wh.warehouse.root)
     monkeypatch.setattr(engine, "cursor", lambda: _FailingCursor(real_cursor(), text))
-    with TestClient(create_app(wh), raise_server_exceptions=False) as c:
+    with TestClient(create_app(wh.warehouse), raise_server_exceptions=False) as c:
         key = wh.create_api_key("reader", ("reader",))
         r = c.post("/v1/query/sql", headers={"Authorization": f"Bearer {key}"},
                    json={"sql": "SELECT * FROM fact_trade", "cache": False})  # fmt: skip
     error = envelope(r, status)
     assert error["code"] == code
-    assert str(wh.root) not in r.text and "/var/tmp" not in r.text
+    assert str(wh.warehouse.root) not in r.text and "/var/tmp" not in r.text
 
 
-def test_model_artifacts_are_named_relative_to_the_tenant(wh: Warehouse) -> None:
-    tenant_root = wh.store.tenant_root("default")
-    wh.meta.record_model("default", "m1", "trade_anomaly", 1, None,
+def test_model_artifacts_are_named_relative_to_the_tenant(wh: Session) -> None:
+    tenant_root = wh.warehouse.store.tenant_root("default")
+    wh.warehouse.meta.record_model("default", "m1", "trade_anomaly", 1, None,
                          {"artifact": str(tenant_root / "models" / "m1.joblib")})  # fmt: skip
-    wh.meta.record_model("default", "m2", "trade_anomaly", 1, None,
+    wh.warehouse.meta.record_model("default", "m2", "trade_anomaly", 1, None,
                          {"artifact": "/elsewhere/m2.joblib"})  # fmt: skip
     artifacts = {m["id"]: m["artifact"] for m in wh.models()}
     assert artifacts == {"m1": "models/m1.joblib", "m2": "m2.joblib"}

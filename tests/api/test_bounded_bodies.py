@@ -15,7 +15,7 @@ import httpx
 
 from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
-from tests.conftest import REF
+from tests.conftest import REF, admin
 
 CHUNK = 1024**2
 
@@ -54,9 +54,9 @@ def _envelope(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 def test_a_readers_upload_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    wh, admin = Warehouse.init(root=tmp_path / "wh")
+    wh, admin_key = Warehouse.init(root=tmp_path / "wh")
     try:
-        reader = wh.create_api_key("ana", ("reader",))
+        reader = admin(wh).create_api_key("ana", ("reader",))
         upload = Recorder(300 * CHUNK)
         resp = _post(
             create_app(wh),
@@ -72,7 +72,7 @@ def test_a_readers_upload_is_refused_before_it_is_read(tmp_path: Path) -> None:
             create_app(wh),
             "/v1/ingest/fx_rates",
             REF["fx_rates"].encode(),
-            {"Authorization": f"Bearer {admin}", "Content-Type": "text/csv"},
+            {"Authorization": f"Bearer {admin_key}", "Content-Type": "text/csv"},
         )
         assert ok.status_code == 201, ok.text
         assert "connection" not in ok.headers

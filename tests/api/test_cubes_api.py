@@ -16,7 +16,7 @@ from ledgerhouse.api import create_app
 from ledgerhouse.client import Client
 from ledgerhouse.errors import InvalidRequest, NotFound
 from tests.api.test_api import _envelope
-from tests.conftest import REF, TRADE_HEADER, trade_row
+from tests.conftest import REF, TRADE_HEADER, admin, trade_row
 
 
 @pytest.fixture
@@ -24,13 +24,13 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], str]]:
     wh, key = Warehouse.init(root=tmp_path / "wh")
     assert key is not None
     for ds, text in REF.items():
-        wh.ingest(ds, text.encode(), fmt="csv")
+        admin(wh).ingest(ds, text.encode(), fmt="csv")
     rows = [
         trade_row("T1", qty="10", price="10"),
         trade_row("T2", qty="5", price="20", pf="P2", inst="BUND", ccy="EUR", side="SELL"),
         trade_row("T3", qty="1", price="30", date="2024-02-05", ts="2024-02-05T10:00:00Z"),
     ]
-    wh.ingest("trades", (TRADE_HEADER + "".join(rows)).encode(), fmt="csv")
+    admin(wh).ingest("trades", (TRADE_HEADER + "".join(rows)).encode(), fmt="csv")
     with TestClient(create_app(wh)) as c:
         yield c, {"Authorization": f"Bearer {key}"}, key
     wh.close()

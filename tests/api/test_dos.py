@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ledgerhouse import Warehouse
-from ledgerhouse.tenancy import Principal
+from tests.conftest import admin
 
 HEAVY = "SELECT count(*) FROM dim_date a, dim_date b, dim_date c WHERE a.day + b.day > c.day"
 ATTACKS = [
@@ -30,9 +30,7 @@ ATTACKS = [
 def test_another_tenant_keeps_answering_under_attack(tmp_path: Path, live_server) -> None:  # type: ignore[no-untyped-def]
     wh, attacker_key = Warehouse.init(root=tmp_path / "wh", query_timeout_s=5)
     wh.create_tenant("other")
-    victim_key = wh.create_api_key(
-        "bob", ("reader",), principal=Principal(tenant="other", user="admin")
-    )
+    victim_key = admin(wh, "other").create_api_key("bob", ("reader",))
     stop = threading.Event()
     statuses: list[int] = []
     latencies: list[float] = []
@@ -82,6 +80,8 @@ def test_another_tenant_keeps_answering_under_attack(tmp_path: Path, live_server
     assert 429 in statuses or 408 in statuses  # the attack was contained, not ignored
     worst = max(latencies)
     p50 = sorted(latencies)[len(latencies) // 2]
-    print(f"select 1 under attack: n={len(latencies)} p50={p50:.4f}s "
-          f"max={worst:.4f}s; attacker statuses {sorted(set(statuses))}")
+    print(
+        f"select 1 under attack: n={len(latencies)} p50={p50:.4f}s "
+        f"max={worst:.4f}s; attacker statuses {sorted(set(statuses))}"
+    )
     assert worst < 1.0, f"the other tenant waited {worst:.2f} s"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
-from tests.conftest import REF, TRADE_HEADER, trade_row
+from tests.conftest import REF, TRADE_HEADER, admin, trade_row
 from tests.query.hostile import CORPUS, DANGEROUS_CALLS, LEGITIMATE
 
 SECRET_TRADE = "SECRET-4242"
@@ -24,14 +24,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     root = tmp_path_factory.mktemp("hostile") / "wh"
     wh, _ = Warehouse.init(root=root)
     for ds, text in REF.items():
-        wh.ingest(ds, text.encode(), fmt="csv")
-    wh.ingest("trades", (TRADE_HEADER + trade_row(SECRET_TRADE)).encode(), fmt="csv")
+        admin(wh).ingest(ds, text.encode(), fmt="csv")
+    admin(wh).ingest("trades", (TRADE_HEADER + trade_row(SECRET_TRADE)).encode(), fmt="csv")
     other_admin = wh.create_tenant("other")
     assert other_admin
-    from ledgerhouse.tenancy import Principal
-
-    admin = Principal(tenant="other", user="admin", roles=("admin",))
-    reader = wh.create_api_key("eve", ("reader",), principal=admin)
+    reader = admin(wh, "other").create_api_key("eve", ("reader",))
     with TestClient(create_app(wh)) as c:
         yield c, {"Authorization": f"Bearer {reader}"}, wh.root
     wh.close()
@@ -93,8 +90,13 @@ def test_legitimate_sql_still_answers(server) -> None:  # type: ignore[no-untype
 
 @pytest.mark.parametrize(
     "value",
-    ["x' OR '1'='1", "'); SELECT current_setting('x'); --", '"fact_trade@1"', "/etc/passwd",
-     SECRET_TRADE],
+    [
+        "x' OR '1'='1",
+        "'); SELECT current_setting('x'); --",
+        '"fact_trade@1"',
+        "/etc/passwd",
+        SECRET_TRADE,
+    ],
 )
 def test_cube_filter_values_are_bound_not_spliced(server, value: str) -> None:  # type: ignore[no-untyped-def]
     c, h, _ = server
@@ -107,8 +109,13 @@ def test_cube_filter_values_are_bound_not_spliced(server, value: str) -> None:  
 
 @pytest.mark.parametrize(
     "member",
-    ["desk; DROP TABLE fact_trade", "current_setting('x')", 'desk" OR 1=1 --',
-     "read_csv('/etc/passwd')", "fact_trade.trade_id"],
+    [
+        "desk; DROP TABLE fact_trade",
+        "current_setting('x')",
+        'desk" OR 1=1 --',
+        "read_csv('/etc/passwd')",
+        "fact_trade.trade_id",
+    ],
 )
 def test_cube_members_that_are_not_in_the_model_are_refused(server, member: str) -> None:  # type: ignore[no-untyped-def]
     c, h, root = server

@@ -15,6 +15,7 @@ from ledgerhouse.client import Client
 from ledgerhouse.storage import ApiKeyConflict
 from ledgerhouse.storage import keys as key_store
 from ledgerhouse.storage.keys import hash_key
+from tests.conftest import admin
 
 
 @pytest.fixture(autouse=True)
@@ -95,20 +96,20 @@ def test_revoke_takes_effect_on_the_very_next_request(served) -> None:  # type: 
 def test_revoke_by_another_process_takes_effect_on_the_next_request(  # type: ignore[no-untyped-def]
     served, tmp_path: Path
 ) -> None:
-    c, wh, admin = served
-    kid, bob = _new_key(c, admin, "bob", ["reader"])
-    _other_kid, carol = _new_key(c, admin, "carol", ["reader"])
-    for key in (bob, carol, admin):
+    c, wh, admin_key = served
+    kid, bob = _new_key(c, admin_key, "bob", ["reader"])
+    _other_kid, carol = _new_key(c, admin_key, "carol", ["reader"])
+    for key in (bob, carol, admin_key):
         assert c.get("/v1/tables", headers=_bearer(key)).status_code == 200
     assert hash_key(bob) in wh.meta.keys._cache
     # a second Warehouse on the same root (the CLI while `ledgerhouse serve` runs)
     with Warehouse.open(root=tmp_path / "wh") as other:
-        other.revoke_api_key(kid)
+        admin(other).revoke_api_key(kid)
     assert hash_key(bob) in wh.meta.keys._cache  # the server's cache was not told directly
     _error(c.get("/v1/tables", headers=_bearer(bob)), 401, "unauthorized")
     # the tenant's other keys keep working
     assert c.get("/v1/tables", headers=_bearer(carol)).status_code == 200
-    assert c.get("/v1/tables", headers=_bearer(admin)).status_code == 200
+    assert c.get("/v1/tables", headers=_bearer(admin_key)).status_code == 200
 
 
 def test_rotate_gives_a_working_key_and_the_old_one_fails(served) -> None:  # type: ignore[no-untyped-def]

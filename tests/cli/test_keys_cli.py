@@ -14,6 +14,7 @@ from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.cli.main import app
 from ledgerhouse.storage import keys as key_store
+from tests.conftest import admin
 
 runner = CliRunner()
 
@@ -83,8 +84,8 @@ def test_a_cli_revocation_reaches_a_running_server_at_once(
     monkeypatch.setattr(key_store, "KEY_CACHE_S", 3600.0)  # only the generation check can work
     root = tmp_path / "wh"
     wh, _admin = Warehouse.init(root=root)
-    bob = wh.create_api_key("bob", ("reader",))
-    bob_id = wh.list_api_keys()[1].id
+    bob = admin(wh).create_api_key("bob", ("reader",))
+    bob_id = admin(wh).list_api_keys()[1].id
     with TestClient(create_app(wh)) as server:
         h = {"Authorization": f"Bearer {bob}"}
         assert server.get("/v1/tables", headers=h).status_code == 200

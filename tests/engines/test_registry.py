@@ -28,7 +28,7 @@ from ledgerhouse.storage.engines import (
     require,
 )
 from ledgerhouse.storage.engines.duckdb import DuckDBEngine, DuckDBSession
-from tests.conftest import REF, TRADE_HEADER, trade_row
+from tests.conftest import REF, TRADE_HEADER, admin, trade_row
 
 
 @pytest.fixture
@@ -165,13 +165,13 @@ def test_a_new_engine_is_one_register_call(registry: dict[str, Any], tmp_path: P
     wh, _ = Warehouse.init(root=tmp_path / "wh", query_engine="counting")
     try:
         for dataset, text in REF.items():
-            wh.ingest(dataset, text.encode(), fmt="csv")
-        wh.ingest("trades", (TRADE_HEADER + trade_row("T1", qty="7")).encode(), fmt="csv")
+            admin(wh).ingest(dataset, text.encode(), fmt="csv")
+        admin(wh).ingest("trades", (TRADE_HEADER + trade_row("T1", qty="7")).encode(), fmt="csv")
         engine = wh.engines.get("default")
         assert isinstance(engine, CountingEngine)
         refreshes = engine.statements  # the marts refreshed with each batch
         assert refreshes >= 1
-        assert wh.query("SELECT sum(quantity) FROM fact_trade").rows() == [[7]]
+        assert admin(wh).query("SELECT sum(quantity) FROM fact_trade").rows() == [[7]]
         assert engine.statements == refreshes + 1
         assert any(name.startswith("fact_trade@") for name in engine.bound)
     finally:
@@ -248,12 +248,11 @@ def test_queries_reach_an_engine_in_its_dialect(registry: dict[str, Any], tmp_pa
     register_engine("spark-dialect", lambda: SparkDialectEngine)
     wh, _ = Warehouse.init(root=tmp_path / "wh", query_engine="spark-dialect")
     try:
-        version = wh.commits()[0].table_versions["dim_date"]
-        res = wh.query("SELECT count(*) AS n FROM dim_date WHERE day_name = 'Monday'")
+        version = admin(wh).commits()[0].table_versions["dim_date"]
+        res = admin(wh).query("SELECT count(*) AS n FROM dim_date WHERE day_name = 'Monday'")
         assert res.rows() == [[1]]
         sent = wh.engines.get("default").sent  # type: ignore[attr-defined]
     finally:
         wh.close()
     assert f"bind dim_date@{version}" in sent
     assert f"FROM `dim_date@{version}` AS dim_date" in sent[-1]
-

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from ledgerhouse import Warehouse
 from ledgerhouse.finbench.generate import DATASETS, generate
+from ledgerhouse.session import Session
 
 
 def test_same_seed_same_data(tmp_path: Path) -> None:
@@ -34,12 +34,12 @@ def test_generated_data_has_lifecycle_and_scd2(finbench_dir: Path) -> None:
     assert pf["portfolio_code"].n_unique() < pf.height
 
 
-def test_everything_loads_without_quarantine(loaded: Warehouse) -> None:
+def test_everything_loads_without_quarantine(loaded: Session) -> None:
     assert all(b["rows_quarantined"] == 0 for b in loaded.batches())
     assert loaded.query("SELECT count(*) FROM quarantine").rows() == [[0]]
 
 
-def test_positions_reconcile_with_cumulative_trades(loaded: Warehouse) -> None:
+def test_positions_reconcile_with_cumulative_trades(loaded: Session) -> None:
     """On every date, each position's quantity equals the sum of the signed quantities of the
     live trades up to that date (amended state, cancellations excluded)."""
     sql = """
@@ -59,7 +59,7 @@ def test_positions_reconcile_with_cumulative_trades(loaded: Warehouse) -> None:
     assert compared > 1000 and bad == 0
 
 
-def test_nav_reconciles_with_positions_and_returns(loaded: Warehouse) -> None:
+def test_nav_reconciles_with_positions_and_returns(loaded: Session) -> None:
     # daily_return is consistent with the NAVs and flows, and begin NAV chains to end NAV
     sql = """
     SELECT count(*) FILTER (WHERE abs(daily_return - (end_nav / (begin_nav + net_flow) - 1))
@@ -71,7 +71,7 @@ def test_nav_reconciles_with_positions_and_returns(loaded: Warehouse) -> None:
     assert loaded.query(sql).rows() == [[0, 0]]
 
 
-def test_base_currency_uses_the_rate_of_the_date(loaded: Warehouse) -> None:
+def test_base_currency_uses_the_rate_of_the_date(loaded: Session) -> None:
     sql = """
     SELECT count(*) FILTER (WHERE abs(t.fx_rate - f.rate_to_usd / b.rate_to_usd) > 1e-12)
     FROM fact_trade t

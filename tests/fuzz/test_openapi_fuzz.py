@@ -27,6 +27,8 @@ from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.errors import Unauthorized
 from ledgerhouse.ingest import LOAD_ORDER
+from ledgerhouse.session import Session
+from tests.conftest import admin
 
 pytestmark = pytest.mark.fuzz
 
@@ -38,36 +40,37 @@ class Keys:
     """A valid key per role. A generated call may revoke or rotate one (the key routes take
     any id): a key that no longer authenticates is replaced before the next call."""
 
-    def __init__(self, wh: Warehouse) -> None:
+    def __init__(self, wh: Session) -> None:
         self.wh = wh
         self.keys = {role: wh.create_api_key(f"fuzz-{role}", r) for role, r in ROLES.items()}
 
     def header(self, role: str) -> dict[str, str]:
         try:
-            self.wh.authenticate(f"Bearer {self.keys[role]}")
+            self.wh.warehouse.authenticate(f"Bearer {self.keys[role]}")
         except Unauthorized:
             self.keys[role] = self.wh.create_api_key(f"fuzz-{role}", ROLES[role])
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
 @pytest.fixture(scope="module")
-def fuzz_wh(tmp_path_factory: pytest.TempPathFactory, finbench_dir: Path) -> Iterator[Warehouse]:
+def fuzz_wh(tmp_path_factory: pytest.TempPathFactory, finbench_dir: Path) -> Iterator[Session]:
     # its own warehouse: generated calls ingest, train models and create keys
     wh, _ = Warehouse.init(root=tmp_path_factory.mktemp("fuzz") / "wh")
+    me = admin(wh)
     for ds in LOAD_ORDER:
-        assert wh.ingest(ds, finbench_dir / f"{ds}.parquet").status == "committed"
-    yield wh
+        assert me.ingest(ds, finbench_dir / f"{ds}.parquet").status == "committed"
+    yield me
     wh.close()
 
 
 @pytest.fixture(scope="module")
-def keys(fuzz_wh: Warehouse) -> Keys:
+def keys(fuzz_wh: Session) -> Keys:
     return Keys(fuzz_wh)
 
 
 @pytest.fixture(scope="module")
-def api_schema(fuzz_wh: Warehouse) -> Any:
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(fuzz_wh))
+def api_schema(fuzz_wh: Session) -> Any:
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(fuzz_wh.warehouse))
 
 
 # Hypothesis drives each operation's strategy directly: schemathesis' pytest plugin reads

@@ -8,16 +8,16 @@ import json
 import polars as pl
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import InvalidRequest, LedgerhouseError, PayloadTooLarge
 from ledgerhouse.ingest.errors import BatchRejected, UnknownDataset, UnreadablePayload
+from ledgerhouse.session import Session
 from tests.conftest import TRADE_HEADER, snapshot, trade_row
 
 GOOD = TRADE_HEADER + trade_row("T1")
 
 
 def _rejects(
-    wh: Warehouse,
+    wh: Session,
     exc: type[LedgerhouseError],
     match: str,
     dataset: str,
@@ -32,7 +32,7 @@ def _rejects(
     return info.value
 
 
-def test_wrong_types_are_named(ref_wh: Warehouse) -> None:
+def test_wrong_types_are_named(ref_wh: Session) -> None:
     csv = TRADE_HEADER + trade_row("T1", qty="abc") + trade_row("T2", price="1.5.2")
     err = _rejects(ref_wh, BatchRejected, "2 of 2 rows", "trades", csv.encode())
     reasons = " ".join(err.details["report"]["quarantine_reasons"])
@@ -41,7 +41,7 @@ def test_wrong_types_are_named(ref_wh: Warehouse) -> None:
     assert "'abc'" in sample[0]["_reason"]
 
 
-def test_missing_columns(ref_wh: Warehouse) -> None:
+def test_missing_columns(ref_wh: Session) -> None:
     err = _rejects(
         ref_wh,
         BatchRejected,
@@ -52,7 +52,7 @@ def test_missing_columns(ref_wh: Warehouse) -> None:
     assert err.details["missing_columns"] == ["event", "event_ts"]
 
 
-def test_unknown_instrument_is_quarantined_or_rejected(ref_wh: Warehouse) -> None:
+def test_unknown_instrument_is_quarantined_or_rejected(ref_wh: Session) -> None:
     _rejects(
         ref_wh,
         BatchRejected,
@@ -85,11 +85,11 @@ def test_unknown_instrument_is_quarantined_or_rejected(ref_wh: Warehouse) -> Non
         (b"not arrow at all", "arrow", "could not read the payload as arrow"),
     ],
 )
-def test_malformed_payloads(ref_wh: Warehouse, payload: bytes, fmt: str, match: str) -> None:
+def test_malformed_payloads(ref_wh: Session, payload: bytes, fmt: str, match: str) -> None:
     _rejects(ref_wh, UnreadablePayload, match, "trades", payload, fmt)
 
 
-def test_duplicate_trade_ids(ref_wh: Warehouse) -> None:
+def test_duplicate_trade_ids(ref_wh: Session) -> None:
     csv = TRADE_HEADER + trade_row("T1") + trade_row("T1")
     err = _rejects(ref_wh, BatchRejected, "1 of 2 rows", "trades", csv.encode())
     assert "duplicate key" in str(err.details["report"]["quarantine_sample"])
@@ -104,20 +104,20 @@ def test_duplicate_trade_ids(ref_wh: Warehouse) -> None:
     assert "already exists" in str(err.details["report"]["quarantine_reasons"])
 
 
-def test_huge_field_and_upload_limit(ref_wh: Warehouse) -> None:
+def test_huge_field_and_upload_limit(ref_wh: Session) -> None:
     csv = TRADE_HEADER + trade_row("T1").replace("AAPL", "A" * 1_000_000)
     err = _rejects(ref_wh, BatchRejected, "1 of 1 rows", "trades", csv.encode())
     assert "exceeds the 4096-character limit" in str(err.details["report"]["quarantine_sample"])
-    ref_wh.ingestor.limits.max_upload_bytes = 1000
+    ref_wh.warehouse.ingestor.limits.max_upload_bytes = 1000
     try:
         _rejects(
             ref_wh, PayloadTooLarge, "exceeds the 1,000-byte limit", "trades", (GOOD * 20).encode()
         )
     finally:
-        ref_wh.ingestor.limits.max_upload_bytes = 2 * 1024**3
+        ref_wh.warehouse.ingestor.limits.max_upload_bytes = 2 * 1024**3
 
 
-def test_unknown_dataset_and_bad_batch_id(ref_wh: Warehouse) -> None:
+def test_unknown_dataset_and_bad_batch_id(ref_wh: Session) -> None:
     _rejects(ref_wh, UnknownDataset, "unknown dataset 'trade'", "trade", GOOD.encode())
     before = snapshot(ref_wh)
     with pytest.raises(InvalidRequest, match="batch id"):
@@ -143,7 +143,7 @@ def test_unknown_dataset_and_bad_batch_id(ref_wh: Warehouse) -> None:
         ),
     ],
 )
-def test_row_rules_name_the_value(ref_wh: Warehouse, row: str, reason: str) -> None:
+def test_row_rules_name_the_value(ref_wh: Session, row: str, reason: str) -> None:
     err = _rejects(ref_wh, BatchRejected, "1 of 1 rows", "trades", (TRADE_HEADER + row).encode())
     assert reason in err.details["report"]["quarantine_sample"][0]["_reason"]
 
@@ -161,7 +161,7 @@ def _encode(df: pl.DataFrame, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def test_every_format_is_read(ref_wh: Warehouse) -> None:
+def test_every_format_is_read(ref_wh: Session) -> None:
     formats = ["json", "ndjson", "parquet", "arrow"]
     for i, fmt in enumerate(formats):
         df = pl.read_csv(io.StringIO(TRADE_HEADER + trade_row(f"F{i}")), infer_schema=False)
@@ -171,7 +171,7 @@ def test_every_format_is_read(ref_wh: Warehouse) -> None:
     assert got == [[f"F{i}", 100.0] for i in range(len(formats))]
 
 
-def test_spreadsheet_csv_exports_are_read(ref_wh: Warehouse) -> None:
+def test_spreadsheet_csv_exports_are_read(ref_wh: Session) -> None:
     """Excel writes a byte-order mark, and ';' or tab separators in many locales."""
     text = TRADE_HEADER + trade_row("B1")
     bom = "\ufeff" + text

@@ -13,19 +13,19 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import LedgerhouseError, PayloadTooLarge
 from ledgerhouse.ingest.errors import UnreadablePayload, UnsupportedFormat
-from tests.conftest import TRADE_HEADER, snapshot, trade_row
+from ledgerhouse.session import Session
+from tests.conftest import TRADE_HEADER, admin, snapshot, trade_row
 
 MiB = 1024**2
 LONG = "X" * 1000
 
 
 @pytest.fixture
-def bounded(ref_wh: Warehouse) -> Iterator[Warehouse]:
+def bounded(ref_wh: Session) -> Iterator[Session]:
     """The reference warehouse with small decode limits (the defaults are GB-sized)."""
-    limits = ref_wh.ingestor.limits
+    limits = ref_wh.warehouse.ingestor.limits
     saved = limits.max_decoded_bytes, limits.max_batch_rows
     limits.max_decoded_bytes = 8 * MiB
     yield ref_wh
@@ -33,7 +33,7 @@ def bounded(ref_wh: Warehouse) -> Iterator[Warehouse]:
 
 
 def _refused(
-    wh: Warehouse, payload: bytes, fmt: str, exc: type[LedgerhouseError] = PayloadTooLarge
+    wh: Session, payload: bytes, fmt: str, exc: type[LedgerhouseError] = PayloadTooLarge
 ) -> LedgerhouseError:
     before = snapshot(wh)
     batches = len(wh.batches())
@@ -68,7 +68,7 @@ def _ipc(batches: list[pa.RecordBatch], *, file: bool, repeat: int = 1) -> bytes
     return buf.getvalue()
 
 
-def test_parquet_dictionary_bomb(bounded: Warehouse) -> None:
+def test_parquet_dictionary_bomb(bounded: Session) -> None:
     # 1M rows of one 1000-character value: 200 KB on the wire, 1 GB decoded
     payload = _parquet(pa.table({"trade_id": _dictionary_column(1_000_000)}))
     assert len(payload) < 300_000
@@ -78,7 +78,7 @@ def test_parquet_dictionary_bomb(bounded: Warehouse) -> None:
     assert "LEDGERHOUSE_MAX_DECODED_BYTES" in err.hint
 
 
-def test_parquet_page_bomb_is_refused_from_its_page_headers(bounded: Warehouse) -> None:
+def test_parquet_page_bomb_is_refused_from_its_page_headers(bounded: Session) -> None:
     # plain encoding in one huge page: the page header says it decompresses to 100 MB
     table = pa.table({"trade_id": pa.array([LONG] * 100_000)})
     payload = _parquet(table, use_dictionary=False, data_page_size=1 << 30)
@@ -87,7 +87,7 @@ def test_parquet_page_bomb_is_refused_from_its_page_headers(bounded: Warehouse) 
 
 
 @pytest.mark.parametrize("file", [True, False], ids=["file", "stream"])
-def test_compressed_arrow_bomb(bounded: Warehouse, file: bool) -> None:
+def test_compressed_arrow_bomb(bounded: Session, file: bool) -> None:
     # zstd batches of 8 MB each, 16 of them: refused from the message headers, none decoded
     batch = pa.record_batch([pa.array([LONG] * 8192)], names=["trade_id"])
     payload = _ipc([batch], file=file, repeat=16)
@@ -95,14 +95,14 @@ def test_compressed_arrow_bomb(bounded: Warehouse, file: bool) -> None:
     _refused(bounded, payload, "arrow")
 
 
-def test_arrow_dictionary_bomb(bounded: Warehouse) -> None:
+def test_arrow_dictionary_bomb(bounded: Session) -> None:
     batch = pa.record_batch([_dictionary_column(1_000_000)], names=["trade_id"])
     payload = _ipc([batch], file=False)
     assert len(payload) < 10_000  # 4 MB of indices compress to nothing
     _refused(bounded, payload, "arrow")
 
 
-def test_string_view_bomb(bounded: Warehouse) -> None:
+def test_string_view_bomb(bounded: Session) -> None:
     # 100k views of one value: 1.6 MB of buffers (below the limit), 100 MB once decoded
     batch = pa.record_batch([_views_of_one_value(100_000)], names=["trade_id"])
     payload = _ipc([batch], file=True)
@@ -110,7 +110,7 @@ def test_string_view_bomb(bounded: Warehouse) -> None:
     _refused(bounded, payload, "arrow")
 
 
-def test_csv_padding_bomb(bounded: Warehouse) -> None:
+def test_csv_padding_bomb(bounded: Session) -> None:
     # a wide header over blank lines: every missing field becomes a null cell
     header = ",".join(f"c{i}" for i in range(20_000)).encode()
     payload = header + b"\n" + b"\n" * 200_000
@@ -119,7 +119,7 @@ def test_csv_padding_bomb(bounded: Warehouse) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "ndjson"])
-def test_json_padding_bomb(bounded: Warehouse, fmt: str) -> None:
+def test_json_padding_bomb(bounded: Session, fmt: str) -> None:
     # every row brings new keys: rows x keys cells, nearly all of them padding
     rows = [{f"k{r}_{i}": 1 for i in range(100)} for r in range(500)]
     if fmt == "json":
@@ -151,18 +151,18 @@ def _encoded(frame: pl.DataFrame, fmt: str) -> bytes:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "ndjson", "parquet", "arrow"])
-def test_row_limit(bounded: Warehouse, fmt: str) -> None:
-    bounded.ingestor.limits.max_batch_rows = 2
+def test_row_limit(bounded: Session, fmt: str) -> None:
+    bounded.warehouse.ingestor.limits.max_batch_rows = 2
     err = _refused(bounded, _encoded(_frame(3), fmt), fmt)
     assert "more than 2 rows" in err.message
     assert err.details == {"limit": 2, "setting": "max_batch_rows"}
     assert "LEDGERHOUSE_MAX_BATCH_ROWS" in err.hint
-    report = bounded.ingest("trades", _encoded(_frame(2), fmt), fmt=fmt)
+    report = admin(bounded).ingest("trades", _encoded(_frame(2), fmt), fmt=fmt)
     assert report.rows_accepted == 2, report
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "arrow"])
-def test_compressed_uploads_within_the_limits_load(ref_wh: Warehouse, fmt: str) -> None:
+def test_compressed_uploads_within_the_limits_load(ref_wh: Session, fmt: str) -> None:
     # dictionary-encoded (categorical) and compressed, as Polars and pyarrow write them
     frame = _frame(2000).with_columns(pl.col("side", "currency").cast(pl.Categorical))
     report = ref_wh.ingest("trades", _encoded(frame, fmt), fmt=fmt)
@@ -171,7 +171,7 @@ def test_compressed_uploads_within_the_limits_load(ref_wh: Warehouse, fmt: str) 
     assert got == [[2000, "BUY", "USD"]]
 
 
-def test_nested_columns_are_refused(ref_wh: Warehouse) -> None:
+def test_nested_columns_are_refused(ref_wh: Session) -> None:
     table = pa.table({"trade_id": pa.array([["a", "b"]])})
     err = _refused(ref_wh, _parquet(table), "parquet", UnreadablePayload)
     assert "nested type" in err.message
@@ -179,7 +179,7 @@ def test_nested_columns_are_refused(ref_wh: Warehouse) -> None:
     _refused(ref_wh, _ipc([batch], file=True), "arrow", UnreadablePayload)
 
 
-def test_an_unboundable_parquet_encoding_is_refused(ref_wh: Warehouse) -> None:
+def test_an_unboundable_parquet_encoding_is_refused(ref_wh: Session) -> None:
     table = pa.table({"trade_id": pa.array(["T1", "T2"])})
     payload = _parquet(
         table, use_dictionary=False, column_encoding={"trade_id": "DELTA_BYTE_ARRAY"}

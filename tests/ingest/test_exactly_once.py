@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from ledgerhouse import Warehouse
-from tests.conftest import REF, TRADE_HEADER, snapshot, trade_row
+from ledgerhouse.session import Session
+from tests.conftest import REF, TRADE_HEADER, admin, snapshot, trade_row
 
 
 def _trades_csv(n: int, prefix: str = "T") -> bytes:
@@ -25,7 +26,7 @@ def _trades_csv(n: int, prefix: str = "T") -> bytes:
     return (TRADE_HEADER + "".join(rows)).encode()
 
 
-def test_resend_returns_original_report_and_changes_nothing(ref_wh: Warehouse) -> None:
+def test_resend_returns_original_report_and_changes_nothing(ref_wh: Session) -> None:
     payload = _trades_csv(50)
     first = ref_wh.ingest("trades", payload, fmt="csv")
     before = snapshot(ref_wh)
@@ -42,7 +43,7 @@ def test_resend_returns_original_report_and_changes_nothing(ref_wh: Warehouse) -
     assert dup.status == "duplicate" and snapshot(ref_wh) == before
 
 
-def test_batch_id_reused_for_another_dataset_is_a_conflict(ref_wh: Warehouse) -> None:
+def test_batch_id_reused_for_another_dataset_is_a_conflict(ref_wh: Session) -> None:
     from ledgerhouse.errors import Conflict
 
     ref_wh.ingest(
@@ -65,7 +66,7 @@ _CHILD = textwrap.dedent(
     import sys
     from ledgerhouse import Warehouse
     wh = Warehouse.open(root=sys.argv[1])
-    wh.ingest("trades", sys.argv[2], batch_id="crash-batch")
+    wh.local(roles=("writer",)).ingest("trades", sys.argv[2], batch_id="crash-batch")
     """
 )
 
@@ -84,11 +85,12 @@ def _child(root: Path, payload: Path, failpoint: str | None) -> subprocess.Popen
     )
 
 
-def _with_reference_data(root: Path) -> Warehouse:
+def _with_reference_data(root: Path) -> Session:
     wh, _ = Warehouse.init(root=root)
+    me = admin(wh)
     for ds, text in REF.items():
-        wh.ingest(ds, text.encode(), fmt="csv")
-    return wh
+        me.ingest(ds, text.encode(), fmt="csv")
+    return me
 
 
 def _finish(child: subprocess.Popen[bytes]) -> tuple[int, str]:
@@ -124,7 +126,7 @@ def test_sigkill_between_writes_leaves_nothing_and_resend_lands_once(
     assert wh.query("SELECT count(*) FROM raw_trades").rows() == [[200]]
     again = wh.ingest("trades", payload, batch_id="crash-batch")
     assert again.status == "duplicate"
-    wh.close()
+    wh.warehouse.close()
 
 
 @pytest.mark.crash
@@ -146,7 +148,7 @@ def test_sigkill_at_a_random_moment_is_all_or_nothing(tmp_path: Path) -> None:
     assert code == 0, err
     assert wh.query("SELECT count(*) FROM fact_trade_event").rows() == [[3000]]
     assert wh.query("SELECT count(*) FROM raw_trades").rows() == [[3000]]
-    wh.close()
+    wh.warehouse.close()
 
 
 @pytest.mark.crash
@@ -161,9 +163,9 @@ def test_init_after_a_crash_does_not_commit_the_crashed_batch(tmp_path: Path) ->
     again, key = Warehouse.init(root=root)  # re-running init must not adopt orphan versions
     assert key is None
     assert snapshot(again) == before
-    assert again.query("SELECT count(*) FROM fact_trade").rows() == [[0]]
+    assert admin(again).query("SELECT count(*) FROM fact_trade").rows() == [[0]]
     again.close()
-    wh.close()
+    wh.warehouse.close()
 
 
 def test_opening_the_warehouse_does_not_wait_for_a_running_ingestion(tmp_path: Path) -> None:

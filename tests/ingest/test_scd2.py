@@ -9,8 +9,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledgerhouse import Warehouse
 from ledgerhouse.ingest.scd2 import scd2_versions
+from ledgerhouse.session import Session
 from tests.conftest import copy_warehouse, examples, snapshot
 
 DAY0 = date(2024, 1, 1)
@@ -116,10 +116,10 @@ def test_warehouse_dimension_matches_oracle(tmp_path_factory, empty_template, bs
         # surrogate keys are unique
         assert dim["instrument_key"].n_unique() == dim.height
     finally:
-        wh.close()
+        wh.warehouse.close()
 
 
-def test_resending_unchanged_records_changes_nothing(wh: Warehouse) -> None:
+def test_resending_unchanged_records_changes_nothing(wh: Session) -> None:
     batch = [("A", 0, "Tech"), ("B", 3, "Energy")]
     wh.ingest("instruments", _csv(batch), fmt="csv", batch_id="first")
     before = wh.query("SELECT * FROM dim_instrument ORDER BY instrument_key").rows()
@@ -133,7 +133,7 @@ def test_resending_unchanged_records_changes_nothing(wh: Warehouse) -> None:
     assert snapshot(wh)["dim_instrument"] == dim_version
 
 
-def test_history_is_kept_and_facts_use_the_version_of_their_date(ref_wh: Warehouse) -> None:
+def test_history_is_kept_and_facts_use_the_version_of_their_date(ref_wh: Session) -> None:
     from tests.conftest import TRADE_HEADER, trade_row
 
     ref_wh.ingest(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from ledgerhouse import Warehouse
+from ledgerhouse.session import Session
 from tests.conftest import TRADE_HEADER, trade_row
 
 
-def _send(wh: Warehouse, *rows: str) -> None:
+def _send(wh: Session, *rows: str) -> None:
     wh.ingest("trades", (TRADE_HEADER + "".join(rows)).encode(), fmt="csv")
 
 
-def test_amend_replaces_cancel_removes_history_kept(ref_wh: Warehouse) -> None:
+def test_amend_replaces_cancel_removes_history_kept(ref_wh: Session) -> None:
     _send(ref_wh, trade_row("T1"), trade_row("T2"), trade_row("T3"))
     _send(
         ref_wh,
@@ -34,7 +34,7 @@ def test_amend_replaces_cancel_removes_history_kept(ref_wh: Warehouse) -> None:
     ]
 
 
-def test_amend_that_moves_the_trade_to_another_month(ref_wh: Warehouse) -> None:
+def test_amend_that_moves_the_trade_to_another_month(ref_wh: Session) -> None:
     _send(ref_wh, trade_row("T1", date="2024-01-31", ts="2024-01-31T10:00:00Z"))
     _send(
         ref_wh,
@@ -49,7 +49,7 @@ def test_amend_that_moves_the_trade_to_another_month(ref_wh: Warehouse) -> None:
     assert rows == [["T1", "2024-02", "SAP", 1.2, 1200.0]]
 
 
-def test_all_events_in_one_batch_and_after_cancel(ref_wh: Warehouse) -> None:
+def test_all_events_in_one_batch_and_after_cancel(ref_wh: Session) -> None:
     _send(
         ref_wh,
         trade_row("T1"),
@@ -58,7 +58,7 @@ def test_all_events_in_one_batch_and_after_cancel(ref_wh: Warehouse) -> None:
         trade_row("T2", "CANCEL", ts="2024-01-02T10:06:00Z"),
     )
     assert ref_wh.query("SELECT trade_id, price FROM fact_trade").rows() == [["T1", 11.0]]
-    report = ref_wh.ingestor.limits
+    report = ref_wh.warehouse.ingestor.limits
     report.max_error_rate = 1.0  # keep the batch to look at its quarantine
     try:
         r = ref_wh.ingest(
@@ -77,7 +77,7 @@ def test_all_events_in_one_batch_and_after_cancel(ref_wh: Warehouse) -> None:
     assert ref_wh.query("SELECT trade_id, price FROM fact_trade").rows() == [["T1", 11.0]]
 
 
-def test_sell_is_negative_and_fees_converted(ref_wh: Warehouse) -> None:
+def test_sell_is_negative_and_fees_converted(ref_wh: Session) -> None:
     _send(ref_wh, trade_row("T1", side="SELL", inst="SAP", ccy="EUR", pf="P1"))
     rows = ref_wh.query(
         "SELECT signed_quantity, fx_rate, notional_base, base_currency FROM fact_trade"

@@ -70,4 +70,4 @@ def test_trades_match_the_sequential_oracle(tmp_path_factory, ref_template, bs) 
         assert {t: int(q) for t, q in got} == live
         assert wh.query("SELECT count(*) FROM fact_trade_event").rows() == [[accepted]]
     finally:
-        wh.close()
+        wh.warehouse.close()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ledgerhouse import Warehouse
+from ledgerhouse.session import Session
 
 
-def test_prices_upsert_replaces_and_inserts(ref_wh: Warehouse) -> None:
+def test_prices_upsert_replaces_and_inserts(ref_wh: Session) -> None:
     ref_wh.ingest(
         "prices",
         b"price_date,instrument_code,close_price\n"
@@ -29,7 +29,7 @@ def test_prices_upsert_replaces_and_inserts(ref_wh: Warehouse) -> None:
     ]
 
 
-def test_positions_in_base_currency_and_restatement(ref_wh: Warehouse) -> None:
+def test_positions_in_base_currency_and_restatement(ref_wh: Session) -> None:
     csv = (
         b"position_date,portfolio_code,instrument_code,quantity,market_value,cost\n"
         b"2024-01-02,P1,SAP,10,500,450\n2024-01-02,P2,SAP,10,500,450\n"
@@ -44,7 +44,7 @@ def test_positions_in_base_currency_and_restatement(ref_wh: Warehouse) -> None:
     assert rows == [["P1", 12.0, 660.0, 66.0, "USD"], ["P2", 10.0, 500.0, 50.0, "EUR"]]
 
 
-def test_counterparty_update_keeps_its_key(ref_wh: Warehouse) -> None:
+def test_counterparty_update_keeps_its_key(ref_wh: Session) -> None:
     key = ref_wh.query(
         "SELECT counterparty_key FROM dim_counterparty WHERE counterparty_code = 'GS'"
     ).rows()
@@ -61,7 +61,7 @@ def test_counterparty_update_keeps_its_key(ref_wh: Warehouse) -> None:
     assert ref_wh.query("SELECT count(*) FROM dim_counterparty").rows() == [[2]]
 
 
-def test_performance_return_derived_when_absent(ref_wh: Warehouse) -> None:
+def test_performance_return_derived_when_absent(ref_wh: Session) -> None:
     ref_wh.ingest(
         "performance",
         b"performance_date,portfolio_code,begin_nav,end_nav,net_flow\n"

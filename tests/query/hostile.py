@@ -34,7 +34,7 @@ STATEMENTS = [
     "CREATE SECRET s (TYPE s3, KEY_ID 'x', SECRET 'y')",
     "CREATE SEQUENCE s",
     "DROP TABLE fact_trade",
-    "DROP VIEW \"fact_trade@1\"",
+    'DROP VIEW "fact_trade@1"',
     "ALTER TABLE fact_trade RENAME TO x",
     "INSERT INTO fact_trade SELECT * FROM fact_trade",
     "UPDATE fact_trade SET price = 0",
@@ -187,10 +187,10 @@ PATHS = [
 OBFUSCATED = [
     "ＳＥＬＥＣＴ * ＦＲＯＭ read_csv('/etc/passwd')",
     "SELECT ｃｕｒｒｅｎｔ_setting('memory_limit')",
-    'SELECT "Current_Setting"(\'memory_limit\')',
-    'SELECT "CURRENT_SETTING"(\'memory_limit\')',
+    "SELECT \"Current_Setting\"('memory_limit')",
+    "SELECT \"CURRENT_SETTING\"('memory_limit')",
     "SELECT CuRrEnT_sEtTiNg('memory_limit')",
-    'SELECT * FROM "Read_Csv"(\'/etc/passwd\')',
+    "SELECT * FROM \"Read_Csv\"('/etc/passwd')",
     "SELECT * FROM ＲＥＡＤ_ＣＳＶ('/etc/passwd')",
     "select/**/current_setting('x')",
     "select\tcurrent_setting\n('x')",
@@ -245,8 +245,7 @@ LEGITIMATE = [
     "SELECT trade_id, lag(price) OVER w FROM fact_trade WINDOW w AS (ORDER BY trade_ts)",
     "SELECT * FROM fact_trade WHERE trade_id = ?",
     "(SELECT 1) UNION (SELECT 2)",
-    "with recursive r(n) as (select 1 union all select n + 1 from r where n < 3) "
-    "select * from r",
+    "with recursive r(n) as (select 1 union all select n + 1 from r where n < 3) select * from r",
     "with a(x) as (select 1) select * from a",
     "with a as materialized (select 1 as x) select * from a",
     "with a as (select 1 as x), b as (select * from a) select * from b, "

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import InvalidRequest, NotFound
+from ledgerhouse.session import Session
 from tests.conftest import TRADE_HEADER, trade_row
 
 
-def test_as_of_commit_and_timestamp_return_the_earlier_state(ref_wh: Warehouse) -> None:
+def test_as_of_commit_and_timestamp_return_the_earlier_state(ref_wh: Session) -> None:
     ref_wh.ingest("trades", (TRADE_HEADER + trade_row("T1")).encode(), fmt="csv")
     first = ref_wh.commits()[0]
     time.sleep(0.01)
@@ -40,7 +40,7 @@ def test_as_of_commit_and_timestamp_return_the_earlier_state(ref_wh: Warehouse) 
     assert counts["fact_trade"] == 1
 
 
-def test_bad_as_of_values(ref_wh: Warehouse) -> None:
+def test_bad_as_of_values(ref_wh: Session) -> None:
     with pytest.raises(NotFound, match="commit 9999 does not exist"):
         ref_wh.query("SELECT 1", as_of=9999)
     with pytest.raises(InvalidRequest, match="neither a commit id nor an ISO timestamp"):
@@ -49,7 +49,7 @@ def test_bad_as_of_values(ref_wh: Warehouse) -> None:
         ref_wh.query("SELECT 1", as_of="2000-01-01T00:00:00Z")
 
 
-def test_one_query_sees_one_consistent_commit(ref_wh: Warehouse) -> None:
+def test_one_query_sees_one_consistent_commit(ref_wh: Session) -> None:
     ref_wh.ingest("trades", (TRADE_HEADER + trade_row("T1")).encode(), fmt="csv")
     res = ref_wh.query("SELECT count(*) FROM fact_trade t JOIN fact_trade_event e USING (trade_id)")
     assert res.rows() == [[1]] and res.commit.id == ref_wh.commits()[0].id

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import QueryRejected
+from ledgerhouse.session import Session
 from tests.conftest import TRADE_HEADER, trade_row
 
 
-def _send(wh: Warehouse, tid: str, qty: str) -> None:
+def _send(wh: Session, tid: str, qty: str) -> None:
     wh.ingest("trades", (TRADE_HEADER + trade_row(tid, qty=qty)).encode(), fmt="csv")
 
 
-def test_versions_are_bound_once_and_old_ones_come_back(ref_wh: Warehouse) -> None:
+def test_versions_are_bound_once_and_old_ones_come_back(ref_wh: Session) -> None:
     commits = []
     for i in range(6):
         _send(ref_wh, f"T{i}", str(i + 1))
@@ -25,7 +25,7 @@ def test_versions_are_bound_once_and_old_ones_come_back(ref_wh: Warehouse) -> No
     ref_wh.query(
         "SELECT count(*) FROM dim_portfolio JOIN mart_trading_activity USING (portfolio_key)"
     )
-    b = ref_wh.queries.bindings
+    b = ref_wh.warehouse.queries.bindings
     latest = commits[-1].table_versions
     assert b.native("default", "dim_portfolio", latest["dim_portfolio"])
     assert b.native("default", "mart_trading_activity", latest["mart_trading_activity"])
@@ -38,14 +38,14 @@ def test_versions_are_bound_once_and_old_ones_come_back(ref_wh: Warehouse) -> No
         assert got.rows() == [[sum(range(1, i + 2))]]
 
 
-def test_bound_object_names_cannot_be_queried_directly(ref_wh: Warehouse) -> None:
+def test_bound_object_names_cannot_be_queried_directly(ref_wh: Session) -> None:
     _send(ref_wh, "T1", "5")
     version = ref_wh.commits()[0].table_versions["fact_trade"]
     with pytest.raises(QueryRejected, match="unknown relation"):
         ref_wh.query(f'SELECT * FROM "fact_trade@{version}"')
 
 
-def test_text_that_looks_like_a_placeholder_is_left_alone(ref_wh: Warehouse) -> None:
+def test_text_that_looks_like_a_placeholder_is_left_alone(ref_wh: Session) -> None:
     _send(ref_wh, "T1", "5")
     text = '"__lh_0000_fact_trade" fact_trade'
     res = ref_wh.query(f"SELECT '{text}' AS t, count(*) AS n FROM fact_trade")

@@ -12,16 +12,17 @@ from hypothesis import strategies as st
 from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key
+from ledgerhouse.session import Session
 from tests.conftest import TRADE_HEADER, copy_warehouse, examples, trade_row
 
 COUNT = "SELECT count(*) AS n, sum(quantity) AS q FROM fact_trade"
 
 
-def _trade(wh: Warehouse, tid: str, qty: int = 100) -> None:
+def _trade(wh: Session, tid: str, qty: int = 100) -> None:
     wh.ingest("trades", (TRADE_HEADER + trade_row(tid, qty=str(qty))).encode(), fmt="csv")
 
 
-def test_hit_then_miss_after_an_ingestion_then_as_of(ref_wh: Warehouse) -> None:
+def test_hit_then_miss_after_an_ingestion_then_as_of(ref_wh: Session) -> None:
     _trade(ref_wh, "T1")
     first = ref_wh.query(COUNT)
     again = ref_wh.query(COUNT)
@@ -35,7 +36,7 @@ def test_hit_then_miss_after_an_ingestion_then_as_of(ref_wh: Warehouse) -> None:
     assert ref_wh.query(COUNT, use_cache=False).route == "raw"
 
 
-def test_unrelated_ingestion_keeps_the_entry(ref_wh: Warehouse) -> None:
+def test_unrelated_ingestion_keeps_the_entry(ref_wh: Session) -> None:
     _trade(ref_wh, "T1")
     ref_wh.query(COUNT)
     ref_wh.ingest(
@@ -45,7 +46,7 @@ def test_unrelated_ingestion_keeps_the_entry(ref_wh: Warehouse) -> None:
     assert res.route == "cache" and res.commit.id == ref_wh.commits()[0].id
 
 
-def test_params_and_limits_are_part_of_the_key(ref_wh: Warehouse) -> None:
+def test_params_and_limits_are_part_of_the_key(ref_wh: Session) -> None:
     sql = "SELECT instrument_code FROM dim_instrument WHERE currency = ? ORDER BY 1"
     assert ref_wh.query(sql, params=["USD"]).rows() == [["AAPL"]]
     assert ref_wh.query(sql, params=["EUR"]).rows() == [["BUND"], ["SAP"]]
@@ -116,11 +117,11 @@ def test_every_cached_answer_equals_a_fresh_one(tmp_path_factory, ref_template, 
                 cached = wh.query(queries[arg])
                 assert cached.rows() == wh.query(queries[arg], use_cache=False).rows()
     finally:
-        wh.close()
+        wh.warehouse.close()
 
 
 def test_queries_that_read_no_table_or_call_volatile_functions_are_not_cached(
-    ref_wh: Warehouse,
+    ref_wh: Session,
 ) -> None:
     for sql in ("SELECT now()", "SELECT random()", "SELECT 1 AS one",
                 "SELECT count(*), current_date FROM fact_trade",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import QueryFailed, QueryRejected
 from ledgerhouse.query.guard import check_query
+from ledgerhouse.session import Session
 from tests.query.hostile import CLASSES, CORPUS, LEGITIMATE
 
 KNOWN = {"fact_trade", "dim_portfolio"}
@@ -41,8 +41,10 @@ def test_queries_are_allowed(sql: str) -> None:
         ("select * from (values (1)) v(a), lateral \"glob\"('/w/**')", "glob"),
         ("select main.getenv('HOME')", "getenv"),
         ("select * from (with pg_settings as (select 1) select 1) t, pg_settings", "pg_settings"),
-        ('select * from (with "fact_trade@1" as (select 1) select 1) t, "fact_trade@1"',
-         "fact_trade@1"),
+        (
+            'select * from (with "fact_trade@1" as (select 1) select 1) t, "fact_trade@1"',
+            "fact_trade@1",
+        ),
         ("select length(repeat('x', 50000000))", "repeat"),
     ],
 )
@@ -60,13 +62,19 @@ def test_calls_inside_literals_and_odd_cte_names() -> None:
 
 
 def test_a_cte_is_known_only_in_its_own_scope() -> None:
-    assert check_query("with t as (select 1 as x) select * from t, (select * from t) s",
-                       KNOWN).relations == frozenset()
+    assert (
+        check_query(
+            "with t as (select 1 as x) select * from t, (select * from t) s", KNOWN
+        ).relations
+        == frozenset()
+    )
     with pytest.raises(QueryRejected, match="unknown relation 't'"):
         check_query("select * from (with t as (select 1) select 1) s, t", KNOWN)
     # a CTE that shadows a warehouse table is the CTE, not the table
-    assert check_query("with fact_trade as (select 1) select * from fact_trade",
-                       KNOWN).relations == frozenset()
+    assert (
+        check_query("with fact_trade as (select 1) select * from fact_trade", KNOWN).relations
+        == frozenset()
+    )
 
 
 def test_the_text_that_runs_is_regenerated_from_the_checked_tree() -> None:
@@ -88,26 +96,44 @@ def test_every_allowlisted_function_exists_in_duckdb_and_none_reads_outside() ->
     from ledgerhouse.query.allowlist import FUNCTIONS, TABLE_FUNCTIONS
 
     con = duckdb.connect()
-    names = {row[0].lower() for row in con.execute(
-        "SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()}
+    names = {
+        row[0].lower()
+        for row in con.execute("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
+    }
     special = {"cast", "try_cast", "extract", "columns", "coalesce", "ifnull", "interval"}
     assert (FUNCTIONS | TABLE_FUNCTIONS) - names - special == set()
-    never = {"current_setting", "getenv", "read_blob", "glob", "query", "query_table",
-             "json_execute_serialized_sql", "duckdb_settings", "checkpoint", "version",
-             "getvariable", "nextval", "sleep_ms", "write_log", "json_serialize_plan"}
+    never = {
+        "current_setting",
+        "getenv",
+        "read_blob",
+        "glob",
+        "query",
+        "query_table",
+        "json_execute_serialized_sql",
+        "duckdb_settings",
+        "checkpoint",
+        "version",
+        "getvariable",
+        "nextval",
+        "sleep_ms",
+        "write_log",
+        "json_serialize_plan",
+    }
     assert not (FUNCTIONS | TABLE_FUNCTIONS) & never
-    assert not any(n.startswith(("read_", "duckdb_", "pragma_", "parquet_", "pg_"))
-                   for n in FUNCTIONS | TABLE_FUNCTIONS)
+    assert not any(
+        n.startswith(("read_", "duckdb_", "pragma_", "parquet_", "pg_"))
+        for n in FUNCTIONS | TABLE_FUNCTIONS
+    )
 
 
 def test_hostile_statements_touch_no_file_through_the_service(
-    ref_wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ref_wh: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # relative paths in COPY/EXPORT would land in the working directory: make it observable
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
-    root = ref_wh.root
+    root = ref_wh.warehouse.root
     before = sorted(p for p in root.rglob("*") if p.is_file())
     for sql in CORPUS:
         with pytest.raises(QueryRejected):
@@ -117,17 +143,17 @@ def test_hostile_statements_touch_no_file_through_the_service(
     assert not Path("/tmp/x.parquet").exists() and not Path("/tmp/dump").exists()
 
 
-def test_engine_is_sandboxed_even_without_the_guard(ref_wh: Warehouse) -> None:
+def test_engine_is_sandboxed_even_without_the_guard(ref_wh: Session) -> None:
     import duckdb
 
-    cur = ref_wh.engines.get("default").cursor()
+    cur = ref_wh.warehouse.engines.get("default").cursor()
     with pytest.raises(duckdb.PermissionException):
         cur.execute("SELECT * FROM read_csv('/etc/passwd')")
     with pytest.raises(duckdb.Error, match="locked"):
         cur.execute("SET enable_external_access = true")
 
 
-def test_parameters_are_bound_not_spliced(ref_wh: Warehouse) -> None:
+def test_parameters_are_bound_not_spliced(ref_wh: Session) -> None:
     res = ref_wh.query(
         "SELECT instrument_code FROM dim_instrument WHERE instrument_code = ?",
         params=["AAPL' OR '1'='1"],
@@ -139,17 +165,17 @@ def test_parameters_are_bound_not_spliced(ref_wh: Warehouse) -> None:
     assert res.rows() == [["AAPL"]]
 
 
-def test_engine_errors_are_clear(ref_wh: Warehouse) -> None:
+def test_engine_errors_are_clear(ref_wh: Session) -> None:
     with pytest.raises(QueryFailed, match="no_such_column"):
         ref_wh.query("SELECT no_such_column FROM fact_trade")
 
 
-def test_row_limit_truncates(ref_wh: Warehouse) -> None:
+def test_row_limit_truncates(ref_wh: Session) -> None:
     res = ref_wh.query("SELECT * FROM dim_date", limit=10)
     assert res.table.num_rows == 10 and res.truncated
 
 
-def test_non_text_sql_is_refused_clearly(ref_wh: Warehouse) -> None:
+def test_non_text_sql_is_refused_clearly(ref_wh: Session) -> None:
     with pytest.raises(QueryRejected, match="must be a string"):
         ref_wh.query(None)  # type: ignore[arg-type]
 

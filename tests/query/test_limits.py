@@ -11,18 +11,19 @@ from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.errors import QueryTimeout
 from ledgerhouse.query import CancelToken
+from ledgerhouse.session import Session
 
 # 25,933 calendar days cubed: runs for hours unless interrupted
 ENDLESS = "SELECT count(*) FROM dim_date a, dim_date b, dim_date c WHERE a.day + b.day > c.day"
 
 
-def test_timeout_interrupts_the_query(wh: Warehouse) -> None:
+def test_timeout_interrupts_the_query(wh: Session) -> None:
     with pytest.raises(QueryTimeout, match=r"ran past its 0\.3 s limit"):
         wh.query(ENDLESS, timeout_s=0.3)
     assert wh.query("SELECT count(*) FROM dim_date").rows() == [[25933]]  # engine still fine
 
 
-def test_cancel_token_interrupts_from_another_thread(wh: Warehouse) -> None:
+def test_cancel_token_interrupts_from_another_thread(wh: Session) -> None:
     token = CancelToken()
     threading.Timer(0.3, token.cancel).start()
     with pytest.raises(QueryTimeout, match="cancelled"):
@@ -47,7 +48,7 @@ def test_server_limit_caps_the_request(tmp_path) -> None:  # type: ignore[no-unt
     w.close()
 
 
-def test_explain_analyze_reports_timings(wh: Warehouse) -> None:
+def test_explain_analyze_reports_timings(wh: Session) -> None:
     res = wh.query("SELECT year, count(*) FROM dim_date GROUP BY year", explain="analyze")
     text = "\n".join(str(v) for row in res.rows() for v in row)
     assert "Total Time" in text or "Query Profiling" in text

@@ -3,14 +3,14 @@ always equal to a full recomputation over the core tables."""
 
 from __future__ import annotations
 
-from ledgerhouse import Warehouse
 from ledgerhouse.model.marts import MART_TRADING_ACTIVITY, MARTS
+from ledgerhouse.session import Session
 from tests.conftest import TRADE_HEADER, trade_row
 
 ALL_MONTHS = "SELECT DISTINCT {col} FROM {src}"
 
 
-def _full(wh: Warehouse, mart) -> list[list[object]]:  # type: ignore[no-untyped-def]
+def _full(wh: Session, mart) -> list[list[object]]:  # type: ignore[no-untyped-def]
     """The mart's SQL over every month, run as a user query (no refresh logic involved)."""
     ((src, col),) = mart.sources.items()
     months = [r[0] for r in wh.query(ALL_MONTHS.format(col=col, src=src)).rows()]
@@ -21,18 +21,18 @@ def _full(wh: Warehouse, mart) -> list[list[object]]:  # type: ignore[no-untyped
     return sorted(wh.query(f"SELECT {', '.join(cols)} FROM ({sql})").rows(), key=str)
 
 
-def _stored(wh: Warehouse, mart, as_of=None) -> list[list[object]]:  # type: ignore[no-untyped-def]
+def _stored(wh: Session, mart, as_of=None) -> list[list[object]]:  # type: ignore[no-untyped-def]
     cols = [c for c in mart.table.column_names if c != "refreshed_at"]
     return sorted(
         wh.query(f"SELECT {', '.join(cols)} FROM {mart.table.name}", as_of=as_of).rows(), key=str
     )
 
 
-def _send(wh: Warehouse, *rows: str) -> None:
+def _send(wh: Session, *rows: str) -> None:
     wh.ingest("trades", (TRADE_HEADER + "".join(rows)).encode(), fmt="csv")
 
 
-def test_incremental_refresh_equals_full_recompute(ref_wh: Warehouse) -> None:
+def test_incremental_refresh_equals_full_recompute(ref_wh: Session) -> None:
     batches = [
         [
             trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"),
@@ -52,7 +52,7 @@ def test_incremental_refresh_equals_full_recompute(ref_wh: Warehouse) -> None:
     assert months == [["2024-01", 2], ["2024-03", 1]]  # February emptied by the move and cancel
 
 
-def test_only_changed_months_are_rewritten(ref_wh: Warehouse) -> None:
+def test_only_changed_months_are_rewritten(ref_wh: Session) -> None:
     _send(
         ref_wh,
         trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"),
@@ -78,14 +78,14 @@ def test_only_changed_months_are_rewritten(ref_wh: Warehouse) -> None:
     assert after[1][1] > before[1][1]  # February rebuilt
 
 
-def test_marts_travel_in_time_and_cover_every_source(loaded: Warehouse) -> None:
+def test_marts_travel_in_time_and_cover_every_source(loaded: Session) -> None:
     for mart in MARTS:
         assert _stored(loaded, mart) == _full(loaded, mart), mart.table.name
     first = loaded.commits()[-1].id  # init: all marts empty
     assert loaded.query("SELECT count(*) FROM mart_trading_activity", as_of=first).rows() == [[0]]
 
 
-def test_a_dimension_correction_rebuilds_the_mart(ref_wh: Warehouse) -> None:
+def test_a_dimension_correction_rebuilds_the_mart(ref_wh: Session) -> None:
     _send(ref_wh, trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"))
     # correct AAPL's asset class in place (same effective date: same version, same key)
     ref_wh.ingest(
@@ -98,7 +98,7 @@ def test_a_dimension_correction_rebuilds_the_mart(ref_wh: Warehouse) -> None:
     assert _stored(ref_wh, MART_TRADING_ACTIVITY) == _full(ref_wh, MART_TRADING_ACTIVITY)
 
 
-def test_a_new_instrument_does_not_rebuild_the_marts(ref_wh: Warehouse) -> None:
+def test_a_new_instrument_does_not_rebuild_the_marts(ref_wh: Session) -> None:
     _send(ref_wh, trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"))
     report = ref_wh.ingest(
         "instruments",
@@ -110,7 +110,7 @@ def test_a_new_instrument_does_not_rebuild_the_marts(ref_wh: Warehouse) -> None:
     assert not any(t.startswith("mart_") for t in report.tables_written)
 
 
-def test_a_new_version_keeps_old_facts_in_the_old_sector(ref_wh: Warehouse) -> None:
+def test_a_new_version_keeps_old_facts_in_the_old_sector(ref_wh: Session) -> None:
     _send(ref_wh, trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"))
     report = ref_wh.ingest(
         "instruments",
@@ -123,7 +123,7 @@ def test_a_new_version_keeps_old_facts_in_the_old_sector(ref_wh: Warehouse) -> N
     assert _stored(ref_wh, MART_TRADING_ACTIVITY) == _full(ref_wh, MART_TRADING_ACTIVITY)
 
 
-def test_a_mart_whose_sql_fails_is_an_internal_error_not_the_callers(ref_wh: Warehouse) -> None:
+def test_a_mart_whose_sql_fails_is_an_internal_error_not_the_callers(ref_wh: Session) -> None:
     import dataclasses
 
     import pytest
@@ -139,5 +139,5 @@ def test_a_mart_whose_sql_fails_is_an_internal_error_not_the_callers(ref_wh: War
     versions = ref_wh.commits()[0].table_versions
     with pytest.raises(RuntimeError, match="refreshing mart_trading_activity failed: the query "
                        "failed: Binder Error") as info:  # fmt: skip
-        MartRefresher(ref_wh.queries, (broken,)).refresh("default", {}, versions)
+        MartRefresher(ref_wh.warehouse.queries, (broken,)).refresh("default", {}, versions)
     assert not isinstance(info.value, LedgerhouseError)  # a 500, not "fix your SQL" (400)

@@ -14,11 +14,12 @@ from ledgerhouse.api import create_app
 from ledgerhouse.cli.main import app
 from ledgerhouse.errors import NotFound, QueryFailed, QueryRejected, QueryTimeout
 from ledgerhouse.query.log import fingerprint
+from ledgerhouse.session import Session
 
 ENDLESS = "SELECT count(*) FROM dim_date a, dim_date b, dim_date c WHERE a.day + b.day > c.day"
 
 
-def test_every_outcome_is_logged(wh: Warehouse) -> None:
+def test_every_outcome_is_logged(wh: Session) -> None:
     ok = wh.query("SELECT year FROM dim_date WHERE year = 2024 LIMIT 3")
     with pytest.raises(QueryRejected):
         wh.query("DROP TABLE fact_trade")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import InvalidRequest, NotFound
+from ledgerhouse.session import Session
 
 TRADES = """
 FROM fact_trade t
@@ -34,7 +34,7 @@ def close(a: list[list[Any]], b: list[list[Any]], rel: float = 1e-9) -> bool:
     return True
 
 
-def test_roll_up_by_desk_asset_class_month_matches_hand_sql(loaded: Warehouse) -> None:
+def test_roll_up_by_desk_asset_class_month_matches_hand_sql(loaded: Session) -> None:
     res = loaded.cube(
         "trades",
         {
@@ -58,7 +58,7 @@ def test_roll_up_by_desk_asset_class_month_matches_hand_sql(loaded: Warehouse) -
     assert close(got, hand) and len(hand) > 10
 
 
-def test_weighted_average_ratio_running_total_and_count_distinct(loaded: Warehouse) -> None:
+def test_weighted_average_ratio_running_total_and_count_distinct(loaded: Session) -> None:
     res = loaded.cube(
         "trades",
         {
@@ -86,7 +86,7 @@ def test_weighted_average_ratio_running_total_and_count_distinct(loaded: Warehou
     assert all(r[-1] == 1 for r in res.rows())
 
 
-def test_stddev_and_percentile_match_duckdb(loaded: Warehouse) -> None:
+def test_stddev_and_percentile_match_duckdb(loaded: Session) -> None:
     q = {"measures": ["notional_stddev", "median_notional"], "dimensions": ["desk"]}
     hand = loaded.query(
         f"""SELECT p.desk, stddev_samp(t.notional_base), quantile_cont(t.notional_base, 0.5)
@@ -100,7 +100,7 @@ def test_stddev_and_percentile_match_duckdb(loaded: Warehouse) -> None:
     assert close(only_std.rows(), [[d, s] for d, s, _ in hand], rel=1e-9)
 
 
-def test_share_is_of_the_whole_answer_before_the_limit(loaded: Warehouse) -> None:
+def test_share_is_of_the_whole_answer_before_the_limit(loaded: Session) -> None:
     res = loaded.cube(
         "trades",
         {
@@ -118,7 +118,7 @@ def test_share_is_of_the_whole_answer_before_the_limit(loaded: Warehouse) -> Non
     assert sum(r[2] for r in res.rows()) < 1
 
 
-def test_segments_measure_filters_order_and_limit(loaded: Warehouse) -> None:
+def test_segments_measure_filters_order_and_limit(loaded: Session) -> None:
     res = loaded.cube(
         "trades",
         {
@@ -154,7 +154,7 @@ def test_segments_measure_filters_order_and_limit(loaded: Warehouse) -> None:
         ({"op": "is_null", "values": []}, "IS NULL"),
     ],
 )
-def test_filter_operators(loaded: Warehouse, flt: dict[str, Any], where: str) -> None:
+def test_filter_operators(loaded: Session, flt: dict[str, Any], where: str) -> None:
     res = loaded.cube(
         "trades",
         {"measures": ["trades"], "dimensions": ["asset_class"], "route": "raw",
@@ -166,7 +166,7 @@ def test_filter_operators(loaded: Warehouse, flt: dict[str, Any], where: str) ->
     assert res.rows() == hand
 
 
-def test_filter_values_are_bound_not_spliced(loaded: Warehouse) -> None:
+def test_filter_values_are_bound_not_spliced(loaded: Session) -> None:
     res = loaded.cube(
         "trades",
         {"measures": ["trades"], "filters": [
@@ -176,7 +176,7 @@ def test_filter_values_are_bound_not_spliced(loaded: Warehouse) -> None:
     assert "OR 1=1" not in res.plan.sql and res.plan.params == ["x' OR 1=1 --"]
 
 
-def test_pivot_makes_one_column_per_member_and_measure(loaded: Warehouse) -> None:
+def test_pivot_makes_one_column_per_member_and_measure(loaded: Session) -> None:
     q = {"measures": ["notional", "trades"], "dimensions": ["asset_class", "side"]}
     long = {(r[0], r[1]): r[2:] for r in loaded.cube("trades", q).rows()}
     wide = loaded.cube("trades", {**q, "pivot": "side"})
@@ -191,7 +191,7 @@ def test_pivot_makes_one_column_per_member_and_measure(loaded: Warehouse) -> Non
             ]
 
 
-def test_positions_and_performance_cubes(loaded: Warehouse) -> None:
+def test_positions_and_performance_cubes(loaded: Session) -> None:
     pos = loaded.cube(
         "positions",
         {"measures": ["gross_exposure", "long_exposure", "short_exposure", "positions"],
@@ -223,7 +223,7 @@ def test_positions_and_performance_cubes(loaded: Warehouse) -> None:
     assert close(perf.rows(), hand) and hand
 
 
-def test_drill_down_and_roll_up_follow_the_hierarchies(loaded: Warehouse) -> None:
+def test_drill_down_and_roll_up_follow_the_hierarchies(loaded: Session) -> None:
     q: Any = {"measures": ["notional"], "hierarchies": {"portfolio": "firm"}}
     firm_rows = loaded.cube("trades", q).rows()
     firm = firm_rows[0][0]
@@ -245,7 +245,7 @@ def test_drill_down_and_roll_up_follow_the_hierarchies(loaded: Warehouse) -> Non
         )
 
 
-def test_dry_run_returns_sql_and_route_without_running(loaded: Warehouse) -> None:
+def test_dry_run_returns_sql_and_route_without_running(loaded: Session) -> None:
     before = len(loaded.query_log_entries(limit=1000))
     res = loaded.cube("trades", {"measures": ["trades"], "dimensions": ["desk"]}, dry_run=True)
     assert res.table is None and res.rows() == []
@@ -283,12 +283,12 @@ def test_dry_run_returns_sql_and_route_without_running(loaded: Warehouse) -> Non
         ({}, "at least one measure"),
     ],
 )
-def test_bad_queries_get_a_clear_error(loaded: Warehouse, query: Any, message: str) -> None:
+def test_bad_queries_get_a_clear_error(loaded: Session, query: Any, message: str) -> None:
     with pytest.raises(InvalidRequest) as err:
         loaded.cube("trades", query)
     assert message in str(err.value.message) + str(err.value.hint)
 
 
-def test_unknown_cube_is_not_found(loaded: Warehouse) -> None:
+def test_unknown_cube_is_not_found(loaded: Session) -> None:
     with pytest.raises(NotFound, match="no cube 'nope'"):
         loaded.cube("nope", {"measures": ["trades"]})

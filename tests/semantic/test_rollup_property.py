@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledgerhouse import Warehouse
+from ledgerhouse.session import Session
 from tests.conftest import examples
 from tests.semantic.test_cube_queries import close
 
@@ -114,7 +114,7 @@ def _sorted(rows: list[list[Any]]) -> list[list[Any]]:
     return sorted(rows, key=lambda r: [str(v) for v in r])
 
 
-def test_rollup_raw_and_hand_written_sql_agree(loaded: Warehouse) -> None:
+def test_rollup_raw_and_hand_written_sql_agree(loaded: Session) -> None:
     routes: list[str] = []
 
     @settings(

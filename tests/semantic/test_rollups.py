@@ -11,22 +11,23 @@ import pytest
 from ledgerhouse import Warehouse
 from ledgerhouse.errors import ConfigError, QueryRejected
 from ledgerhouse.semantic import load_cube
-from tests.conftest import TRADE_HEADER, trade_row
+from ledgerhouse.session import Session
+from tests.conftest import TRADE_HEADER, admin, trade_row
 
 DESKS = {"measures": ["notional", "trades"], "dimensions": ["desk"]}
 
 
-def _send(wh: Warehouse, *rows: str) -> None:
+def _send(wh: Session, *rows: str) -> None:
     wh.ingest("trades", (TRADE_HEADER + "".join(rows)).encode(), fmt="csv")
 
 
-def _answer(wh: Warehouse, q: dict[str, Any], **kw: Any) -> tuple[str, list[list[Any]]]:
+def _answer(wh: Session, q: dict[str, Any], **kw: Any) -> tuple[str, list[list[Any]]]:
     res = wh.cube("trades", {**q, **kw})
     return res.route, res.rows()
 
 
 def test_after_an_ingestion_neither_cache_nor_rollup_serves_the_old_answer(
-    ref_wh: Warehouse,
+    ref_wh: Session,
 ) -> None:
     _send(ref_wh, trade_row("T1", qty="100", price="10"))
     first_commit = ref_wh.commits()[0].id
@@ -50,7 +51,7 @@ def test_after_an_ingestion_neither_cache_nor_rollup_serves_the_old_answer(
     assert _answer(ref_wh, DESKS, as_of=first_commit, route="raw")[1] == rows
 
 
-def test_the_smallest_exact_rollup_is_chosen(loaded: Warehouse) -> None:
+def test_the_smallest_exact_rollup_is_chosen(loaded: Session) -> None:
     sizes = {r["name"]: r["rows"] for r in loaded.cubes()[2]["rollups"]}
     assert sizes["desk_month"] < sizes["portfolio_day"]
     res = loaded.cube("trades", {"measures": ["trades"], "dimensions": ["desk"]}, dry_run=True)
@@ -83,7 +84,7 @@ def test_the_smallest_exact_rollup_is_chosen(loaded: Warehouse) -> None:
     ],
 )
 def test_queries_a_rollup_cannot_answer_exactly_go_raw(
-    loaded: Warehouse, query: dict[str, Any], reason: str
+    loaded: Session, query: dict[str, Any], reason: str
 ) -> None:
     res = loaded.cube("trades", query, dry_run=True)
     assert res.route in ("raw", "rollup:portfolio_day")
@@ -104,17 +105,17 @@ def test_count_distinct_only_from_a_rollup_of_exactly_its_grain(tmp_path: Path) 
     with wh:
         exact = {"measures": ["instruments"], "dimensions": ["desk"],
                  "time_dimension": {"granularity": "month"}}  # fmt: skip
-        assert wh.cube("trades", exact, dry_run=True).route == "rollup:cp_distinct"
+        assert admin(wh).cube("trades", exact, dry_run=True).route == "rollup:cp_distinct"
         coarser = {**exact, "time_dimension": {"granularity": "quarter"}}
-        plan = wh.cube("trades", coarser, dry_run=True).plan
+        plan = admin(wh).cube("trades", coarser, dry_run=True).plan
         assert plan.route == "raw" and "does not re-aggregate" in plan.considered["cp_distinct"]
 
 
 def test_a_rollup_declared_later_is_built_from_the_stored_facts(
-    ref_wh: Warehouse, tmp_path: Path
+    ref_wh: Session, tmp_path: Path
 ) -> None:
     _send(ref_wh, trade_row("T1", qty="3", price="10"), trade_row("T2", qty="4", price="10"))
-    ref_wh.close()
+    ref_wh.warehouse.close()
     cube_dir = tmp_path / "cubes"
     cube_dir.mkdir()
     (cube_dir / "mini.yaml").write_text(
@@ -132,12 +133,12 @@ rollups:
   by_side: {dimensions: [side], measures: [qty]}
 """
     )
-    with Warehouse.open(root=ref_wh.root, cube_dir=cube_dir) as wh:
-        res = wh.cube("mini", {"measures": ["qty"], "dimensions": ["side"]})
+    with Warehouse.open(root=ref_wh.warehouse.root, cube_dir=cube_dir) as wh:
+        res = admin(wh).cube("mini", {"measures": ["qty"], "dimensions": ["side"]})
         assert res.route == "rollup:by_side" and res.rows() == [["BUY", 7.0]]
         # and it is refreshed from then on
-        _send(wh, trade_row("T3", qty="5", price="10", side="SELL"))
-        res = wh.cube("mini", {"measures": ["qty"], "dimensions": ["side"]})
+        _send(admin(wh), trade_row("T3", qty="5", price="10", side="SELL"))
+        res = admin(wh).cube("mini", {"measures": ["qty"], "dimensions": ["side"]})
         assert res.rows() == [["BUY", 7.0], ["SELL", 5.0]]
 
 
@@ -191,4 +192,4 @@ def test_cube_sql_still_passes_the_guard(tmp_path: Path) -> None:
     )
     wh, _ = Warehouse.init(root=tmp_path / "wh", cube_dir=tmp_path)
     with wh, pytest.raises(QueryRejected, match="getenv"):
-        wh.cube("c", {"measures": ["n"], "dimensions": ["f"]})
+        admin(wh).cube("c", {"measures": ["n"], "dimensions": ["f"]})

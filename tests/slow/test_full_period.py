@@ -11,6 +11,7 @@ from benchmarks.ingest_bench import amendment_batch
 from ledgerhouse import Warehouse
 from ledgerhouse.finbench.generate import generate
 from ledgerhouse.ingest import LOAD_ORDER
+from tests.conftest import admin
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +22,8 @@ def test_full_period_loads_reconciles_and_amends(tmp_path: Path) -> None:
     wh, _ = Warehouse.init(root=tmp_path / "wh")
     try:
         for ds in LOAD_ORDER:
-            assert wh.ingest(ds, data / f"{ds}.parquet").rows_quarantined == 0
-        loaded = wh.commits()[0].id
+            assert admin(wh).ingest(ds, data / f"{ds}.parquet").rows_quarantined == 0
+        loaded = admin(wh).commits()[0].id
         # positions reconcile with cumulative live trades on month ends
         sql = """
         WITH days AS (
@@ -39,24 +40,29 @@ def test_full_period_loads_reconciles_and_amends(tmp_path: Path) -> None:
          AND p.instrument_code = c.instrument_code
         WHERE coalesce(c.q, 0) <> 0 OR p.quantity IS NOT NULL
         """
-        compared, bad = wh.query(sql).rows()[0]
+        compared, bad = admin(wh).query(sql).rows()[0]
         assert compared > 10_000 and bad == 0
         # SCD2: instruments that changed sector during the period have two versions
         assert (
-            wh.query(
+            admin(wh)
+            .query(
                 "SELECT count(*) FROM (SELECT instrument_code FROM dim_instrument "
                 "GROUP BY 1 HAVING count(*) > 1)"
-            ).rows()[0][0]
+            )
+            .rows()[0][0]
             > 0
         )
         # 5,000 scattered amendments: applied once, resend is a no-op, as_of shows the past
         amend = tmp_path / "amend.parquet"
         amendment_batch(data / "trades.parquet", 5_000).write_parquet(amend)
-        before = wh.query("SELECT sum(quantity) FROM fact_trade").rows()[0][0]
-        assert wh.ingest("trades", amend, batch_id="amend-1").rows_accepted == 5_000
-        assert wh.ingest("trades", amend, batch_id="amend-1").status == "duplicate"
-        after = wh.query("SELECT sum(quantity) FROM fact_trade").rows()[0][0]
+        before = admin(wh).query("SELECT sum(quantity) FROM fact_trade").rows()[0][0]
+        assert admin(wh).ingest("trades", amend, batch_id="amend-1").rows_accepted == 5_000
+        assert admin(wh).ingest("trades", amend, batch_id="amend-1").status == "duplicate"
+        after = admin(wh).query("SELECT sum(quantity) FROM fact_trade").rows()[0][0]
         assert after == pytest.approx(before + 5_000)
-        assert wh.query("SELECT sum(quantity) FROM fact_trade", as_of=loaded).rows()[0][0] == before
+        assert (
+            admin(wh).query("SELECT sum(quantity) FROM fact_trade", as_of=loaded).rows()[0][0]
+            == before
+        )
     finally:
         wh.close()

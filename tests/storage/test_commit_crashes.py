@@ -22,7 +22,8 @@ from ledgerhouse.finbench.generate import generate
 from ledgerhouse.ingest import LOAD_ORDER
 from ledgerhouse.model import build_dim_date
 from ledgerhouse.model.schema import ML_TRADE_ANOMALY
-from tests.conftest import snapshot
+from ledgerhouse.session import Session
+from tests.conftest import admin, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +34,16 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def wh(tmp_path: Path, data: Path) -> Iterator[Warehouse]:
+def wh(tmp_path: Path, data: Path) -> Iterator[Session]:
     w, _ = Warehouse.init(root=tmp_path / "wh")
+    me = admin(w)
     for ds in LOAD_ORDER:
-        assert w.ingest(ds, data / f"{ds}.parquet").status == "committed"
-    yield w
+        assert me.ingest(ds, data / f"{ds}.parquet").status == "committed"
+    yield me
     w.close()
 
 
-def _windows(wh: Warehouse) -> tuple[date, date, date, date]:
+def _windows(wh: Session) -> tuple[date, date, date, date]:
     first, last = wh.query("SELECT min(trade_date), max(trade_date) FROM fact_trade").rows()[0]
     split = first + timedelta(days=40)
     return first, split, split + timedelta(days=1), last
@@ -64,16 +66,16 @@ def _orphan_rows() -> pl.DataFrame:
     )
 
 
-def _orphans(wh: Warehouse) -> int:
+def _orphans(wh: Session) -> int:
     sql = "SELECT count(*) FROM ml_trade_anomaly WHERE model_id = 'ORPHAN'"
     n: int = wh.query(sql, use_cache=False).rows()[0][0]
     return n
 
 
-def test_scoring_after_a_crashed_scoring_does_not_publish_its_rows(wh: Warehouse) -> None:
+def test_scoring_after_a_crashed_scoring_does_not_publish_its_rows(wh: Session) -> None:
     # a Delta version of ml_trade_anomaly that no warehouse commit references, as a scoring
     # run killed between its append and its commit leaves behind
-    wh.store.append("default", ML_TRADE_ANOMALY, _orphan_rows())
+    wh.warehouse.store.append("default", ML_TRADE_ANOMALY, _orphan_rows())
     assert _orphans(wh) == 0  # readers pin the last commit: they do not see it
     record = wh.detect_anomalies(*_windows(wh))
     assert _orphans(wh) == 0, "the next scoring commit published a crashed run's rows"
@@ -87,7 +89,8 @@ _SCORE = textwrap.dedent(
     from datetime import date
     from ledgerhouse import Warehouse
     wh = Warehouse.open(root=sys.argv[1])
-    wh.detect_anomalies(*(date.fromisoformat(d) for d in sys.argv[2:6]))
+    me = wh.local(roles=("writer",))
+    me.detect_anomalies(*(date.fromisoformat(d) for d in sys.argv[2:6]))
     """
 )
 
@@ -114,11 +117,11 @@ def _run(code: str, args: list[str], failpoint: str | None) -> tuple[int, str, s
 @pytest.mark.crash
 @pytest.mark.parametrize("failpoint", ["ml_trade_anomaly", "before-commit"])
 def test_sigkill_during_scoring_leaves_nothing_and_the_next_commit_publishes_nothing(
-    wh: Warehouse, failpoint: str
+    wh: Session, failpoint: str
 ) -> None:
     windows = [d.isoformat() for d in _windows(wh)]
     before = snapshot(wh)
-    code, _out, err = _run(_SCORE, [str(wh.root), *windows], failpoint)
+    code, _out, err = _run(_SCORE, [str(wh.warehouse.root), *windows], failpoint)
     assert code == -signal.SIGKILL, err
     assert snapshot(wh) == before and wh.models() == []
     # the next commit is by another writer (an ingestion): it must not publish the scores
@@ -126,7 +129,7 @@ def test_sigkill_during_scoring_leaves_nothing_and_the_next_commit_publishes_not
                      fmt="csv").status == "committed"  # fmt: skip
     assert wh.query("SELECT count(*) FROM ml_trade_anomaly", use_cache=False).rows() == [[0]]
     # and a scoring run after it lands once
-    code, _out, err = _run(_SCORE, [str(wh.root), *windows], None)
+    code, _out, err = _run(_SCORE, [str(wh.warehouse.root), *windows], None)
     assert code == 0, err
     (model,) = wh.models()
     n = wh.query("SELECT count(*), count(DISTINCT model_id) FROM ml_trade_anomaly").rows()[0]
@@ -143,11 +146,11 @@ def test_sigkill_during_tenant_creation_then_init_again(tmp_path: Path) -> None:
     assert key.startswith("lh_"), "the tenant's admin key was lost with the crashed init"
     wh = Warehouse.open(root=root)
     try:
-        assert [c.operation for c in wh.commits()] == ["init"]
+        assert [c.operation for c in admin(wh).commits()] == ["init"]
         calendar = build_dim_date().height
-        assert wh.query("SELECT count(*), count(DISTINCT date_key) FROM dim_date").rows() == [
-            [calendar, calendar]
-        ]
+        assert admin(wh).query(
+            "SELECT count(*), count(DISTINCT date_key) FROM dim_date"
+        ).rows() == [[calendar, calendar]]
         assert wh.authenticate(f"Bearer {key}").tenant == "default"
     finally:
         wh.close()

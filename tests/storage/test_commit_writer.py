@@ -15,8 +15,9 @@ import pytest
 from ledgerhouse import Warehouse
 from ledgerhouse.ingest import LOAD_ORDER
 from ledgerhouse.model.schema import TableDef
+from ledgerhouse.session import Session
 from ledgerhouse.storage import CommitWriter, DeltaStore, MetadataStore
-from tests.conftest import REF, TRADE_HEADER, trade_row
+from tests.conftest import REF, TRADE_HEADER, admin, trade_row
 
 EVENTS = TableDef(
     "events", "core", (("id", pa.int64()), ("note", pa.string())), "test events", grain="event"
@@ -181,9 +182,9 @@ class CommitCounter:
         return {}
 
 
-def test_every_writer_goes_through_the_listeners(wh: Warehouse, finbench_dir: Path) -> None:
+def test_every_writer_goes_through_the_listeners(wh: Session, finbench_dir: Path) -> None:
     counter = CommitCounter()
-    wh.writer.add_listener(counter)  # the one registration point
+    wh.warehouse.writer.add_listener(counter)  # the one registration point
 
     for ds, text in REF.items():  # ingestion
         wh.ingest(ds, text.encode(), fmt="csv")
@@ -192,23 +193,23 @@ def test_every_writer_goes_through_the_listeners(wh: Warehouse, finbench_dir: Pa
     assert len(counter.commits) == len(REF) + 1
     assert {"fact_trade", "mart_trading_activity"} <= counter.commits[-1][1]  # after the marts
 
-    wh.create_tenant("acme")  # tenant creation
+    wh.warehouse.create_tenant("acme")  # tenant creation
     assert counter.commits[-1][0] == "acme" and "dim_date" in counter.commits[-1][1]
 
-    loaded, _ = Warehouse.init(root=wh.root.parent / "ml")  # anomaly scoring
+    loaded, _ = Warehouse.init(root=wh.warehouse.root.parent / "ml")  # anomaly scoring
     try:
         scoring = CommitCounter()
         loaded.writer.add_listener(scoring)
         for ds in LOAD_ORDER:
-            loaded.ingest(ds, finbench_dir / f"{ds}.parquet")
-        first, last = loaded.query(
-            "SELECT min(trade_date), max(trade_date) FROM fact_trade"
-        ).rows()[0]
+            admin(loaded).ingest(ds, finbench_dir / f"{ds}.parquet")
+        first, last = (
+            admin(loaded).query("SELECT min(trade_date), max(trade_date) FROM fact_trade").rows()[0]
+        )
         split = first + timedelta(days=40)
-        record = loaded.detect_anomalies(first, split, split + timedelta(days=1), last)
+        record = admin(loaded).detect_anomalies(first, split, split + timedelta(days=1), last)
         assert len(scoring.commits) == len(LOAD_ORDER) + 1
         assert scoring.commits[-1] == ("default", {"ml_trade_anomaly"})
-        assert loaded.commits()[0].id == record["scoring_commit"]
+        assert admin(loaded).commits()[0].id == record["scoring_commit"]
     finally:
         loaded.close()
     assert len(wh.commits()) == 1 + len(REF) + 1  # init, then one commit per batch

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, inspect, text
 
 import ledgerhouse.storage.metadata as metadata
 from ledgerhouse import Warehouse
+from tests.conftest import admin
 
 
 def _alembic(url: str, revision: str, *, down: bool = False) -> None:
@@ -36,12 +37,12 @@ def test_open_migrates_a_0003_warehouse_and_its_keys_keep_working(tmp_path: Path
 
     with Warehouse.open(root=tmp_path / "wh") as wh:
         assert wh.authenticate(f"Bearer {key}").is_admin
-        (admin,) = wh.list_api_keys()
+        (only,) = admin(wh).list_api_keys()
         wh.meta.keys.flush_usage()
-        assert wh.list_api_keys()[0].last_used_at is not None
+        assert admin(wh).list_api_keys()[0].last_used_at is not None
         with wh.meta.engine.connect() as c:
             assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
             assert c.execute(text("SELECT key_generation FROM tenants")).scalar() == 0
-        wh.rotate_api_key(admin.id)
+        admin(wh).rotate_api_key(only.id)
         with wh.meta.engine.connect() as c:
             assert c.execute(text("SELECT key_generation FROM tenants")).scalar() == 1

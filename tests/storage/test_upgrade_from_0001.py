@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, inspect, text
 
 import ledgerhouse.storage.metadata as metadata
 from ledgerhouse import Warehouse
-from tests.conftest import REF, TRADE_HEADER, snapshot, trade_row
+from tests.conftest import REF, TRADE_HEADER, admin, snapshot, trade_row
 from tests.storage.test_migrations import _alembic
 
 COUNT = "SELECT count(*), sum(quantity) FROM fact_trade"
@@ -44,14 +44,14 @@ def test_a_0001_warehouse_with_data_upgrades_to_head_and_keeps_it(tmp_path: Path
     wh, admin_key = Warehouse.init(root=root)
     assert admin_key is not None
     for ds, body in REF.items():
-        wh.ingest(ds, body.encode(), fmt="csv")
-    first = wh.ingest("trades", (TRADE_HEADER + trade_row("T1")).encode(), fmt="csv")
-    second = wh.ingest(
+        admin(wh).ingest(ds, body.encode(), fmt="csv")
+    first = admin(wh).ingest("trades", (TRADE_HEADER + trade_row("T1")).encode(), fmt="csv")
+    second = admin(wh).ingest(
         "trades", (TRADE_HEADER + trade_row("T2", qty="5")).encode(), fmt="csv", batch_id="b-2"
     )
-    reader_key = wh.create_api_key("ana", ("reader",))
-    commits, batches, tables = wh.commits(), wh.batches(), snapshot(wh)
-    assert wh.query(COUNT).rows() == [[2, 105.0]]
+    reader_key = admin(wh).create_api_key("ana", ("reader",))
+    commits, batches, tables = admin(wh).commits(), admin(wh).batches(), snapshot(wh)
+    assert admin(wh).query(COUNT).rows() == [[2, 105.0]]
     url = wh.settings.resolved_metadata_url
     wh.close()
 
@@ -65,22 +65,24 @@ def test_a_0001_warehouse_with_data_upgrades_to_head_and_keeps_it(tmp_path: Path
 
     with Warehouse.open(root=root) as wh:
         assert _revision(url) == _head()
-        assert wh.commits() == commits and wh.batches() == batches
+        assert admin(wh).commits() == commits and admin(wh).batches() == batches
         assert snapshot(wh) == tables
         assert wh.authenticate(f"Bearer {admin_key}").is_admin
         reader = wh.authenticate(f"Bearer {reader_key}")
         assert reader.roles == ("reader",) and not reader.is_admin
         # time travel to a commit made before the upgrade
-        assert wh.query(COUNT, as_of=first.commit_id).rows() == [[1, 100.0]]
-        assert wh.query(COUNT).rows() == [[2, 105.0]]
+        assert admin(wh).query(COUNT, as_of=first.commit_id).rows() == [[1, 100.0]]
+        assert admin(wh).query(COUNT).rows() == [[2, 105.0]]
         # the ledger kept its batches: a resend is still a no-op returning the old report
-        again = wh.ingest(
+        again = admin(wh).ingest(
             "trades", (TRADE_HEADER + trade_row("T2", qty="5")).encode(), fmt="csv", batch_id="b-2"
         )
         assert again.status == "duplicate" and again.commit_id == second.commit_id
         # and the tables later migrations added work: new data lands, queries are logged
-        third = wh.ingest("trades", (TRADE_HEADER + trade_row("T3", qty="1")).encode(), fmt="csv")
+        third = admin(wh).ingest(
+            "trades", (TRADE_HEADER + trade_row("T3", qty="1")).encode(), fmt="csv"
+        )
         assert third.status == "committed" and third.commit_id > commits[0].id
-        assert wh.query(COUNT).rows() == [[3, 106.0]]
+        assert admin(wh).query(COUNT).rows() == [[3, 106.0]]
         wh.query_log.flush()
         assert any(q["text"] == COUNT for q in wh.meta.queries("default"))

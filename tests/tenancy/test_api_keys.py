@@ -10,12 +10,14 @@ import pytest
 
 from ledgerhouse import Warehouse
 from ledgerhouse.errors import Forbidden, NotFound, Unauthorized
+from ledgerhouse.session import Session
 from ledgerhouse.storage import ApiKeyConflict
 from ledgerhouse.storage import keys as key_store
 from ledgerhouse.tenancy import Principal
+from tests.conftest import admin
 
 
-def test_local_admin_lists_revokes_and_rotates(wh: Warehouse) -> None:
+def test_local_admin_lists_revokes_and_rotates(wh: Session) -> None:
     bob = wh.create_api_key("bob", ("writer",))
     admin, listed_bob = wh.list_api_keys()
     assert (listed_bob.user, listed_bob.roles, listed_bob.revoked_at) == ("bob", ("writer",), None)
@@ -25,8 +27,8 @@ def test_local_admin_lists_revokes_and_rotates(wh: Warehouse) -> None:
     assert issued.secret not in repr(issued)  # the secret is never in a log line by accident
     assert (issued.key.user, issued.key.roles) == ("bob", ("writer",))
     with pytest.raises(Unauthorized):
-        wh.authenticate(f"Bearer {bob}")
-    assert wh.authenticate(f"Bearer {issued.secret}").user == "bob"
+        wh.warehouse.authenticate(f"Bearer {bob}")
+    assert wh.warehouse.authenticate(f"Bearer {issued.secret}").user == "bob"
 
     revoked = wh.revoke_api_key(issued.key.id)
     assert revoked.revoked_at is not None
@@ -36,50 +38,52 @@ def test_local_admin_lists_revokes_and_rotates(wh: Warehouse) -> None:
     assert wh.revoke_api_key(admin.id, force=True).revoked_at is not None
     assert wh.list_api_keys(active=True) == []
     # locked out over HTTP, but the local CLI can always issue a new admin key
-    assert wh.authenticate(f"Bearer {wh.create_api_key('ops', ('admin',))}").is_admin
+    assert wh.warehouse.authenticate(f"Bearer {wh.create_api_key('ops', ('admin',))}").is_admin
 
 
-def test_key_management_needs_the_admin_role_and_stays_in_the_tenant(wh: Warehouse) -> None:
-    wh.create_tenant("acme")
-    (acme_admin,) = wh.list_api_keys(tenant="acme")
-    reader = Principal(tenant="default", user="ana", roles=("reader", "writer"))
+def test_key_management_needs_the_admin_role_and_stays_in_the_tenant(wh: Session) -> None:
+    wh.warehouse.create_tenant("acme")
+    (acme_admin,) = admin(wh.warehouse, "acme").list_api_keys()
+    reader = wh.warehouse.session(
+        Principal(tenant="default", user="ana", roles=("reader", "writer"))
+    )
     with pytest.raises(Forbidden, match="may not manage keys"):
-        wh.list_api_keys(principal=reader)
+        reader.list_api_keys()
     with pytest.raises(Forbidden):
-        wh.revoke_api_key(acme_admin.id, principal=reader)
+        reader.revoke_api_key(acme_admin.id)
     with pytest.raises(Forbidden):
-        wh.rotate_api_key(acme_admin.id, principal=reader)
+        reader.rotate_api_key(acme_admin.id)
     with pytest.raises(NotFound):
         wh.revoke_api_key(acme_admin.id, force=True)  # default tenant's admin
     with pytest.raises(NotFound):
         wh.rotate_api_key(acme_admin.id)
-    assert wh.list_api_keys(tenant="acme") == [acme_admin]
+    assert admin(wh.warehouse, "acme").list_api_keys() == [acme_admin]
 
 
 def test_last_use_is_written_at_most_once_a_minute(
-    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+    wh: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = wh.create_api_key("bob", ("reader",))
-    keys = wh.meta.keys
+    keys = wh.warehouse.meta.keys
     writes: list[int] = []
     write = keys._write_last_used
     monkeypatch.setattr(keys, "_write_last_used", lambda i, t: (writes.append(i), write(i, t)))
 
     for _ in range(50):
-        wh.authenticate(f"Bearer {key}")
+        wh.warehouse.authenticate(f"Bearer {key}")
     keys.flush_usage()
     assert len(writes) == 1
     first = wh.list_api_keys()[1].last_used_at
     assert first is not None
 
     # a new process (a restarted server) sees the recent write and does not write again
-    with Warehouse.open(root=wh.root) as other:
+    with Warehouse.open(root=wh.warehouse.root) as other:
         other.authenticate(f"Bearer {key}")
         other.meta.keys.flush_usage()
-        assert other.list_api_keys()[1].last_used_at == first
+        assert admin(other).list_api_keys()[1].last_used_at == first
 
     monkeypatch.setattr(key_store, "LAST_USED_EVERY_S", 0.0)
-    wh.authenticate(f"Bearer {key}")
+    wh.warehouse.authenticate(f"Bearer {key}")
     keys.flush_usage()
     assert len(writes) == 2
     later = wh.list_api_keys()[1].last_used_at
@@ -92,8 +96,8 @@ def test_two_processes_revoking_the_two_admin_keys_at_once_leave_one(
 ) -> None:
     # Each revocation alone is allowed (another admin key exists); both at once must not be.
     wh, _ = Warehouse.init(root=tmp_path / "wh")
-    wh.create_api_key("ops", ("admin",))
-    first, second = wh.list_api_keys()
+    admin(wh).create_api_key("ops", ("admin",))
+    first, second = admin(wh).list_api_keys()
     other = Warehouse.open(root=wh.root)
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
@@ -101,7 +105,7 @@ def test_two_processes_revoking_the_two_admin_keys_at_once_leave_one(
     def revoke(w: Warehouse, key_id: int) -> None:
         barrier.wait()
         try:
-            w.revoke_api_key(key_id)
+            admin(w).revoke_api_key(key_id)
             outcomes.append("revoked")
         except ApiKeyConflict:
             outcomes.append("refused")
@@ -116,5 +120,5 @@ def test_two_processes_revoking_the_two_admin_keys_at_once_leave_one(
         t.join()
     other.close()
     assert sorted(outcomes) == ["refused", "revoked"]
-    assert len(wh.list_api_keys(active=True)) == 1
+    assert len(admin(wh).list_api_keys(active=True)) == 1
     wh.close()

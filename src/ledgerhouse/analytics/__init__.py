@@ -2,6 +2,7 @@
 once from the star schema, with every convention an explicit parameter."""
 
 from ledgerhouse.analytics.anomalies import TradeAnomalies
+from ledgerhouse.analytics.jobs import Analytics
 from ledgerhouse.analytics.models import Conventions
 from ledgerhouse.analytics.performance import (
     daily_returns,
@@ -13,6 +14,7 @@ from ledgerhouse.analytics.performance import (
 from ledgerhouse.analytics.service import AnalyticsService
 
 __all__ = [
+    "Analytics",
     "AnalyticsService",
     "Conventions",
     "TradeAnomalies",

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from ledgerhouse.access import Principal, authorize
 from ledgerhouse.api.metrics import Metrics
 from ledgerhouse.media import format_from_content_type
 from ledgerhouse.services import Warehouse
-from ledgerhouse.tenancy import Principal, authorize
+from ledgerhouse.session import Session
 
 
 def get_warehouse(request: Request) -> Warehouse:
@@ -39,21 +40,27 @@ async def get_principal(
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
+async def get_session(request: Request, caller: Caller) -> Session:
+    """The authenticated caller's session: every route calls the warehouse through it."""
+    return get_warehouse(request).session(caller)
+
+
+Me = Annotated[Session, Depends(get_session)]
+
+
 @dataclass(frozen=True)
 class Upload:
     """An upload's format (from its Content-Type) and its sender, who may ingest: both checked
     before a byte of the upload is read (an unsupported format answers 400 before a 403)."""
 
     fmt: str
-    principal: Principal
+    session: Session
 
 
-async def get_upload(
-    caller: Caller, content_type: Annotated[str | None, Header()] = None
-) -> Upload:
+async def get_upload(me: Me, content_type: Annotated[str | None, Header()] = None) -> Upload:
     fmt = format_from_content_type(content_type)
-    authorize(caller, "ingest")
-    return Upload(fmt, caller)
+    authorize(me.principal, "ingest")
+    return Upload(fmt, me)
 
 
 Uploader = Annotated[Upload, Depends(get_upload)]

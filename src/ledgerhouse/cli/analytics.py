@@ -56,9 +56,9 @@ def _print_frame(out: Output, frame: Any, commit: int, fmt: str) -> None:
 
 
 def _analytics_call(cli: Cli, fmt: str, call: Any) -> None:
-    """Run ``call(analytics_service)`` for the local principal and print the frame."""
+    """Run ``call(analytics_service)`` as the local admin and print the frame."""
     with cli.warehouse() as wh:
-        frame, commit = call(wh.analytics(cli.principal(wh)))
+        frame, commit = call(cli.me(wh).analytics())
     _print_frame(cli.out, frame, commit, fmt)
 
 
@@ -102,13 +102,12 @@ def analytics_performance(
         "return_type": return_type,
     }
     with cli.warehouse() as wh:
-        report, commit = wh.performance(
+        report, commit = cli.me(wh).performance(
             portfolio or None,
             start=_day(start, "--start"),
             end=_day(end, "--end"),
             conventions=conventions,
             as_of=as_of,
-            principal=cli.principal(wh),
         )
     _print_frame(cli.out, report, commit, fmt)
 
@@ -125,13 +124,12 @@ def analytics_returns(
 ) -> None:
     """Modified Dietz returns per month, quarter or year, chain-linked."""
     with cli.warehouse() as wh:
-        frame, commit = wh.period_returns(
+        frame, commit = cli.me(wh).period_returns(
             portfolio or None,
             every=every,
             start=_day(start, "--start"),
             end=_day(end, "--end"),
             as_of=as_of,
-            principal=cli.principal(wh),
         )
     _print_frame(cli.out, frame, commit, fmt)
 
@@ -227,13 +225,12 @@ def analytics_anomalies(
     """Train the trade anomaly model and write scores to ml_trade_anomaly."""
     with cli.warehouse() as wh:
         record = ModelRecord.model_validate(
-            wh.detect_anomalies(
+            cli.me(wh).detect_anomalies(
                 _day(train_start, "--train-start"),
                 _day(train_end, "--train-end"),
                 _day(score_start, "--score-start"),
                 _day(score_end, "--score-end"),
                 contamination=contamination,
-                principal=cli.principal(wh),
             )
         )
     m = record.metrics or {}
@@ -249,7 +246,7 @@ def analytics_anomalies(
 def models(cli: Cli) -> None:
     """List trained models with their features, commits and results."""
     with cli.warehouse() as wh:
-        found = [ModelRecord.model_validate(m) for m in wh.models(principal=cli.principal(wh))]
+        found = [ModelRecord.model_validate(m) for m in cli.me(wh).models()]
     if cli.out.as_json:
         cli.out.json(found)
         return

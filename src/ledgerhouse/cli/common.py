@@ -26,7 +26,7 @@ from ledgerhouse.cli.output import Output
 from ledgerhouse.config import Settings, load_settings
 from ledgerhouse.errors import InvalidRequest, LedgerhouseError
 from ledgerhouse.services import Warehouse
-from ledgerhouse.tenancy import Principal
+from ledgerhouse.session import Session
 
 RootOpt = Annotated[
     Path | None,
@@ -83,9 +83,10 @@ class Cli:
         finally:
             wh.close()
 
-    def principal(self, wh: Warehouse) -> Principal:
-        """The local principal of ``--tenant`` (the CLI works on the directory as its admin)."""
-        return wh.local_principal(self.tenant)
+    def me(self, wh: Warehouse) -> Session:
+        """The session of the local caller: admin of ``--tenant``, named explicitly (whoever
+        runs the CLI holds the warehouse's files, and works on them as their owner)."""
+        return wh.local(self.tenant, roles=("admin",), user="local")
 
     def run(self, fn: Callable[..., int | None], *args: Any, **kwargs: Any) -> None:
         """Run a command; a LedgerhouseError is printed (text or JSON) and sets the exit code."""

@@ -21,11 +21,12 @@ def run_demo(out: Output, settings: Settings, scale: float, serve: bool = True) 
                 "warehouse exists: reusing it (delete the directory for a fresh demo, or "
                 "create a key with a new tenant: `ledgerhouse init --tenant NAME`)"
             )
+        me = wh.local(settings.default_tenant, roles=("admin",))
         with tempfile.TemporaryDirectory() as tmp:
             out.info(f"generating FinBench data at scale {scale} ...")
             generate(Path(tmp), scale, seed=42, progress=lambda s: None)
             for ds in LOAD_ORDER:
-                r = wh.ingest(ds, Path(tmp) / f"{ds}.parquet", batch_id=f"demo-{scale}-{ds}")
+                r = me.ingest(ds, Path(tmp) / f"{ds}.parquet", batch_id=f"demo-{scale}-{ds}")
                 out.info(
                     f"  {ds:15s} {r.status:10s} {r.rows_accepted:>10,} rows ({r.duration_s:.2f}s)"
                 )

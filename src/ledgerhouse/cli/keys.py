@@ -35,7 +35,7 @@ def keys_create(
     """Create an API key for a user of a tenant and print it once."""
     roles = role or ["reader"]
     with cli.warehouse() as wh:
-        key = wh.create_api_key(user, tuple(roles), tenant=cli.tenant)
+        key = cli.me(wh).create_api_key(user, tuple(roles))
     cli.out.data(
         KeyResponse(user=user, roles=roles, api_key=key),
         f"API key for {user} (shown once): {key}",
@@ -49,7 +49,7 @@ def keys_list(
 ) -> None:
     """List a tenant's API keys: id, user, roles, created, last used, revoked (no secrets)."""
     with cli.warehouse() as wh:
-        found = [KeyRecord.of(k) for k in wh.list_api_keys(active=active, tenant=cli.tenant)]
+        found = [KeyRecord.of(k) for k in cli.me(wh).list_api_keys(active=active)]
     if cli.out.as_json:
         cli.out.json(found)
         return
@@ -79,7 +79,7 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key; a running server refuses it from its next request on."""
     with cli.warehouse() as wh:
-        k = KeyRecord.of(wh.revoke_api_key(key_id, force=force, tenant=cli.tenant))
+        k = KeyRecord.of(cli.me(wh).revoke_api_key(key_id, force=force))
     cli.out.data(k, f"API key {k.id} ({k.user}) revoked at {_when(k.revoked_at)}")
 
 
@@ -88,7 +88,7 @@ def keys_rotate(cli: Cli, key_id: KeyIdArg) -> None:
     """Replace an API key by a new one for the same user and roles (printed once); the old key
     is revoked at once."""
     with cli.warehouse() as wh:
-        issued = wh.rotate_api_key(key_id, tenant=cli.tenant)
+        issued = cli.me(wh).rotate_api_key(key_id)
     k = RotatedKeyResponse.issued(issued, replaces=key_id)
     cli.out.data(
         k,

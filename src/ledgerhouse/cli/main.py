@@ -88,9 +88,7 @@ def ingest(
 ) -> None:
     """Ingest one batch, exactly once. Exit 0 when stored, 2 when rejected."""
     with cli.warehouse() as wh, progress(cli.out, f"ingesting {dataset}") as say:
-        r = wh.ingest(
-            dataset, file, fmt=fmt, batch_id=batch_id, principal=cli.principal(wh), progress=say
-        )
+        r = cli.me(wh).ingest(dataset, file, fmt=fmt, batch_id=batch_id, progress=say)
     text = (
         f"{r.status}: batch {r.batch_id} ({dataset}) — {r.rows_received:,} received, "
         f"{r.rows_accepted:,} accepted, {r.rows_quarantined:,} quarantined; commit "
@@ -149,7 +147,7 @@ def load(
             def stage(s: str, ds: str = ds) -> None:
                 bar.update(task, description=f"{ds}: {s}")
 
-            r = wh.ingest(ds, path, principal=cli.principal(wh), progress=stage)
+            r = cli.me(wh).ingest(ds, path, progress=stage)
             bar.advance(task)
             reports.append(BatchRecord.model_validate(r.to_dict()))
             if not out.as_json:

@@ -63,14 +63,13 @@ def query(
         raise bad(f"unknown --explain {explain!r}", "Use --explain plan or analyze.")
     _check_format(fmt)
     with cli.warehouse() as wh:
-        res = wh.query(
+        res = cli.me(wh).query(
             sql,
             as_of=as_of,
             limit=limit,
             timeout_s=timeout,
             explain=explain,  # type: ignore[arg-type]
             use_cache=not no_cache,
-            principal=cli.principal(wh),
         )
     if explain is not None and fmt == "table" and output is None:
         for _kind, plan in res.rows():
@@ -122,10 +121,10 @@ def cube(
         asked = parse_query(spec)
         if drill_down is not None:
             hierarchy, _, value = drill_down.partition("=")
-            asked = wh.cube_drill(name, asked, hierarchy, value=value or None)
+            asked = cli.me(wh).cube_drill(name, asked, hierarchy, value=value or None)
         if roll_up is not None:
-            asked = wh.cube_drill(name, asked, roll_up, up=True)
-        res = wh.cube(name, asked, dry_run=dry_run, principal=cli.principal(wh))
+            asked = cli.me(wh).cube_drill(name, asked, roll_up, up=True)
+        res = cli.me(wh).cube(name, asked, dry_run=dry_run)
     if dry_run:
         if out.as_json:
             out.json(cube_answer(res, asked))
@@ -198,9 +197,7 @@ def _write_result(out: Output, res: Any, fmt: str, output: Path | None, answer: 
 def cubes(cli: Cli, as_of: AsOfOpt = None) -> None:
     """List the cubes with their measures, dimensions, hierarchies and rollups."""
     with cli.warehouse() as wh:
-        found = [
-            CubeRecord.model_validate(c) for c in wh.cubes(as_of=as_of, principal=cli.principal(wh))
-        ]
+        found = [CubeRecord.model_validate(c) for c in cli.me(wh).cubes(as_of=as_of)]
     out = cli.out
     if out.as_json:
         out.json(found)
@@ -223,10 +220,7 @@ def cubes(cli: Cli, as_of: AsOfOpt = None) -> None:
 def tables(cli: Cli, as_of: AsOfOpt = None) -> None:
     """List the queryable tables with their pinned versions and row counts."""
     with cli.warehouse() as wh:
-        found = [
-            TableRecord.model_validate(t)
-            for t in wh.tables(as_of=as_of, principal=cli.principal(wh))
-        ]
+        found = [TableRecord.model_validate(t) for t in cli.me(wh).tables(as_of=as_of)]
     if cli.out.as_json:
         cli.out.json(found)
         return
@@ -239,7 +233,7 @@ def tables(cli: Cli, as_of: AsOfOpt = None) -> None:
 def commits(cli: Cli, limit: int = 20) -> None:
     """List warehouse commits, newest first (ids usable with --as-of)."""
     with cli.warehouse() as wh:
-        found = [CommitRecord.of(c) for c in wh.commits(principal=cli.principal(wh), limit=limit)]
+        found = [CommitRecord.of(c) for c in cli.me(wh).commits(limit=limit)]
     if cli.out.as_json:
         cli.out.json(found)
         return
@@ -265,16 +259,13 @@ def _seconds(iso: str) -> str:
 def batch(cli: Cli, batch_id: str) -> None:
     """Show the report of one ingested (or rejected) batch."""
     with cli.warehouse() as wh:
-        cli.out.json(BatchRecord.model_validate(wh.batch(batch_id, principal=cli.principal(wh))))
+        cli.out.json(BatchRecord.model_validate(cli.me(wh).batch(batch_id)))
 
 
 def batches(cli: Cli, limit: int = 20) -> None:
     """List recent batches (committed and rejected), newest first."""
     with cli.warehouse() as wh:
-        found = [
-            BatchRecord.model_validate(b)
-            for b in wh.batches(principal=cli.principal(wh), limit=limit)
-        ]
+        found = [BatchRecord.model_validate(b) for b in cli.me(wh).batches(limit=limit)]
     if cli.out.as_json:
         cli.out.json(found)
         return
@@ -307,13 +298,12 @@ def queries(
 ) -> None:
     """The query log: recent (or --slowest) queries, or one query with its plan."""
     with cli.warehouse() as wh:
-        who = cli.principal(wh)
         if query_id:
             cli.out.json(
-                QueryRecord.model_validate(wh.query_log_entry(query_id, plan=plan, principal=who))
+                QueryRecord.model_validate(cli.me(wh).query_log_entry(query_id, plan=plan))
             )
             return
-        entries = wh.query_log_entries(status=status, slowest=slowest, limit=limit, principal=who)
+        entries = cli.me(wh).query_log_entries(status=status, slowest=slowest, limit=limit)
     found = [QueryRecord.model_validate(e) for e in entries]
     if cli.out.as_json:
         cli.out.json(found)

@@ -119,7 +119,6 @@ def _batch_rows(schema: pa.Schema) -> int:
     return max(1, min(BATCH_ROWS, BATCH_BYTES // max(width, 1)))
 
 
-
 # Thrift compact protocol (Parquet page headers): just enough to read integer fields of a
 # struct and skip everything else.
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:

@@ -441,8 +441,14 @@ def _followed_by_as(tokens: list[Token], open_at: int) -> bool:
             depth -= 1
             if depth == 0:  # CTE columns: ") AS (" or ") AS [NOT] MATERIALIZED ("
                 after = [t.text.upper() for t in tokens[j + 1 : j + 4]]
-                return bool(after) and after[0] == "AS" and (
-                    after[1:2] == ["("] or after[1:2] == ["MATERIALIZED"] or after[1:2] == ["NOT"]
+                return (
+                    bool(after)
+                    and after[0] == "AS"
+                    and (
+                        after[1:2] == ["("]
+                        or after[1:2] == ["MATERIALIZED"]
+                        or after[1:2] == ["NOT"]
+                    )
                 )
     return False
 

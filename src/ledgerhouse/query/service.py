@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,6 +23,7 @@ import polars as pl
 import pyarrow as pa
 import sqlglot
 
+from ledgerhouse.access import Principal, Resource, authorize
 from ledgerhouse.errors import InvalidRequest, LedgerhouseError, NotFound
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.model.values import python_values
@@ -31,6 +32,7 @@ from ledgerhouse.query.bindings import Bindings
 from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key, cacheable
 from ledgerhouse.query.guard import check_query
 from ledgerhouse.query.log import QueryLog, fingerprint
+from ledgerhouse.query.params import check_params
 from ledgerhouse.query.watchdog import Watchdog
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.engines import EnginePool, Explain
@@ -89,9 +91,7 @@ class QueryResult:
         sum of integers is DECIMAL(38, 0)) and float otherwise, so JSON carries numbers. A
         value Python cannot hold ('infinity'::date, year 10000) comes as its JSON text."""
         cols = [
-            [_number(v) for v in c.to_pylist()]
-            if pa.types.is_decimal(c.type)
-            else python_values(c)
+            [_number(v) for v in c.to_pylist()] if pa.types.is_decimal(c.type) else python_values(c)
             for c in self.table.columns
         ]
         return [list(r) for r in zip(*cols, strict=True)] if cols else []
@@ -110,8 +110,12 @@ class QueryService:
         admission: Admission | None = None,
         cache: ResultCache | None = None,
         native_rows: int = 2_000_000,
+        derived_from: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         self.cache = cache
+        #: relation -> the relations it is built from (a mart or rollup -> its facts and
+        #: dimensions): reading a derived relation is reading its sources too
+        self.derived_from = {k: tuple(v) for k, v in (derived_from or {}).items()}
         self.bindings = Bindings(store, engines, native_rows)
         self.admission = admission or Admission(concurrency=4, queue=16, wait_s=10.0)
         self.timeout_s = timeout_s
@@ -145,15 +149,33 @@ class QueryService:
             )
         return found
 
-    def sql(
-        self,
-        tenant: str,
-        sql: str,
-        *,
-        user: str = "local",
-        **options: Any,
-    ) -> QueryResult:
-        """Run one guarded query and record it in the query log, whatever the outcome."""
+    def read_set(self, relations: Collection[str]) -> list[str]:
+        """The relations a query reads, with every relation a derived one is built from."""
+        seen: set[str] = set()
+        todo = list(relations)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self.derived_from.get(name, ()))
+        return sorted(seen)
+
+    def rows_at(self, tenant: str, commit: WarehouseCommit, relation: str) -> int:
+        """The rows of ``relation`` at ``commit`` (0 when the commit does not have it)."""
+        version = commit.table_versions.get(relation)
+        if version is None:
+            return 0
+        return self.store.row_count(tenant, self.relations[relation], version)
+
+    def sql(self, principal: Principal, sql: str, **options: Any) -> QueryResult:
+        """Run one guarded query as ``principal`` and record it in the query log, whatever the
+        outcome. The one entry point of every read (SQL, cubes, analytics, plans): the caller
+        is authorized here for each relation the query reads, where row and column policies
+        will apply too."""
+        authorize(principal, "read")
+        tenant = principal.tenant
+        if options.get("params") is not None:
+            options["params"] = check_params(options["params"])
         query_id = uuid.uuid4().hex
         started_at = datetime.now(UTC)
         started = time.perf_counter()
@@ -161,7 +183,7 @@ class QueryService:
         entry: dict[str, Any] = {
             "id": query_id,
             "tenant_id": tenant,
-            "user": user,
+            "user": principal.user,
             "text": text[:100_000],
             "fingerprint": fingerprint(text),  # a long text is hashed, never parsed
             "route": options.get("route", "raw"),
@@ -174,7 +196,7 @@ class QueryService:
         }
         try:
             with self.admission.slot(tenant):
-                result = self._run(tenant, sql, query_id=query_id, **options)
+                result = self._run(principal, sql, query_id=query_id, **options)
         except LedgerhouseError as exc:
             entry["status"] = _STATUS_OF.get(exc.code, "error")
             entry["error"] = exc.message[:2000]
@@ -196,17 +218,18 @@ class QueryService:
             self.log.record(entry)
         return result
 
-    def plan(self, tenant: str, sql: str, as_of: AsOf) -> str:
+    def plan(self, principal: Principal, sql: str, as_of: AsOf) -> str:
         """The engine's plan for ``sql`` on a commit (not logged: it is a look at a past query).
         Planning takes an admission slot and the time limit like any query: a plan can cost as
         much as running one."""
-        with self.admission.slot(tenant):
-            res = self._run(tenant, sql, query_id="plan", as_of=as_of, explain="plan")
+        authorize(principal, "read")
+        with self.admission.slot(principal.tenant):
+            res = self._run(principal, sql, query_id="plan", as_of=as_of, explain="plan")
         return "\n".join(str(row[-1]) for row in res.rows())
 
     def _run(
         self,
-        tenant: str,
+        principal: Principal,
         sql: str,
         *,
         query_id: str,
@@ -224,7 +247,10 @@ class QueryService:
         (``"plan"``) or the plan with actual timings (``"analyze"``, which runs the query).
         Results come from the cache when the same query already ran on the same versions of
         the tables it reads (``use_cache=False`` bypasses it)."""
+        tenant = principal.tenant
         checked = check_query(sql, self.known_relations)
+        for relation in self.read_set(checked.relations):
+            authorize(principal, "read", Resource(tenant, "table", relation))
         commit = self.resolve_commit(tenant, as_of)
         # ``unlimited``: Ledgerhouse's own reads (analytics input), never a caller's SQL
         limit = sys.maxsize - 1 if unlimited else min(limit or self.row_limit, self.row_limit)

@@ -5,12 +5,14 @@ from ledgerhouse.semantic.compiler import CubePlan
 from ledgerhouse.semantic.cube_query import CubeQuery, Filter, Order, TimeDimension
 from ledgerhouse.semantic.models import Cube, load_cube, load_cubes
 from ledgerhouse.semantic.service import CubeResult, SemanticLayer, parse_query
+from ledgerhouse.semantic.serving import CubeService
 
 __all__ = [
     "Cube",
     "CubePlan",
     "CubeQuery",
     "CubeResult",
+    "CubeService",
     "Filter",
     "Order",
     "SemanticLayer",

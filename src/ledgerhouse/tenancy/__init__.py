@@ -1,7 +1,7 @@
-"""Tenancy: who is calling (a Principal), the API keys that prove it, and what they may do."""
+"""Tenancy: tenant names, the API keys that prove who is calling, and their management."""
 
+from ledgerhouse.access import Principal, authorize
 from ledgerhouse.tenancy.auth import authenticate, validate_tenant_name
-from ledgerhouse.tenancy.models import Principal
-from ledgerhouse.tenancy.permissions import authorize
+from ledgerhouse.tenancy.keys import KeyService
 
-__all__ = ["Principal", "authenticate", "authorize", "validate_tenant_name"]
+__all__ = ["KeyService", "Principal", "authenticate", "authorize", "validate_tenant_name"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from ledgerhouse.access import Principal
 from ledgerhouse.errors import InvalidRequest, Unauthorized
 from ledgerhouse.storage.metadata import MetadataStore
-from ledgerhouse.tenancy.models import Principal
 
 #: Matched with fullmatch: ``$`` also matches before a final newline ("abc\n" passed).
 _TENANT = re.compile(r"[a-z][a-z0-9_-]{0,62}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ledgerhouse.api.deps import Caller, Meters, Wh
+from ledgerhouse.api.deps import Me, Meters
 from ledgerhouse.api.respond import cancellable, result, result_headers
 from ledgerhouse.api.schemas import (
     ERRORS,
@@ -21,16 +21,16 @@ router = APIRouter(prefix="/v1/cubes", tags=["cubes"], responses=ERRORS)
 
 
 @router.get("")
-def cubes(caller: Caller, warehouse: Wh, as_of: str | None = None) -> list[CubeRecord]:
+def cubes(me: Me, as_of: str | None = None) -> list[CubeRecord]:
     """Every cube: measures, dimensions, hierarchies, segments and rollups (with rows)."""
-    return [CubeRecord.model_validate(c) for c in warehouse.cubes(as_of=as_of, principal=caller)]
+    return [CubeRecord.model_validate(c) for c in me.cubes(as_of=as_of)]
 
 
 @router.get("/{cube}")
-def cube_meta(cube: str, caller: Caller, warehouse: Wh, as_of: str | None = None) -> CubeRecord:
+def cube_meta(cube: str, me: Me, as_of: str | None = None) -> CubeRecord:
     """One cube's metadata."""
-    warehouse.semantic.cube(cube)  # 404 for an unknown cube
-    found = next(c for c in warehouse.cubes(as_of=as_of, principal=caller) if c["name"] == cube)
+    me.warehouse.semantic.cube(cube)  # 404 for an unknown cube
+    found = next(c for c in me.cubes(as_of=as_of) if c["name"] == cube)
     return CubeRecord.model_validate(found)
 
 
@@ -40,7 +40,7 @@ def cube_meta(cube: str, caller: Caller, warehouse: Wh, as_of: str | None = None
     responses=with_formats("JSON by default; CSV, Parquet or an Arrow IPC stream by Accept."),
 )
 async def cube_query(
-    cube: str, body: CubeRequest, caller: Caller, warehouse: Wh, metrics: Meters, request: Request
+    cube: str, body: CubeRequest, me: Me, metrics: Meters, request: Request
 ) -> Response:
     """Answer a cube query (docs/cubes.md) from the smallest rollup that answers it exactly,
     or from the star schema; `dry_run` returns the SQL and the route without running."""
@@ -48,20 +48,17 @@ async def cube_query(
     query = body.to_query()
     if body.drill is not None:
         up = body.drill.direction == "up"
-        query = warehouse.cube_drill(
-            cube, query, body.drill.hierarchy, up=up, value=body.drill.value
-        )
+        query = me.cube_drill(cube, query, body.drill.hierarchy, up=up, value=body.drill.value)
     if body.dry_run:
-        res = warehouse.cube(cube, query, dry_run=True, principal=caller)
+        res = me.cube(cube, query, dry_run=True)
     else:
         res = await cancellable(
             request,
             metrics,
-            warehouse.cube,
+            me.cube,
             cube,
             query,
             timeout_s=body.timeout_s,
-            principal=caller,
         )
     headers = result_headers(res.query_id or "", res.commit, res.route, res.truncated)
     return result(media, res.table, lambda: cube_answer(res, query), headers)

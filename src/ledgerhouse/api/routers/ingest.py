@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ledgerhouse.api.deps import Caller, Meters, Uploader, Wh
+from ledgerhouse.api.deps import Me, Meters, Uploader
 from ledgerhouse.api.respond import read_upload
 from ledgerhouse.api.schemas import ERRORS, BatchRecord
 from ledgerhouse.errors import LedgerhouseError
@@ -21,21 +21,19 @@ async def ingest(
     request: Request,
     response: Response,
     upload: Uploader,
-    warehouse: Wh,
     metrics: Meters,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> BatchRecord:
     """Ingest one batch. The format comes from Content-Type; `Idempotency-Key` is the
     batch id (default: a hash of the content). A resend returns the original report."""
-    payload = await read_upload(request, warehouse.settings.max_upload_bytes)
+    payload = await read_upload(request, upload.session.warehouse.settings.max_upload_bytes)
     try:
         report = await run_in_threadpool(
-            warehouse.ingest,
+            upload.session.ingest,
             dataset,
             payload,
             fmt=upload.fmt,
             batch_id=idempotency_key,
-            principal=upload.principal,
         )
     except LedgerhouseError:
         metrics.batches.labels(dataset, "rejected").inc()
@@ -50,12 +48,10 @@ async def ingest(
 
 
 @router.get("/batches")
-def batches(
-    caller: Caller, warehouse: Wh, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[BatchRecord]:
-    return [BatchRecord.model_validate(b) for b in warehouse.batches(principal=caller, limit=limit)]
+def batches(me: Me, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[BatchRecord]:
+    return [BatchRecord.model_validate(b) for b in me.batches(limit=limit)]
 
 
 @router.get("/batches/{batch_id}")
-def batch(batch_id: str, caller: Caller, warehouse: Wh) -> BatchRecord:
-    return BatchRecord.model_validate(warehouse.batch(batch_id, principal=caller))
+def batch(batch_id: str, me: Me) -> BatchRecord:
+    return BatchRecord.model_validate(me.batch(batch_id))

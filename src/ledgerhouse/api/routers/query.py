@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from ledgerhouse.api.deps import Caller, Meters, Wh
+from ledgerhouse.api.deps import Me, Meters
 from ledgerhouse.api.respond import cancellable, result, result_headers
 from ledgerhouse.api.schemas import (
     ERRORS,
@@ -26,41 +26,33 @@ router = APIRouter(prefix="/v1", tags=["query"], responses=ERRORS)
 
 @router.get("/queries", response_model_exclude_unset=True)
 def queries(
-    caller: Caller,
-    warehouse: Wh,
+    me: Me,
     status: Annotated[str | None, Query(description="ok, error, rejected or timeout")] = None,
     slowest: Annotated[bool, Query(description="Slowest first instead of newest")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[QueryRecord]:
     """The query log of the caller's tenant."""
-    entries = warehouse.query_log_entries(
-        status=status, slowest=slowest, limit=limit, principal=caller
-    )
+    entries = me.query_log_entries(status=status, slowest=slowest, limit=limit)
     return [QueryRecord.model_validate(e) for e in entries]
 
 
 @router.get("/queries/{query_id}", response_model_exclude_unset=True)
 def query_entry(
     query_id: str,
-    caller: Caller,
-    warehouse: Wh,
+    me: Me,
     plan: Annotated[bool, Query(description="Add DuckDB's plan")] = False,
 ) -> QueryRecord:
-    return QueryRecord.model_validate(
-        warehouse.query_log_entry(query_id, plan=plan, principal=caller)
-    )
+    return QueryRecord.model_validate(me.query_log_entry(query_id, plan=plan))
 
 
 @router.get("/tables")
-def tables(caller: Caller, warehouse: Wh, as_of: str | None = None) -> list[TableRecord]:
-    return [TableRecord.model_validate(t) for t in warehouse.tables(as_of=as_of, principal=caller)]
+def tables(me: Me, as_of: str | None = None) -> list[TableRecord]:
+    return [TableRecord.model_validate(t) for t in me.tables(as_of=as_of)]
 
 
 @router.get("/commits")
-def commits(
-    caller: Caller, warehouse: Wh, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[CommitRecord]:
-    return [CommitRecord.of(c) for c in warehouse.commits(principal=caller, limit=limit)]
+def commits(me: Me, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[CommitRecord]:
+    return [CommitRecord.of(c) for c in me.commits(limit=limit)]
 
 
 @router.post(
@@ -71,9 +63,7 @@ def commits(
         "with X-Query-Id, X-Commit, X-Route, X-Cache-Hit and X-Truncated headers."
     ),
 )
-async def query_sql(
-    body: SqlRequest, caller: Caller, warehouse: Wh, metrics: Meters, request: Request
-) -> Response:
+async def query_sql(body: SqlRequest, me: Me, metrics: Meters, request: Request) -> Response:
     """Run one read-only SQL query over a pinned commit (latest, or `as_of`). The query is
     interrupted past its time limit, and as soon as the client disconnects. The result
     comes as JSON, or as CSV, Parquet or an Arrow IPC stream when `Accept` asks for it."""
@@ -81,7 +71,7 @@ async def query_sql(
     res = await cancellable(
         request,
         metrics,
-        warehouse.query,
+        me.query,
         body.sql,
         as_of=body.as_of,
         limit=body.limit,
@@ -89,7 +79,6 @@ async def query_sql(
         timeout_s=body.timeout_s,
         explain=body.explain,
         use_cache=body.cache,
-        principal=caller,
     )
     headers = result_headers(res.query_id, res.commit.id, res.route, res.truncated)
     return result(media, res.table, lambda: sql_answer(res), headers)

@@ -1,0 +1,85 @@
+"""What a caller may look up about its warehouse: the tables at a commit, the commit history
+and the query log (with a past query's plan)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ledgerhouse.access import Principal, Resource, authorize
+from ledgerhouse.errors import scrub_paths
+from ledgerhouse.query.service import AsOf, QueryService
+from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
+
+
+class Catalog:
+    def __init__(self, queries: QueryService, meta: MetadataStore, root: Path) -> None:
+        self.queries = queries
+        self.meta = meta
+        self.root = root
+
+    def tables(self, principal: Principal, *, as_of: AsOf = None) -> list[dict[str, Any]]:
+        """Every queryable table with its layer, description, pinned version and row count."""
+        authorize(principal, "read")
+        tenant = principal.tenant
+        commit = self.queries.resolve_commit(tenant, as_of)
+        relations = self.queries.relations
+        out = []
+        for name, table in sorted(relations.items(), key=lambda kv: (kv[1].layer, kv[0])):
+            out.append(
+                {
+                    "name": name,
+                    "layer": table.layer,
+                    "description": table.description,
+                    "grain": table.grain,
+                    "version": commit.table_versions.get(name),
+                    "rows": self.queries.rows_at(tenant, commit, name),
+                    "partition_by": list(table.partition_by),
+                    "columns": [{"name": n, "type": str(t)} for n, t in table.columns],
+                    "commit_id": commit.id,
+                }
+            )
+        return out
+
+    def commits(self, principal: Principal, limit: int = 100) -> list[WarehouseCommit]:
+        """The tenant's warehouse commits, newest first."""
+        authorize(principal, "read")
+        return self.meta.commits(principal.tenant, limit)
+
+    def query_log_entries(
+        self,
+        principal: Principal,
+        *,
+        status: str | None = None,
+        slowest: bool = False,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Logged queries of the tenant, newest (or slowest) first."""
+        authorize(principal, "read", Resource(principal.tenant, "query_log"))
+        if self.queries.log is not None:
+            self.queries.log.flush()
+        entries = self.meta.queries(principal.tenant, status=status, slowest=slowest, limit=limit)
+        return [self._scrubbed(e) for e in entries]
+
+    def query_log_entry(
+        self, principal: Principal, query_id: str, *, plan: bool = False
+    ) -> dict[str, Any]:
+        """One logged query; with ``plan``, the engine's plan for it on the commit it pinned."""
+        authorize(principal, "read", Resource(principal.tenant, "query_log"))
+        if self.queries.log is not None:
+            self.queries.log.flush()
+        entry = self._scrubbed(self.meta.query_entry(principal.tenant, query_id))
+        if plan:
+            rejected = entry["status"] == "rejected"
+            entry["plan"] = (
+                None
+                if rejected
+                else self.queries.plan(principal, entry["text"], entry["commit_id"])
+            )
+        return entry
+
+    def _scrubbed(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A logged query whose error names no server path (an internal error's text may)."""
+        if entry.get("error"):
+            entry["error"] = scrub_paths(entry["error"], self.root)
+        return entry

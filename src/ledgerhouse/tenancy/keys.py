@@ -1,0 +1,52 @@
+"""API-key management for a tenant's admins: issue, list, revoke and rotate keys."""
+
+from __future__ import annotations
+
+from ledgerhouse.access import ROLES, Principal, Resource, authorize
+from ledgerhouse.errors import InvalidRequest
+from ledgerhouse.storage.keys import ApiKeyRecord, IssuedKey
+from ledgerhouse.storage.metadata import MetadataStore
+
+
+class KeyService:
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+
+    def _authorize(self, principal: Principal) -> None:
+        authorize(principal, "manage_keys", Resource(principal.tenant, "keys"))
+
+    def create(self, principal: Principal, user: str, roles: tuple[str, ...]) -> str:
+        """A new API key for ``user`` of the caller's tenant (admins only); shown once."""
+        self._authorize(principal)
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown or not roles:
+            raise InvalidRequest(
+                f"unknown roles {unknown}" if unknown else "no role given",
+                hint="Use admin, writer or reader.",
+            )
+        if not user.strip() or len(user) > 128:
+            raise InvalidRequest("user must be 1-128 characters", hint="Name the key's owner.")
+        if principal.tenant not in self.meta.tenants():
+            raise InvalidRequest(
+                f"tenant {principal.tenant!r} does not exist",
+                hint=f"Create it with `ledgerhouse init --tenant {principal.tenant}`.",
+            )
+        return self.meta.keys.issue(principal.tenant, user.strip(), tuple(roles)).secret
+
+    def list(self, principal: Principal, *, active: bool = False) -> list[ApiKeyRecord]:
+        """The keys of the caller's tenant: id, user, roles, created, last used (to about a
+        minute) and revoked times; never a secret or its hash."""
+        self._authorize(principal)
+        return self.meta.keys.records(principal.tenant, active=active)
+
+    def revoke(self, principal: Principal, key_id: int, *, force: bool = False) -> ApiKeyRecord:
+        """Revoke a key; it fails from the next request on, in every process. The tenant's
+        last admin key is refused (409) unless ``force``."""
+        self._authorize(principal)
+        return self.meta.keys.revoke(principal.tenant, key_id, force=force)
+
+    def rotate(self, principal: Principal, key_id: int) -> IssuedKey:
+        """A new secret for the same user and roles (shown once); the old key is revoked at
+        once, in the same transaction."""
+        self._authorize(principal)
+        return self.meta.keys.rotate(principal.tenant, key_id)
