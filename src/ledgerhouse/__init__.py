@@ -30,4 +30,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["LedgerhouseError", "Settings", "Warehouse", "load_settings"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         description="Marts, rollups and dimensions up to this many rows are served from "
         "in-memory copies of their pinned version (0 = always read Parquet).",
     )
+    reporting_currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 currency the cubes' money measures are in: amounts are "
+        "converted to it from the portfolio's base currency at the business date's FX rate "
+        "when they are loaded.",
+    )
     cube_dir: Path | None = Field(
         default=None,
         description="Folder of extra cube YAML files (a cube named like a built-in replaces it).",
@@ -143,6 +150,38 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def _check_toml(path: Path) -> None:
+    """Refuse a config file that is not TOML with a ConfigError naming the file, the line and
+    the problem (the settings source would raise tomllib's error from deep inside pydantic)."""
+    import re
+    import tomllib
+
+    from ledgerhouse.errors import ConfigError
+
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text ({exc.reason})",
+            hint="Save the file as UTF-8 TOML.",
+            file=str(path),
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        text = str(exc)
+        where = re.search(r"\(at line (\d+), column (\d+)\)", text)
+        problem = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", text)
+        line, column = (int(where[1]), int(where[2])) if where else (None, None)
+        at = f"line {line}, column {column}" if where else "at the end of the file"
+        raise ConfigError(
+            f"config file {path}, {at}: {problem}",
+            hint='Fix the TOML there (each setting is `name = value`, a text value in "quotes"), '
+            f"or unset {CONFIG_FILE_ENV}.",
+            file=str(path),
+            line=line,
+            column=column,
+        ) from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build and validate the settings once; a bad value raises ConfigError naming it."""
     from pydantic import ValidationError
@@ -155,6 +194,8 @@ def load_settings(**overrides: Any) -> Settings:
             f"{CONFIG_FILE_ENV} names {config_file!r}, which is not a file",
             hint="Point it at a TOML file or unset it.",
         )
+    if config_file:
+        _check_toml(Path(config_file))
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from typing import Any
 
 #: Every error code -> the class that raises it (filled as classes are defined).
@@ -208,6 +209,14 @@ class ApiKeyConflict(Conflict):
     retryable = False
 
 
+class BatchIdConflict(Conflict):
+    """A batch id (Idempotency-Key, --batch-id) already names another batch: other content, or
+    another dataset. Sending it again does not help; a new batch id does."""
+
+    code = "batch_id_conflict"
+    retryable = False
+
+
 class StorageError(LedgerhouseError):
     status = 500
     code = "storage_error"
@@ -220,6 +229,17 @@ class StorageUnavailable(StorageError):
     status = 503
     code = "storage_unavailable"
     retryable = True
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` (the closest names to a misspelt ``word``), or ``""``."""
+    import difflib
+
+    pool = {str(c).lower(): str(c) for c in candidates}
+    close = difflib.get_close_matches(str(word).lower(), list(pool), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(repr(pool[c]) for c in close) + "?"
 
 
 def validated(model: Any, data: Any, what: str, hint: str) -> Any:

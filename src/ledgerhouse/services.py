@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ledgerhouse.access import Principal
 from ledgerhouse.analytics import Analytics
 from ledgerhouse.config import Settings, load_settings
-from ledgerhouse.errors import NotFound
+from ledgerhouse.errors import NotFound, StorageError
 from ledgerhouse.ingest import INGEST_TABLES, IngestLimits, Ingestor, IngestService
 from ledgerhouse.model import CORE_TABLES, MART_TABLES, MARTS, ML_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
@@ -44,7 +44,11 @@ class Warehouse:
         engine_factory = load_engine(settings.query_engine)  # before anything opens
         self.meta = MetadataStore(settings.resolved_metadata_url)
         cube_dirs = [settings.cube_dir] if settings.cube_dir else []
-        self.semantic = SemanticLayer(load_cubes(cube_dirs), {t.relation for t in BASE_TABLES})
+        self.semantic = SemanticLayer(
+            load_cubes(cube_dirs),
+            {t.relation for t in BASE_TABLES},
+            reporting_currency=settings.reporting_currency,
+        )
         rollups = self.semantic.rollup_marts()
         self.all_tables: tuple[TableDef, ...] = (*BASE_TABLES, *(r.table for r in rollups))
         self.relations: dict[str, TableDef] = {t.relation: t for t in self.all_tables}
@@ -68,6 +72,7 @@ class Warehouse:
                 settings.max_decoded_bytes,
                 settings.max_batch_rows,
             ),
+            reporting_currency=settings.reporting_currency,
         )
         self.query_log = QueryLog(self.meta)
         self.queries = QueryService(
@@ -107,7 +112,8 @@ class Warehouse:
                 hint=f"Create one with `ledgerhouse init --root {settings.root}`.",
             )
         wh.meta.migrate()
-        for tenant in wh.meta.tenants():  # tables added by a newer Ledgerhouse (e.g. marts)
+        # tables added by a newer Ledgerhouse (e.g. marts)
+        for tenant in wh.meta.tenants_store.tenants():
             wh._add_tables(tenant)
         return wh
 
@@ -128,7 +134,7 @@ class Warehouse:
         """Create the tenant, or add the tables a newer Ledgerhouse has; return its admin API
         key when it has none yet (a new tenant, or one whose creation a crash cut short)."""
         validate_tenant_name(tenant)
-        created = self.meta.ensure_tenant(tenant)
+        created = self.meta.tenants_store.ensure_tenant(tenant)
         self._add_tables(tenant)
         if created or not self.meta.keys.records(tenant):
             return self.meta.keys.issue(tenant, "admin", ("admin",)).secret
@@ -137,9 +143,11 @@ class Warehouse:
     def _add_tables(self, tenant: str) -> None:
         """Create, in one commit, the tables no commit of the tenant knows yet (every table for
         a new tenant); the mart listener builds a new mart or rollup from the stored facts."""
-        latest = self.meta.latest_commit(tenant)
+        latest = self.meta.commit_log.latest_commit(tenant)
         if latest is not None and all(t.relation in latest.table_versions for t in self.all_tables):
             return  # nothing to add: do not wait for a running ingestion's lock
+        if latest is not None:
+            self._check_layouts(tenant, latest.table_versions)
         with self.writer.transaction(tenant, "init") as txn:
             # A committed table keeps its committed version (recovery rolled back what a
             # crashed writer left ahead of it); only tables no commit knows are added.
@@ -149,6 +157,24 @@ class Warehouse:
             dim_date = txn.written.get(DIM_DATE.relation)
             if dim_date is not None and not self.store.files(tenant, DIM_DATE, dim_date):
                 txn.append(DIM_DATE, build_dim_date())
+
+    def _check_layouts(self, tenant: str, versions: dict[str, int]) -> None:
+        """Stop with what to do when a table lacks columns of this version: new columns of an
+        existing Delta table are not added in place, and a rollup built on it would fail."""
+        for table in BASE_TABLES:
+            if table.relation not in versions or not table.relation.startswith("fact_"):
+                continue
+            stored = self.store.column_names(tenant, table, versions[table.relation])
+            missing = [c for c in table.column_names if c not in stored]
+            if missing:
+                raise StorageError(
+                    f"table {table.relation!r} of tenant {tenant!r} has the layout of an older "
+                    f"Ledgerhouse: it lacks {missing}",
+                    hint="Re-ingest into a new root: `ledgerhouse init --root NEW`, then load "
+                    "every dataset again (docs/storage.md, upgrading).",
+                    table=table.relation,
+                    tenant=tenant,
+                )
 
     def close(self) -> None:
         self.query_log.close()

@@ -1,7 +1,8 @@
 """A caller's session: one Principal and everything it may ask of a warehouse.
 
-The in-process twin of the HTTP client (``ledgerhouse.client.Client``): the same calls, made
-as the principal the session was opened for. Each method is one call of a domain service with
+The in-process twin of the HTTP client (``ledgerhouse.client.Client``): the same calls with
+the same answers (tests/interface/test_caller_behaviours.py runs one suite against both),
+made as the principal the session was opened for. Each method is one call of a domain service with
 that principal; the services authorize it (``access.authorize``).
 
     from ledgerhouse import Warehouse
@@ -12,9 +13,11 @@ that principal; the services authorize it (``access.authorize``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -22,7 +25,7 @@ from ledgerhouse.access import Principal
 from ledgerhouse.analytics import AnalyticsService, Conventions
 from ledgerhouse.ingest import BatchReport
 from ledgerhouse.ingest.progress import Progress
-from ledgerhouse.query import AsOf, CancelToken, Explain, QueryResult
+from ledgerhouse.query import AsOf, CancelToken, Explain, Export, ExportResult, QueryResult
 from ledgerhouse.semantic import CubeQuery, CubeResult
 from ledgerhouse.storage import ApiKeyRecord, IssuedKey, WarehouseCommit
 
@@ -57,6 +60,56 @@ class Session:
             self.principal, sql, as_of=as_of, limit=limit, params=params, timeout_s=timeout_s,
             explain=explain, cancel=cancel, use_cache=use_cache,
         )  # fmt: skip
+
+    @contextmanager
+    def stream(
+        self,
+        sql: str,
+        *,
+        as_of: AsOf = None,
+        limit: int | None = None,
+        params: list[Any] | None = None,
+        timeout_s: float | None = None,
+        cancel: CancelToken | None = None,
+        batch_rows: int = 65_536,
+    ) -> Iterator[Export]:
+        """Every row of one guarded query as Arrow batches, with no row cap (``limit`` when
+        given), never from the cache::
+
+            with me.stream("SELECT * FROM fact_trade") as export:
+                for batch in export.batches:  # pyarrow.RecordBatch, at most batch_rows rows
+                    ...
+
+        The query holds its admission slot and its time limit until the ``with`` ends."""
+        with self.warehouse.queries.export(
+            self.principal, sql, as_of=as_of, params=params, limit=limit,
+            timeout_s=timeout_s, cancel=cancel, batch_rows=batch_rows,
+        ) as export:  # fmt: skip
+            yield export
+
+    def export(
+        self,
+        sql: str,
+        sink: str | Path | IO[bytes],
+        *,
+        format: str = "parquet",
+        as_of: AsOf = None,
+        limit: int | None = None,
+        params: list[Any] | None = None,
+        timeout_s: float | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ExportResult:
+        """Write every row of one guarded query to ``sink`` (a path, or a binary file) as
+        ``parquet``, ``csv`` or ``arrow`` (an IPC stream), batch by batch. A path appears only
+        once every row is written: a failure leaves no file."""
+        from ledgerhouse.query.exports import check_format, write
+
+        check_format(format)
+        with self.stream(
+            sql, as_of=as_of, limit=limit, params=params, timeout_s=timeout_s, cancel=cancel
+        ) as export:
+            size = write(export.schema, export.batches, sink, format)
+        return ExportResult(export.query_id, export.commit, format, export.rows, size)
 
     def tables(self, *, as_of: AsOf = None) -> list[dict[str, Any]]:
         """Every queryable table with its layer, description, pinned version and row count."""
@@ -170,6 +223,65 @@ class Session:
             self.principal, portfolios, every=every, start=start, end=end, as_of=as_of
         )
 
+    def exposures(
+        self,
+        on: date,
+        *,
+        by: list[str] | None = None,
+        level: str = "portfolio",
+        as_of: AsOf = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Long, short, gross and net exposure on a day by hierarchy level (firm, desk,
+        portfolio) and breakdowns ``by`` (asset_class, sector, currency, country)."""
+        return self.analytics().exposures(on, by, level, as_of)
+
+    def pnl(
+        self, on: date, *, portfolios: list[str] | None = None, as_of: AsOf = None
+    ) -> tuple[pl.DataFrame, int]:
+        """Realized (average cost) and unrealized P&L by portfolio and instrument."""
+        return self.analytics().pnl(on, portfolios, as_of)
+
+    def reconcile_positions(self, on: date, *, as_of: AsOf = None) -> tuple[pl.DataFrame, int]:
+        """Positions rebuilt from cumulative trades up to a day, beside the stored snapshot."""
+        return self.analytics().reconcile_positions(on, as_of)
+
+    def correlation(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        min_periods: int = 20,
+        as_of: AsOf = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Correlation matrix of the portfolios' daily returns (pairwise complete)."""
+        return self.analytics().correlation(portfolios, start, end, min_periods, as_of)
+
+    def attribution(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        start: date,
+        end: date,
+        daily: bool = False,
+        as_of: AsOf = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Brinson-Fachler allocation, selection and interaction by sector against each
+        portfolio's benchmark, linked over the period (Carino) or per day."""
+        return self.analytics().attribution(portfolios, start, end, daily, as_of)
+
+    def vwap(
+        self, start: date, end: date, *, instrument: str | None = None, as_of: AsOf = None
+    ) -> tuple[pl.DataFrame, int]:
+        """VWAP and TWAP per instrument and day."""
+        return self.analytics().vwap(start, end, instrument, as_of)
+
+    def slippage(
+        self, start: date, end: date, *, instrument: str | None = None, as_of: AsOf = None
+    ) -> tuple[pl.DataFrame, int]:
+        """Each trade against the prevailing close (as-of join), slippage in basis points."""
+        return self.analytics().slippage(start, end, instrument, as_of)
+
     def detect_anomalies(
         self,
         train_start: date,
@@ -179,12 +291,15 @@ class Session:
         *,
         contamination: float = 0.01,
         seed: int = 0,
+        timeout_s: float | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Train an anomaly model, score trades, write the scores in a new commit, record the
-        model; returns the model record."""
+        model; returns the model record. ``timeout_s`` limits each of its reads (capped by
+        ``query_timeout_s``); ``progress`` hears each stage as it starts."""
         return self.warehouse.analytics_jobs.detect_anomalies(
             self.principal, train_start, train_end, score_start, score_end,
-            contamination=contamination, seed=seed,
+            contamination=contamination, seed=seed, timeout_s=timeout_s, progress=progress,
         )  # fmt: skip
 
     def models(self) -> list[dict[str, Any]]:

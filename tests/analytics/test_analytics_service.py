@@ -95,8 +95,8 @@ def test_api_cli_and_client(tmp_path: Path, loaded: Session) -> None:
         assert ret["method"] == "modified_dietz" and ret["rows"]
         from ledgerhouse.client import Client
 
-        df = Client("http://testserver", key, http=c).performance()
-        assert set(df.columns) >= REQUIRED
+        df, commit = Client("http://testserver", key, http=c).performance()
+        assert set(df.columns) >= REQUIRED and commit == body["commit"]
     res = CliRunner().invoke(
         cli,
         [
@@ -127,7 +127,7 @@ def test_risk_and_trading_endpoints_and_commands(loaded: Session) -> None:
         assert exp.status_code == 200, exp.text
         assert [col["name"] for col in exp.json()["columns"]][:2] == ["firm", "country"]
         bad = c.post("/v1/analytics/exposures", json={"date": day, "by": ["colour"]}, headers=h)
-        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
         corr = c.post("/v1/analytics/correlation", json={"min_periods": 2}, headers=h).json()
         assert len(corr["rows"]) == len(corr["columns"]) - 1
         for path in ("vwap", "slippage"):

@@ -115,7 +115,7 @@ def test_errors_share_one_envelope(client) -> None:  # type: ignore[no-untyped-d
         400,
         "query_failed",
     )
-    _envelope(c.post("/v1/query/sql", headers=h, json={"nosql": 1}), 422, "invalid_request")
+    _envelope(c.post("/v1/query/sql", headers=h, json={"nosql": 1}), 400, "invalid_request")
     _envelope(c.get("/v1/ingest/batches/missing", headers=h), 404, "not_found")
     _envelope(c.get("/v1/nothing-here", headers=h), 404, "not_found")
 

@@ -250,9 +250,9 @@ def test_a_stream_failing_mid_query_is_not_an_internal_error(  # type: ignore[no
 
 def test_model_artifacts_are_named_relative_to_the_tenant(wh: Session) -> None:
     tenant_root = wh.warehouse.store.tenant_root("default")
-    wh.warehouse.meta.record_model("default", "m1", "trade_anomaly", 1, None,
+    wh.warehouse.meta.models_store.record_model("default", "m1", "trade_anomaly", 1, None,
                          {"artifact": str(tenant_root / "models" / "m1.joblib")})  # fmt: skip
-    wh.warehouse.meta.record_model("default", "m2", "trade_anomaly", 1, None,
+    wh.warehouse.meta.models_store.record_model("default", "m2", "trade_anomaly", 1, None,
                          {"artifact": "/elsewhere/m2.joblib"})  # fmt: skip
     artifacts = {m["id"]: m["artifact"] for m in wh.models()}
     assert artifacts == {"m1": "models/m1.joblib", "m2": "m2.joblib"}

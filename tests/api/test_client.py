@@ -28,15 +28,14 @@ def test_client_round_trip_and_errors(tmp_path: Path) -> None:
         assert lh.ingest("trades", f, batch_id="t-1")["status"] == "duplicate"
         df = lh.query("SELECT trade_id, quantity FROM fact_trade").to_polars()
         assert df.to_dicts() == [{"trade_id": "T1", "quantity": 100.0}]
-        assert lh.query("SELECT count(*) FROM fact_trade", as_of=first["commit_id"] - 1).rows == [
-            [0]
-        ]
+        before = lh.query("SELECT count(*) FROM fact_trade", as_of=first["commit_id"] - 1)
+        assert before.rows() == [[0]] and before.commit.id == first["commit_id"] - 1
         assert lh.batch("t-1")["rows_accepted"] == 1
         assert lh.batches()[0]["batch_id"] == "t-1"
-        log = lh.queries(slowest=True)
+        log = lh.query_log_entries(slowest=True)
         assert log and {e["status"] for e in log} == {"ok"}
-        assert "plan" in lh.query_entry(log[0]["id"], plan=True)
-        assert lh.commits()[0]["batch_id"] == "t-1"
+        assert "plan" in lh.query_log_entry(log[0]["id"], plan=True)
+        assert lh.commits()[0].batch_id == "t-1"
         with pytest.raises(QueryRejected, match="only queries"):
             lh.query("DELETE FROM fact_trade")
         with pytest.raises(BatchRejected) as info:

@@ -58,7 +58,8 @@ def test_cube_query_json_dry_run_drill_and_csv(client) -> None:  # type: ignore[
     c, h, _ = client
     q = {"measures": ["notional", "trades"], "hierarchies": {"portfolio": "firm"}}
     body = c.post("/v1/cubes/trades/query", json=q, headers=h).json()
-    assert body["rows"] == [["ACME", 230.0, 3]]  # 100 + 30 USD (P1) and 100 EUR (P2)
+    # in the reporting currency (USD): 100 + 30 USD (P1) and 100 EUR = 110 USD (P2)
+    assert body["rows"] == [["ACME", 240.0, 3]]
     assert body["route"].startswith("rollup:") and body["cache_hit"] is False
     assert body["navigation"]["portfolio"] == {"level": "firm", "up": None, "down": "desk"}
     drilled = c.post(
@@ -66,7 +67,7 @@ def test_cube_query_json_dry_run_drill_and_csv(client) -> None:  # type: ignore[
         json={**q, "drill": {"hierarchy": "portfolio", "value": "ACME"}},
         headers=h,
     ).json()
-    assert drilled["rows"] == [["ACME", "Equities", 130.0, 2], ["ACME", "Europe", 100.0, 1]]
+    assert drilled["rows"] == [["ACME", "Equities", 130.0, 2], ["ACME", "Europe", 110.0, 1]]
     assert drilled["query"]["hierarchies"] == {"portfolio": "desk"}
     monthly = {"measures": ["trades"], "time_dimension": {"granularity": "month"}}
     dry = c.post("/v1/cubes/trades/query", json={**monthly, "dry_run": True}, headers=h).json()
@@ -96,9 +97,27 @@ def test_cube_query_errors_use_the_envelope(client) -> None:  # type: ignore[no-
     assert "no measure 'nope'" in err["message"] and "notional" in err["hint"]
     _envelope(c.post("/v1/cubes/nope/query", json={"measures": ["x"]}, headers=h), 404, "not_found")
     err = _envelope(
-        c.post("/v1/cubes/trades/query", json={"bogus": 1}, headers=h), 422, "invalid_request"
+        c.post("/v1/cubes/trades/query", json={"bogus": 1}, headers=h), 400, "invalid_request"
     )
     assert "bogus" in err["message"]
+
+
+def test_a_cube_document_may_name_its_cube(client) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12 item 8: tour.json's "cube" key is accepted when it names the cube of the path,
+    and refused (400, naming both) when it names another."""
+    c, h, _ = client
+    query = {"measures": ["trades"], "dimensions": ["side"]}
+    plain = c.post("/v1/cubes/trades/query", json=query, headers=h)
+    named = c.post("/v1/cubes/trades/query", json={"cube": "trades", **query}, headers=h)
+    assert named.status_code == 200, named.text
+    assert named.json()["rows"] == plain.json()["rows"] == [["BUY", 2], ["SELL", 1]]
+    err = _envelope(
+        c.post("/v1/cubes/positions/query", json={"cube": "trades", **query}, headers=h),
+        400,
+        "invalid_request",
+    )
+    assert "'trades'" in err["message"] and "'positions'" in err["message"]
+    assert err["details"] == {"cube": "positions", "document_cube": "trades"}
 
 
 def test_client_cubes(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -106,9 +125,11 @@ def test_client_cubes(client, tmp_path: Path) -> None:  # type: ignore[no-untype
     lh = Client("http://testserver", key, http=c)
     assert "trades" in {x["name"] for x in lh.cubes()}
     res = lh.cube("trades", {"measures": ["trades"], "dimensions": ["side"]})
-    assert res["rows"] == [["BUY", 2], ["SELL", 1]]
-    down = lh.cube("trades", {"measures": ["trades"]}, drill={"hierarchy": "instrument"})
-    assert [r[0] for r in down["rows"]] == ["BOND", "EQUITY"]
+    assert res.rows() == [["BUY", 2], ["SELL", 1]]
+    down = lh.cube("trades", lh.cube_drill("trades", {"measures": ["trades"]}, "instrument"))
+    assert [r[0] for r in down.rows()] == ["BOND", "EQUITY"]
+    plan = lh.cube("trades", {"cube": "trades", "measures": ["trades"]}, dry_run=True)
+    assert plan.table is None and plan.answer is not None and "SELECT" in plan.answer["sql"]
     with pytest.raises(InvalidRequest, match="no dimension"):
         lh.cube("trades", {"dimensions": ["nope"]})
     with pytest.raises(NotFound):

@@ -187,12 +187,12 @@ def test_client_lists_revokes_and_rotates(served) -> None:  # type: ignore[no-un
     lh = Client("http://testserver", admin, http=c)
     bob = lh.create_api_key("bob", ["reader"])
     keys = lh.list_api_keys()
-    assert [k["user"] for k in keys] == ["admin", "bob"] and bob not in str(keys)
-    bob_id = keys[1]["id"]
+    assert [k.user for k in keys] == ["admin", "bob"] and bob not in str(keys)
+    bob_id = keys[1].id
     rotated = lh.rotate_api_key(bob_id)
-    assert rotated["replaces"] == bob_id and rotated["api_key"].startswith("lh_")
-    assert [k["user"] for k in lh.list_api_keys(active=True)] == ["admin", "bob"]
-    assert lh.revoke_api_key(rotated["id"])["revoked_at"] is not None
+    assert rotated.key.id != bob_id and rotated.secret.startswith("lh_")
+    assert [k.user for k in lh.list_api_keys(active=True)] == ["admin", "bob"]
+    assert lh.revoke_api_key(rotated.key.id).revoked_at is not None
     with pytest.raises(ApiKeyConflict, match="last admin key") as info:
-        lh.revoke_api_key(keys[0]["id"])
+        lh.revoke_api_key(keys[0].id)
     assert info.value.retryable is False and info.value.status == 409

@@ -76,7 +76,7 @@ def test_init_ingest_query_round_trip(tmp_path: Path) -> None:
     assert {t["name"] for t in json.loads(out)} >= {"fact_trade", "dim_date", "quarantine"}
     code, out, _ = _run("commits", "--root", root, "--json")
     assert json.loads(out)[0]["batch_id"] == "b1"
-    code, out, _ = _run("batch", "b1", "--root", root)
+    code, out, _ = _run("batch", "b1", "--root", root, "--json")
     assert json.loads(out)["rows_accepted"] == 1
 
 

@@ -173,6 +173,32 @@ def test_rows_are_capped_and_truncation_reported(
     assert got.table.column_names == ["i"]
 
 
+@pytest.mark.parametrize("rows", [0, 1, 5000, 20_001])
+def test_a_stream_returns_the_rows_of_execute_in_batches_no_larger_than_asked(
+    engine: Engine, rows: int
+) -> None:
+    sql = in_dialect(engine, f"SELECT i, i * 2 AS j FROM range({rows}) t(i) ORDER BY i")
+    with engine.session() as session:
+        whole = session.execute(sql).table
+        batches = list(session.stream(sql, batch_rows=4096, timeout_s=60))
+    assert all(0 < b.num_rows <= 4096 for b in batches)
+    streamed = pa.Table.from_batches(batches, whole.schema)
+    assert streamed.equals(whole)
+
+
+def test_a_stream_binds_parameters_and_stops_on_interrupt(engine: Engine) -> None:
+    with engine.session() as session:
+        sql = in_dialect(engine, "SELECT i FROM range(10) t(i) WHERE i < ?")
+        assert [b.num_rows for b in session.stream(sql, [3])] == [3]
+        batches = session.stream(in_dialect(engine, "SELECT i FROM range(100000000000) t(i)"))
+        next(batches)
+        session.interrupt()
+        with pytest.raises(QueryTimeout, match="interrupted"):
+            for _ in batches:
+                pass
+        assert session.execute(in_dialect(engine, "SELECT 1 AS x")).table.num_rows == 1
+
+
 def test_explain_answers_a_plan(engine: Engine) -> None:
     with engine.session() as session:
         plan = session.execute("SELECT 1 AS one", explain="plan").table

@@ -36,10 +36,11 @@ def test_resend_returns_original_report_and_changes_nothing(ref_wh: Session) -> 
     assert again.batch_id == first.batch_id and again.commit_id == first.commit_id
     assert again.rows_accepted == first.rows_accepted == 50
     assert snapshot(ref_wh) == before and len(ref_wh.commits()) == commits
-    # an explicit batch id makes a resend a no-op even if the bytes differ (a re-export)
+    # an explicit batch id: the same bytes again are a duplicate; other bytes under it are a
+    # conflict (tests/ingest/test_batch_id_conflicts.py), never silently dropped
     ref_wh.ingest("trades", _trades_csv(3, "U"), fmt="csv", batch_id="upstream-42")
     before = snapshot(ref_wh)
-    dup = ref_wh.ingest("trades", _trades_csv(4, "U"), fmt="csv", batch_id="upstream-42")
+    dup = ref_wh.ingest("trades", _trades_csv(3, "U"), fmt="csv", batch_id="upstream-42")
     assert dup.status == "duplicate" and snapshot(ref_wh) == before
 
 

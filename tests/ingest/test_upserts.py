@@ -31,7 +31,7 @@ def test_prices_upsert_replaces_and_inserts(ref_wh: Session) -> None:
 
 def test_positions_in_base_currency_and_restatement(ref_wh: Session) -> None:
     csv = (
-        b"position_date,portfolio_code,instrument_code,quantity,market_value,cost\n"
+        b"position_date,portfolio_code,instrument_code,quantity,market_value,cost_basis\n"
         b"2024-01-02,P1,SAP,10,500,450\n2024-01-02,P2,SAP,10,500,450\n"
     )
     ref_wh.ingest("positions", csv, fmt="csv")

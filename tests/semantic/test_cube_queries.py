@@ -45,8 +45,8 @@ def test_roll_up_by_desk_asset_class_month_matches_hand_sql(loaded: Session) -> 
     )
     hand = loaded.query(
         f"""SELECT p.desk, i.asset_class, CAST(date_trunc('month', t.trade_date) AS DATE) m,
-                   sum(t.notional_base), count(*), avg(t.notional_base), max(t.notional_base),
-                   sum(t.fees_base)
+                   sum(t.notional_reporting), count(*), avg(t.notional_reporting),
+                   max(t.notional_reporting), sum(t.fees_reporting)
             {TRADES} GROUP BY ALL ORDER BY m, 1, 2"""
     ).rows()
     assert res.route.startswith("rollup:")
@@ -72,8 +72,8 @@ def test_weighted_average_ratio_running_total_and_count_distinct(loaded: Session
         f"""WITH g AS (
               SELECT t.instrument_code, CAST(date_trunc('week', t.trade_date) AS DATE) w,
                      sum(t.price * t.quantity) / sum(t.quantity) vwap,
-                     sum(t.fees_base) / sum(t.notional_base) fee_rate,
-                     sum(t.notional_base) notional, count(DISTINCT t.instrument_code) n
+                     sum(t.fees_reporting) / sum(t.notional_reporting) fee_rate,
+                     sum(t.notional_reporting) notional, count(DISTINCT t.instrument_code) n
               {TRADES}
               WHERE i.asset_class = 'EQUITY' AND t.trade_date BETWEEN '2023-01-01' AND '2023-02-28'
               GROUP BY ALL)
@@ -89,7 +89,8 @@ def test_weighted_average_ratio_running_total_and_count_distinct(loaded: Session
 def test_stddev_and_percentile_match_duckdb(loaded: Session) -> None:
     q = {"measures": ["notional_stddev", "median_notional"], "dimensions": ["desk"]}
     hand = loaded.query(
-        f"""SELECT p.desk, stddev_samp(t.notional_base), quantile_cont(t.notional_base, 0.5)
+        f"""SELECT p.desk, stddev_samp(t.notional_reporting),
+                   quantile_cont(t.notional_reporting, 0.5)
             {TRADES} GROUP BY 1 ORDER BY 1"""
     ).rows()
     res = loaded.cube("trades", q)
@@ -111,7 +112,7 @@ def test_share_is_of_the_whole_answer_before_the_limit(loaded: Session) -> None:
         },
     )
     hand = loaded.query(
-        f"""SELECT t.counterparty_code, sum(t.notional_base) n, n / sum(n) OVER () {TRADES}
+        f"""SELECT t.counterparty_code, sum(t.notional_reporting) n, n / sum(n) OVER () {TRADES}
             GROUP BY 1 ORDER BY n DESC LIMIT 5"""
     ).rows()
     assert res.route.startswith("rollup:") and close(res.rows(), hand) and len(hand) == 5
@@ -134,7 +135,7 @@ def test_segments_measure_filters_order_and_limit(loaded: Session) -> None:
         },
     )
     hand = loaded.query(
-        f"""SELECT t.counterparty_code, sum(t.notional_base) n {TRADES}
+        f"""SELECT t.counterparty_code, sum(t.notional_reporting) n {TRADES}
             WHERE t.side = 'BUY' GROUP BY 1 HAVING count(*) >= 5 ORDER BY n DESC LIMIT 3"""
     ).rows()
     assert close(res.rows(), hand) and len(hand) == 3
@@ -199,8 +200,9 @@ def test_positions_and_performance_cubes(loaded: Session) -> None:
          "time_dimension": {"granularity": "day", "date_range": ["2023-02-01", "2023-02-01"]}},
     )  # fmt: skip
     hand = loaded.query(
-        """SELECT i.asset_class, i.sector, p.position_date, sum(abs(p.market_value_base)),
-                  sum(greatest(p.market_value_base, 0)), sum(least(p.market_value_base, 0)),
+        """SELECT i.asset_class, i.sector, p.position_date, sum(abs(p.market_value_reporting)),
+                  sum(greatest(p.market_value_reporting, 0)),
+                  sum(least(p.market_value_reporting, 0)),
                   count(*)
            FROM fact_position p JOIN dim_instrument i USING (instrument_key)
            WHERE p.position_date = '2023-02-01' GROUP BY ALL ORDER BY 1, 2"""
@@ -213,7 +215,8 @@ def test_positions_and_performance_cubes(loaded: Session) -> None:
     )  # fmt: skip
     hand = loaded.query(
         """WITH g AS (SELECT d.firm, CAST(date_trunc('month', f.performance_date) AS DATE) m,
-                             sum(f.end_nav - f.begin_nav - f.net_flow) pnl,
+                             sum(f.end_nav_reporting - f.begin_nav_reporting
+                                 - f.net_flow_reporting) pnl,
                              count(DISTINCT f.portfolio_code) n
                       FROM fact_performance f JOIN dim_portfolio d USING (portfolio_key)
                       GROUP BY ALL)

@@ -26,16 +26,16 @@ DIMS = {
 }
 MEASURES = {
     "trades": "count(*)",
-    "notional": "sum(t.notional_base)",
-    "buy_notional": "sum(CASE WHEN t.side = 'BUY' THEN t.notional_base ELSE 0 END)",
-    "fees": "sum(t.fees_base)",
+    "notional": "sum(t.notional_reporting)",
+    "buy_notional": "sum(CASE WHEN t.side = 'BUY' THEN t.notional_reporting ELSE 0 END)",
+    "fees": "sum(t.fees_reporting)",
     "quantity": "sum(t.quantity)",
-    "avg_notional": "avg(t.notional_base)",
-    "max_notional": "max(t.notional_base)",
+    "avg_notional": "avg(t.notional_reporting)",
+    "max_notional": "max(t.notional_reporting)",
     "instruments": "count(DISTINCT t.instrument_code)",
-    "notional_stddev": "stddev_samp(t.notional_base)",
-    "median_notional": "quantile_cont(t.notional_base, 0.5)",
-    "fee_rate": "sum(t.fees_base) / nullif(sum(t.notional_base), 0)",
+    "notional_stddev": "stddev_samp(t.notional_reporting)",
+    "median_notional": "quantile_cont(t.notional_reporting, 0.5)",
+    "fee_rate": "sum(t.fees_reporting) / nullif(sum(t.notional_reporting), 0)",
 }
 FROM = """FROM fact_trade t
 LEFT JOIN dim_portfolio p ON t.portfolio_key = p.portfolio_key

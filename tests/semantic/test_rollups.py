@@ -39,9 +39,10 @@ def test_after_an_ingestion_neither_cache_nor_rollup_serves_the_old_answer(
     _send(ref_wh, trade_row("T2", qty="5", price="10", pf="P2", inst="BUND", ccy="EUR"))
     route, rows = _answer(ref_wh, DESKS)
     assert route.startswith("rollup:")  # not the cache: the rollup's version changed
-    assert rows == [["Equities", 1000.0, 1], ["Europe", 50.0, 1]]
+    # P2 is EUR-based: 50 EUR is 55 USD (1.10) in the reporting currency
+    assert rows == [["Equities", 1000.0, 1], ["Europe", 55.0, 1]]
     _send(ref_wh, trade_row("T1", "AMEND", ts="2024-01-02T11:00:00Z", qty="200", price="10"))
-    assert _answer(ref_wh, DESKS)[1] == [["Equities", 2000.0, 1], ["Europe", 50.0, 1]]
+    assert _answer(ref_wh, DESKS)[1] == [["Equities", 2000.0, 1], ["Europe", 55.0, 1]]
     _send(ref_wh, trade_row("T2", "CANCEL", ts="2024-01-02T12:00:00Z", pf="P2", inst="BUND"))
     assert _answer(ref_wh, DESKS)[1] == [["Equities", 2000.0, 1]]
     # as_of asks for the past, and gets it (from the rollup version of that commit)

@@ -29,7 +29,7 @@ TOTALS = TableDef("totals", "mart", (("n", pa.int64()),), "rows of events", grai
 def writer(tmp_path: Path) -> Iterator[CommitWriter]:
     meta = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
     meta.migrate()
-    meta.ensure_tenant("t")
+    meta.tenants_store.ensure_tenant("t")
     store = DeltaStore(tmp_path)
     w = CommitWriter(store, meta, (EVENTS, TOTALS))
     with w.transaction("t", "init") as txn:
@@ -44,7 +44,7 @@ def _rows(*ids: int) -> pl.DataFrame:
 
 
 def _committed_ids(w: CommitWriter) -> list[int]:
-    commit = w.meta.latest_commit("t")
+    commit = w.meta.commit_log.latest_commit("t")
     assert commit is not None
     ids: list[int] = sorted(w.store.read("t", EVENTS, commit.table_versions["events"])["id"])
     return ids
@@ -54,21 +54,21 @@ def test_a_transaction_commits_its_staged_versions(writer: CommitWriter) -> None
     with writer.transaction("t", "load") as txn:
         version = txn.append(EVENTS, _rows(1, 2))
         assert txn.versions["events"] == version
-        assert writer.meta.latest_commit("t").operation == "init"  # type: ignore[union-attr]
+        assert writer.meta.commit_log.latest_commit("t").operation == "init"  # type: ignore[union-attr]
     commit = txn.commit
     assert commit is not None and commit.operation == "load"
     assert commit.changed_tables == ["events"] and commit.table_versions["events"] == version
-    assert writer.meta.latest_commit("t") == commit and _committed_ids(writer) == [1, 2]
+    assert writer.meta.commit_log.latest_commit("t") == commit and _committed_ids(writer) == [1, 2]
 
 
 def test_a_body_that_raises_or_stages_nothing_records_no_commit(writer: CommitWriter) -> None:
-    commits = len(writer.meta.commits("t"))
+    commits = len(writer.meta.commit_log.commits("t"))
     with pytest.raises(RuntimeError), writer.transaction("t", "load") as txn:
         txn.append(EVENTS, _rows(9))  # a Delta version ahead of the last commit
         raise RuntimeError("the writer died")
     with writer.transaction("t", "nothing"):
         pass
-    assert len(writer.meta.commits("t")) == commits and _committed_ids(writer) == []
+    assert len(writer.meta.commit_log.commits("t")) == commits and _committed_ids(writer) == []
     # the next transaction starts from the committed state: the leftover row is gone
     with writer.transaction("t", "load") as txn:
         assert writer.store.read("t", EVENTS, txn.committed["events"]).is_empty()
@@ -92,7 +92,7 @@ def test_recovery_restores_once(writer: CommitWriter) -> None:
 def test_a_table_no_commit_knows_is_emptied_before_it_is_added(tmp_path: Path) -> None:
     meta = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
     meta.migrate()
-    meta.ensure_tenant("t")
+    meta.tenants_store.ensure_tenant("t")
     store = DeltaStore(tmp_path)
     store.create("t", EVENTS)
     store.append("t", EVENTS, _rows(7))  # a crashed first commit filled it
@@ -118,7 +118,7 @@ def test_listeners_join_the_commit_in_order(writer: CommitWriter) -> None:
 
     writer.add_listener(totals)
     writer.add_listener(after)
-    before = writer.meta.latest_commit("t")
+    before = writer.meta.commit_log.latest_commit("t")
     with writer.transaction("t", "load") as txn:
         events = txn.append(EVENTS, _rows(1, 2, 3))
     assert txn.commit is not None and before is not None
@@ -134,10 +134,10 @@ def test_a_listener_that_raises_aborts_the_commit(writer: CommitWriter) -> None:
         raise ValueError("quality gate: events must not be empty")
 
     writer.add_listener(gate)
-    commits = len(writer.meta.commits("t"))
+    commits = len(writer.meta.commit_log.commits("t"))
     with pytest.raises(ValueError, match="quality gate"), writer.transaction("t", "load") as txn:
         txn.append(EVENTS, _rows(1))
-    assert len(writer.meta.commits("t")) == commits and txn.commit is None
+    assert len(writer.meta.commit_log.commits("t")) == commits and txn.commit is None
 
 
 def test_transactions_of_one_tenant_apply_one_at_a_time(writer: CommitWriter) -> None:

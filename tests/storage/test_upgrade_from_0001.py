@@ -85,4 +85,4 @@ def test_a_0001_warehouse_with_data_upgrades_to_head_and_keeps_it(tmp_path: Path
         assert third.status == "committed" and third.commit_id > commits[0].id
         assert admin(wh).query(COUNT).rows() == [[3, 106.0]]
         wh.query_log.flush()
-        assert any(q["text"] == COUNT for q in wh.meta.queries("default"))
+        assert any(q["text"] == COUNT for q in wh.meta.query_store.queries("default"))

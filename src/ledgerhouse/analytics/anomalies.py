@@ -11,6 +11,7 @@ artifact goes) and the metadata store (where the model is recorded).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -49,10 +50,13 @@ class TradeAnomalies:
         *,
         contamination: float = 0.01,
         seed: int = 0,
+        progress: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Train on the trades of [train_start, train_end] (point-in-time features), score the
         trades of [score_start, score_end], both on one pinned commit; write the scores in a
-        new warehouse commit and record the model. Returns the model record."""
+        new warehouse commit and record the model. Returns the model record. ``progress``
+        hears each stage as it starts (reading features, training, scoring, writing)."""
+        say = progress or (lambda _stage: None)
         import joblib  # scikit-learn and joblib load only when a model is trained
 
         from ledgerhouse.analytics import ml
@@ -65,7 +69,9 @@ class TradeAnomalies:
         for a, b in ((train_start, train_end), (score_start, score_end)):
             if a > b:
                 raise InvalidRequest(f"{a} is after {b}", hint="Give each window as start <= end.")
+        say(f"reading the training trades ({train_start} to {train_end})")
         training, commit_id = self._features(train_start, train_end, None)
+        say(f"training on {training.height:,} trades")
         try:
             model, fit = ml.train(training, contamination, seed)
         except ValueError as exc:
@@ -73,12 +79,14 @@ class TradeAnomalies:
                 f"cannot train: {exc} in [{train_start}, {train_end}]",
                 hint="Widen the training window.",
             ) from None
+        say(f"reading the trades to score ({score_start} to {score_end})")
         to_score = self._features(score_start, score_end, commit_id)[0]
         if to_score.is_empty():
             raise InvalidRequest(
                 f"no trades to score in [{score_start}, {score_end}]",
                 hint="Choose a scoring window that has trades (`ledgerhouse query` to look).",
             )
+        say(f"scoring {to_score.height:,} trades")
         scored = ml.score(model, to_score)
         model_id = uuid.uuid4().hex[:16]
         folder = self.store.tenant_root(self.tenant) / "models"
@@ -87,6 +95,7 @@ class TradeAnomalies:
         rows = scored.with_columns(
             model_id=pl.lit(model_id), scored_at=pl.lit(datetime.now(UTC))
         ).select(ML_TRADE_ANOMALY.column_names)
+        say("writing the scores")
         with self.writer.transaction(self.tenant, "ml_score") as txn:
             txn.append(ML_TRADE_ANOMALY, rows)
         assert txn.commit is not None
@@ -106,7 +115,7 @@ class TradeAnomalies:
             "table": ML_TRADE_ANOMALY.relation,
             "artifact": f"models/{model_id}.joblib",  # under the tenant root: no server path
         }
-        return self.meta.record_model(
+        return self.meta.models_store.record_model(
             self.tenant, model_id, "trade_anomaly", commit_id, txn.commit.id, info
         )
 

@@ -8,6 +8,7 @@ the caller may read, at the commit asked for, through the same guard and grants 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,13 +40,14 @@ class Analytics:
         self.store = store
         self.meta = meta
 
-    def _read(self, principal: Principal) -> Read:
-        """The guarded reads of analytics jobs, as the caller: (frame, commit id) of a query."""
+    def _read(self, principal: Principal, timeout_s: float | None = None) -> Read:
+        """The guarded reads of analytics jobs, as the caller: (frame, commit id) of a query.
+        ``timeout_s`` limits each read (capped by the query service's limit)."""
 
         def read(sql: str, params: list[Any], as_of: Any) -> tuple[pl.DataFrame, int]:
             # analytics inputs can be millions of rows: never fill the result cache with them
             res = self.queries.sql(
-                principal, sql, as_of=as_of, params=params,
+                principal, sql, as_of=as_of, params=params, timeout_s=timeout_s,
                 unlimited=True, route="analytics", use_cache=False,
             )  # fmt: skip
             return res.to_polars(), int(res.commit.id)
@@ -96,22 +98,27 @@ class Analytics:
         *,
         contamination: float = 0.01,
         seed: int = 0,
+        timeout_s: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Train, score, write the scores to ``ml_trade_anomaly`` in a new warehouse commit and
-        record the model (``TradeAnomalies.detect``). Writers and admins only: it writes."""
+        record the model (``TradeAnomalies.detect``). Writers and admins only: it writes.
+        ``timeout_s`` limits each of its reads; ``progress`` hears its stages."""
         authorize(principal, "ingest", Resource(principal.tenant, "table", "ml_trade_anomaly"))
-        job = TradeAnomalies(
-            principal.tenant, self._read(principal), self.writer, self.store, self.meta
-        )
+        read = self._read(principal, timeout_s)
+        job = TradeAnomalies(principal.tenant, read, self.writer, self.store, self.meta)
         return job.detect(
-            train_start, train_end, score_start, score_end, contamination=contamination, seed=seed
-        )
+            train_start, train_end, score_start, score_end,
+            contamination=contamination, seed=seed, progress=progress,
+        )  # fmt: skip
 
     def models(self, principal: Principal) -> list[dict[str, Any]]:
         """The tenant's trained models, newest first, with their metadata."""
         authorize(principal, "read", Resource(principal.tenant, "models"))
         root = self.store.tenant_root(principal.tenant)
-        return [_relative_artifact(m, root) for m in self.meta.models(principal.tenant)]
+        return [
+            _relative_artifact(m, root) for m in self.meta.models_store.models(principal.tenant)
+        ]
 
 
 def _conventions(value: Conventions | dict[str, Any] | None) -> Conventions:

@@ -58,16 +58,20 @@ GROUP BY 1
 """
 
 
-def realized_pnl(trades: pl.DataFrame) -> pl.DataFrame:
-    """Average-cost P&L per portfolio and instrument, vectorized (no loop over trades).
+def average_cost_path(trades: pl.DataFrame) -> pl.DataFrame:
+    """The average-cost state after every trade, vectorized (no loop over trades).
 
     ``trades``: portfolio_code, instrument_code, trade_ts, trade_id, q (signed quantity),
-    price (local currency), in trade order. A trade that takes the position through zero is
-    split into the part that closes it and the part that opens the other side. Opening trades
-    add to the cost basis; a reducing trade realizes |q| * (price - average cost) on a long
-    (* -1 on a short) and leaves the average cost unchanged. The basis follows the linear
-    recurrence C_k = a_k C_{k-1} + b_k, solved with cumulative products within each position
-    episode (between flat points). Returns realized P&L, the open position and its average cost.
+    price (local currency), in trade order; other columns are carried along. A trade that
+    takes the position through zero is split into the part that closes it and the part that
+    opens the other side. Opening trades add to the cost basis; a reducing trade realizes
+    |q| * (price - average cost) on a long (* -1 on a short) and leaves the average cost
+    unchanged. The basis follows the linear recurrence C_k = a_k C_{k-1} + b_k, solved with
+    cumulative products within each position episode (between flat points).
+
+    Returns one row per trade, in trade order, adding ``position`` (after the trade),
+    ``cost_basis`` (the signed basis of the open position after it: position x average cost,
+    0 when flat) and ``realized`` (the P&L the trade realized).
     """
     keys = ["portfolio_code", "instrument_code"]
     t = trades.with_columns(seq=pl.int_range(pl.len())).with_columns(
@@ -107,20 +111,44 @@ def realized_pnl(trades: pl.DataFrame) -> pl.DataFrame:
         .then(pl.col("q").abs() * (pl.col("price") - avg_before) * pl.col("before").sign())
         .otherwise(0.0)
     )
-    last = rows.group_by(keys).agg(
-        realized_pnl=pl.col("realized").sum(),
-        position=pl.col("after").last(),
-        basis=pl.col("basis").last(),
-        trades=pl.col("trade_id").n_unique(),
+    flat = pl.col("after").abs() <= 1e-12
+    work = ["seq", "before", "after", "part", "reducing", "episode", "a", "b", "A", "basis"]
+    # a flip's two parts are adjacent (closing, then opening): the trade's state is its
+    # opening part's, and what it realized is the closing part's
+    split = pl.col("seq") == pl.col("seq").shift(1)
+    return (
+        rows.with_columns(
+            realized=pl.col("realized")
+            + pl.when(split).then(pl.col("realized").shift(1)).otherwise(0.0)
+        )
+        .filter((pl.col("seq") != pl.col("seq").shift(-1)).fill_null(True))
+        .with_columns(
+            position=pl.when(flat).then(0.0).otherwise(pl.col("after")),
+            cost_basis=pl.when(flat).then(0.0).otherwise(pl.col("basis") * pl.col("after").sign()),
+        )
+        .drop(*work, "basis_before")
+    )
+
+
+def realized_pnl(trades: pl.DataFrame) -> pl.DataFrame:
+    """Average-cost P&L per portfolio and instrument (``average_cost_path``): realized P&L,
+    the open position and its average cost (null when flat), and the number of trades."""
+    keys = ["portfolio_code", "instrument_code"]
+    last = (
+        average_cost_path(trades)
+        .group_by(keys)
+        .agg(
+            realized_pnl=pl.col("realized").sum(),
+            position=pl.col("position").last(),
+            basis=pl.col("cost_basis").last().abs(),
+            trades=pl.col("trade_id").n_unique(),
+        )
     )
     return (
         last.with_columns(
             average_cost=pl.when(pl.col("position").abs() > 1e-12).then(
                 pl.col("basis") / pl.col("position").abs()
             ),
-            position=pl.when(pl.col("position").abs() > 1e-12)
-            .then(pl.col("position"))
-            .otherwise(0.0),
         )
         .drop("basis")
         .sort(keys)

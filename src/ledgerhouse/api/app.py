@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ledgerhouse.api.bodies import BoundedBodies
+from ledgerhouse.api.docs import install_docs
 from ledgerhouse.api.errors import install_error_handlers
 from ledgerhouse.api.metrics import Metrics, ObserveRequests
 from ledgerhouse.api.routers import ROUTERS
@@ -19,6 +20,8 @@ def create_app(warehouse: Warehouse) -> FastAPI:
         version="0.2.0",
         description="Financial data warehouse: exactly-once ingestion into a Delta Lake star "
         "schema, guarded SQL with time travel. Authenticate with `Authorization: Bearer <key>`.",
+        docs_url=None,  # served by install_docs, with local assets
+        redoc_url=None,
     )
     metrics = Metrics()
     app.state.warehouse = warehouse
@@ -34,4 +37,5 @@ def create_app(warehouse: Warehouse) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    install_docs(app)
     return app

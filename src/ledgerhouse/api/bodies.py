@@ -44,10 +44,35 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
+        # one line per request from ObserveRequests (api/metrics.py), with the tenant, the
+        # user and the request id, instead of uvicorn's own access line
+        "access_log": False,
+        "log_config": _log_config(settings.log_level.upper()),
         "http": "h11",
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
         "timeout_keep_alive": 5,
     }
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the ``ledgerhouse.access`` lines on stdout."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["ledgerhouse"] = {"format": "%(asctime)s %(message)s"}
+    config["handlers"]["ledgerhouse_access"] = {
+        "formatter": "ledgerhouse",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["ledgerhouse.access"] = {
+        "handlers": ["ledgerhouse_access"],
+        "level": level,
+        "propagate": False,
+    }
+    return config
 
 
 class BoundedBodies:

@@ -39,6 +39,24 @@ def error_response(exc: LedgerhouseError, roots: tuple[str, ...] = ()) -> JSONRe
     return JSONResponse({"error": body}, status_code=exc.status, headers=headers)
 
 
+def _not_json(error: dict[str, Any]) -> InvalidRequest:
+    """A body that is not JSON: where, what the parser said, and the usual cause in words."""
+    loc = error.get("loc", ())
+    at = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    reason = str((error.get("ctx") or {}).get("error", "")).strip() or "JSON decode error"
+    message = "the request body is not valid JSON"
+    message += f" at character {at}" if at is not None else ""
+    message += f": {reason.removesuffix(' at')}"
+    hint = "Send one JSON object (see the request schema at /docs)."
+    if "control character" in reason.lower():
+        message += " (a raw newline or tab inside a JSON string: SQL pasted over lines?)"
+        hint = (
+            "Write a newline inside a string as \\n, or keep the string on one line; "
+            "with curl, put the body in a file and send it with -d @body.json."
+        )
+    return InvalidRequest(message, hint=hint, position=at)
+
+
 def _framework(exc: LedgerhouseError, status: int) -> JSONResponse:
     """The envelope of a refusal by the framework: its text is the framework's (or the
     request's own input, quoted back), not scrubbed."""
@@ -56,13 +74,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        invalid = InvalidRequest(
-            f"{where}: {first.get('msg', 'invalid request')}",
-            hint="See the request schema at /docs.",
-            errors=[str(e) for e in exc.errors()[:5]],
-        )
-        return _framework(invalid, 422)
+        if first.get("type") == "json_invalid":
+            invalid = _not_json(first)
+        else:
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            invalid = InvalidRequest(
+                f"{where}: {first.get('msg', 'invalid request')}",
+                hint="See the request schema at /docs.",
+                errors=[str(e) for e in exc.errors()[:5]],
+            )
+        # the status of its code (400), as when a service refuses the request: one code, one
+        # status, whether FastAPI or the domain notices the problem (not FastAPI's 422)
+        return _framework(invalid, InvalidRequest.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,14 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from starlette.responses import Response
 
 from ledgerhouse.errors import InvalidRequest
-from ledgerhouse.model.values import json_values
+from ledgerhouse.query.exports import portable
 
 _BATCH_ROWS = 65_536
 
@@ -62,75 +61,6 @@ def _batches(
         yield _drain(buf)
     writer.close()
     yield _drain(buf)
-
-
-def portable(table: pa.Table, fmt: str) -> pa.Table:
-    """``table`` with each column that ``fmt`` cannot hold (CSV: nested values, intervals,
-    bytes, dates Python cannot hold; Parquet: intervals, unions) as text: its JSON encoding
-    (docs/api.md), so every format answers every result. Arrow holds everything."""
-    if fmt not in ("csv", "parquet"):
-        return table
-    fits = _fits_csv if fmt == "csv" else _fits_parquet
-    columns = [c if fits(c) else _as_text(c) for c in table.columns]
-    if all(a is b for a, b in zip(columns, table.columns, strict=True)):
-        return table
-    return pa.Table.from_arrays(columns, names=table.column_names)
-
-
-_CSV_SCALARS = (
-    pa.types.is_null,
-    pa.types.is_boolean,
-    pa.types.is_integer,
-    pa.types.is_floating,
-    pa.types.is_decimal,
-    pa.types.is_string,
-    pa.types.is_large_string,
-    pa.types.is_time,
-    pa.types.is_duration,
-)
-#: The range Python's datetime holds, 0001-01-01 to 9999-12-31, as days and as seconds.
-_DAYS = (-719_162, 2_932_896)
-_SECONDS = (-62_135_596_800, 253_402_300_799)
-_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-
-
-def _fits_csv(column: pa.ChunkedArray) -> bool:
-    t = column.type
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-        return pa.types.is_string(t) or pa.types.is_large_string(t)
-    if any(is_type(t) for is_type in _CSV_SCALARS):
-        return True
-    if pa.types.is_date32(t):
-        low, high = _DAYS
-        return _within(column.cast(pa.int32()), low, high)
-    if pa.types.is_timestamp(t):
-        per = _PER_SECOND[t.unit]
-        low, high = _SECONDS
-        return _within(column.cast(pa.int64()), low * per, (high + 1) * per - 1)
-    return False  # nested values, intervals, bytes, views, date64: as text
-
-
-def _within(values: pa.ChunkedArray, low: int, high: int) -> bool:
-    """Whether every value is in [low, high]: pyarrow's CSV text is right only there."""
-    bounds = pc.min_max(values).as_py()
-    return bounds["min"] is None or (bounds["min"] >= low and bounds["max"] <= high)
-
-
-def _fits_parquet(column: pa.ChunkedArray) -> bool:
-    try:
-        pq.ParquetWriter(io.BytesIO(), pa.schema([pa.field("c", column.type)])).close()
-    except pa.ArrowException:
-        return False
-    return True
-
-
-def _as_text(column: pa.ChunkedArray) -> pa.Array:
-    return pa.array(
-        [v if v is None or isinstance(v, str) else json.dumps(v, separators=(",", ":"))
-         for v in json_values(column)],
-        pa.string(),
-    )  # fmt: skip
 
 
 def _drain(buf: io.BytesIO) -> bytes:

@@ -4,7 +4,8 @@ thread pool, results stream in the format ``Accept`` asks for, uploads are read 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack
 from typing import Any
 
 import pyarrow as pa
@@ -38,6 +39,53 @@ async def cancellable(request: Request, metrics: Metrics, fn: Any, *args: Any, *
     metrics.query_latency.labels(res.route).observe(res.elapsed_ms / 1000)
     metrics.cache.labels("hit" if res.cache_hit else "miss").inc()
     return res
+
+
+async def exported(
+    request: Request, metrics: Metrics, media: tuple[str, str], open_export: Any, **kw: Any
+) -> Response:
+    """Every row of a query streamed in ``media``'s format (``open_export(cancel=..., **kw)``:
+    a session's ``stream``). Guard, authorization and the first batch run before the response
+    starts, so they answer the usual error envelope; the admission slot, the pinned versions
+    and the time limit are held until the last byte. A failure once rows have gone out (the
+    time limit) cannot change the status: the connection is dropped, so the answer is never
+    mistaken for a whole one. A client that disconnects cancels the query."""
+    from ledgerhouse.query.exports import encode
+
+    fmt, media_type = media
+    token = CancelToken()
+    stack = ExitStack()
+
+    def start() -> Any:
+        with stack:  # closed here on failure; handed to the body on success
+            export = stack.enter_context(open_export(cancel=token, **kw))
+            chunks = encode(export.schema, export.batches, fmt, quote_text=True)
+            return export, chunks, stack.pop_all()
+
+    try:
+        export, chunks, held = await run_in_threadpool(start)
+    except LedgerhouseError:
+        metrics.queries.labels("error").inc()
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                chunk = await run_in_threadpool(next, chunks, None)
+                if chunk is None:
+                    break
+                yield chunk
+                if await request.is_disconnected():
+                    token.cancel()
+        except BaseException as exc:  # the export logs it as its outcome (a timeout...)
+            metrics.queries.labels("error").inc()
+            await run_in_threadpool(held.__exit__, type(exc), exc, exc.__traceback__)
+            raise
+        await run_in_threadpool(held.close)
+        metrics.queries.labels("ok").inc()
+
+    headers = result_headers(export.query_id, export.commit.id, "export", False)
+    return StreamingResponse(body(), media_type=media_type, headers=headers)
 
 
 def result(
@@ -76,14 +124,39 @@ def frame(frame: Any, commit: int, accept: str | None = None, **extra: Any) -> R
         table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
         headers = {"X-Commit": str(commit), "X-Route": "analytics"}
         return StreamingResponse(stream(table, fmt), media_type=media, headers=headers)
+    table = frame.to_arrow()
     return json_response(
         {
             "commit": commit,
             **extra,
-            "columns": [{"name": n, "type": str(t)} for n, t in frame.schema.items()],
-            "rows": json_rows(frame.to_arrow()),
+            "columns": [{"name": f.name, "type": str(arrow_type(f.type))} for f in table.schema],
+            "rows": json_rows(table),
         }
     )
+
+
+_LISTS = (
+    pa.types.is_list,
+    pa.types.is_large_list,
+    pa.types.is_list_view,
+    pa.types.is_large_list_view,
+)
+
+
+def arrow_type(t: pa.DataType) -> pa.DataType:
+    """The Arrow type a SQL answer names for a column of type ``t``: an analytics frame's
+    columns are described by their Arrow types, as DuckDB's are, not by Polars' names; Polars
+    hands out 64-bit offsets (``large_string``) where DuckDB uses 32-bit ones (``string``),
+    which hold the same values, so those are named the same way."""
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    if any(is_list(t) for is_list in _LISTS):
+        return pa.list_(arrow_type(t.value_type))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(arrow_type(f.type)) for f in t])
+    return t
 
 
 def effective_conventions(conventions: dict[str, Any] | None) -> dict[str, Any]:

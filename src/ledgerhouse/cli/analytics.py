@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ledgerhouse.api.schemas.records import ModelRecord
-from ledgerhouse.cli.common import AsOfOpt, Cli, bad, command
+from ledgerhouse.cli.common import AsOfOpt, Cli, bad, command, progress
 from ledgerhouse.cli.output import Output
 
 analytics_app = typer.Typer(
@@ -37,7 +37,43 @@ def _day(value: str | None, name: str) -> Any:
         raise bad(f"{name} {value!r} is not a date", f"Give {name} as YYYY-MM-DD.") from None
 
 
-def _print_frame(out: Output, frame: Any, commit: int, fmt: str) -> None:
+#: The columns ``analytics performance`` shows as a table unless ``--columns`` says otherwise
+#: (CSV has every column by default, JSON always).
+PERFORMANCE_COLUMNS = (
+    "portfolio_code", "twr", "volatility", "sharpe", "max_drawdown", "var",
+)  # fmt: skip
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Columns of the table or CSV: a,b,c or all (JSON has every column). Default "
+        "table: " + ",".join(PERFORMANCE_COLUMNS) + ".",
+    ),
+]
+
+
+def _pick_columns(frame: Any, columns: str | None, fmt: str, default: tuple[str, ...]) -> Any:
+    """``frame`` with the asked columns (``all``: every one); JSON keeps every column."""
+    if fmt == "json" or columns == "all" or (columns is None and fmt == "csv"):
+        return frame
+    if columns is None:
+        return frame.select([c for c in default if c in frame.columns])
+    asked = [c.strip() for c in columns.split(",") if c.strip()]
+    unknown = [c for c in asked if c not in frame.columns]
+    if unknown:
+        import difflib
+
+        close = {c: difflib.get_close_matches(c, frame.columns, n=1) for c in unknown}
+        guesses = [f"{c!r} (did you mean {m[0]!r}?)" if m else repr(c) for c, m in close.items()]
+        raise bad(
+            f"unknown column {', '.join(guesses)}",
+            f"Choose from {', '.join(frame.columns)}, or --columns all.",
+        )
+    return frame.select(asked)
+
+
+def _print_frame(out: Output, frame: Any, commit: int, fmt: str, digits: int = 6) -> None:
+    """``frame`` as a table (floats to ``digits`` significant digits), CSV or JSON."""
     if fmt == "json":
         out.json({"commit": commit, "rows": frame.to_dicts()})
     elif fmt == "csv":
@@ -50,7 +86,7 @@ def _print_frame(out: Output, frame: Any, commit: int, fmt: str) -> None:
         )
         sys.stdout.write(flat.write_csv())
     else:
-        rows = [[_short(v) for v in r] for r in frame.rows()]
+        rows = [[_short(v, digits) for v in r] for r in frame.rows()]
         out.table(frame.columns, rows)
         out.info(f"{frame.height} rows · commit {commit}")
 
@@ -67,9 +103,9 @@ def _framed(name: str, **kw: Any) -> Callable[[Callable[..., Any]], Callable[...
     return command(analytics_app, name, options=("root", "tenant"), json_format="fmt", **kw)
 
 
-def _short(v: Any) -> Any:
+def _short(v: Any, digits: int = 6) -> Any:
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v:.{digits}g}"
     if isinstance(v, list):
         return "; ".join(map(str, v))
     return v
@@ -90,6 +126,7 @@ def analytics_performance(
     horizon: Annotated[int, typer.Option("--horizon", help="VaR horizon in periods.")] = 1,
     return_type: Annotated[str, typer.Option(help="simple or log.")] = "simple",
     fmt: FormatOpt = "table",
+    columns: ColumnsOpt = None,
 ) -> None:
     """Performance and risk per portfolio (TWR, MWR, volatility, Sharpe, drawdown, VaR...)."""
     conventions = {
@@ -109,7 +146,13 @@ def analytics_performance(
             conventions=conventions,
             as_of=as_of,
         )
-    _print_frame(cli.out, report, commit, fmt)
+    shown = _pick_columns(report, columns, fmt, PERFORMANCE_COLUMNS)
+    _print_frame(cli.out, shown, commit, fmt, digits=4)  # ratios: 4 digits read well
+    if fmt == "table" and columns is None:
+        cli.out.info(
+            f"{report.width - shown.width} more columns: --columns a,b,c or --columns all "
+            "(--format json has every column)"
+        )
 
 
 @_framed("returns")
@@ -221,18 +264,39 @@ def analytics_anomalies(
     score_start: Annotated[str, typer.Option("--score-start", help="YYYY-MM-DD")],
     score_end: Annotated[str, typer.Option("--score-end", help="YYYY-MM-DD")],
     contamination: Annotated[float, typer.Option(help="Expected share of anomalies.")] = 0.01,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            help="Seconds each read may take [default: query_timeout_s, 60]; a window of "
+            "years may need minutes.",
+        ),
+    ] = None,
 ) -> None:
     """Train the trade anomaly model and write scores to ml_trade_anomaly."""
-    with cli.warehouse() as wh:
-        record = ModelRecord.model_validate(
-            cli.me(wh).detect_anomalies(
+    from ledgerhouse.errors import QueryTimeout
+
+    # the local owner's limit: --timeout raises the warehouse's query_timeout_s for this run
+    limit = cli.settings(query_timeout_s=timeout).query_timeout_s
+    try:
+        with cli.warehouse() as wh, progress(cli.out, "anomalies") as say:
+            found = cli.me(wh).detect_anomalies(
                 _day(train_start, "--train-start"),
                 _day(train_end, "--train-end"),
                 _day(score_start, "--score-start"),
                 _day(score_end, "--score-end"),
                 contamination=contamination,
+                timeout_s=timeout,
+                progress=say,
             )
+    except QueryTimeout as exc:
+        exc.hint = (
+            f"Narrow the windows (fewer months), or give each read more than {limit:g} s "
+            "with --timeout SECONDS."
         )
+        raise
+    record = ModelRecord.model_validate(found)
     m = record.metrics or {}
     cli.out.data(
         record,

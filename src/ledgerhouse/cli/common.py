@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -25,8 +25,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from ledgerhouse.cli.output import Output
 from ledgerhouse.config import Settings, load_settings
 from ledgerhouse.errors import InvalidRequest, LedgerhouseError
-from ledgerhouse.services import Warehouse
-from ledgerhouse.session import Session
+
+if TYPE_CHECKING:  # imported by the commands that open a warehouse, not at start-up
+    from ledgerhouse.services import Warehouse
+    from ledgerhouse.session import Session
 
 RootOpt = Annotated[
     Path | None,
@@ -77,6 +79,8 @@ class Cli:
 
     @contextmanager
     def warehouse(self) -> Iterator[Warehouse]:
+        from ledgerhouse.services import Warehouse
+
         wh = Warehouse.open(self.settings())
         try:
             yield wh
@@ -98,8 +102,32 @@ class Cli:
         raise typer.Exit(code or 0)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("ledgerhouse")
+        except PackageNotFoundError:  # a source tree on sys.path, not installed
+            from ledgerhouse import __version__ as found
+        typer.echo(f"ledgerhouse {found}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+]
+
+
 def defaults(
-    ctx: typer.Context, root: RootOpt = None, tenant: TenantOpt = None, as_json: JsonOpt = False
+    ctx: typer.Context,
+    root: RootOpt = None,
+    tenant: TenantOpt = None,
+    as_json: JsonOpt = False,
+    version: VersionOpt = False,
 ) -> None:
     """Ledgerhouse: a financial data warehouse on Delta Lake and DuckDB."""
     ctx.obj = Defaults(root, tenant, as_json)

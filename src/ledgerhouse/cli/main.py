@@ -27,7 +27,7 @@ from ledgerhouse.cli import reads
 from ledgerhouse.cli.analytics import analytics_app, models
 from ledgerhouse.cli.common import Cli, bad, command, defaults, progress
 from ledgerhouse.cli.keys import keys_app
-from ledgerhouse.services import Warehouse
+from ledgerhouse.cli.output import reason_counts, refused_rows
 
 app = typer.Typer(
     help="Ledgerhouse: a financial data warehouse on Delta Lake and DuckDB.",
@@ -41,6 +41,8 @@ app.callback()(defaults)
 @command(app)
 def init(cli: Cli) -> None:
     """Create a warehouse (or add a tenant) and print its admin API key once."""
+    from ledgerhouse.services import Warehouse
+
     wh, key = Warehouse.init(cli.settings(), tenant=cli.tenant)
     info = {
         "root": str(wh.root),
@@ -95,9 +97,8 @@ def ingest(
         f"{r.commit_id}; {r.duration_s:.2f}s ({r.rows_per_s:,.0f} rows/s)"
     )
     if r.quarantine_reasons:
-        text += "\nquarantine reasons: " + ", ".join(
-            f"{k} ×{v}" for k, v in r.quarantine_reasons.items()
-        )
+        text += "\n" + "\n".join(refused_rows(r.to_dict()))
+        text += "\nquarantine reasons: " + reason_counts(r.quarantine_reasons)
     for w in r.warnings:
         text += f"\nwarning: {w}"
     cli.out.data(BatchRecord.model_validate(r.to_dict()), text)
@@ -225,6 +226,7 @@ def serve(
 
     from ledgerhouse.api.app import create_app
     from ledgerhouse.api.bodies import server_options
+    from ledgerhouse.services import Warehouse
 
     settings = cli.settings(host=host, port=port)
     with Warehouse.open(settings) as wh:
@@ -241,11 +243,16 @@ def demo(
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port")] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Load only, do not serve.")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Delete the demo warehouse and load it again.")
+    ] = False,
 ) -> None:
-    """`make run`: create a warehouse, load generated demo data through ingestion, serve it."""
+    """`make run`: create a warehouse, load generated demo data through ingestion, serve it.
+    Run again, it serves the demo already loaded (same --scale) without generating it again."""
     from ledgerhouse.cli.demo import run_demo
 
-    run_demo(cli.out, cli.settings(host=host, port=port), scale, serve=not no_serve)
+    settings = cli.settings(host=host, port=port)
+    run_demo(cli.out, settings, scale, serve=not no_serve, fresh=fresh)
 
 
 def main() -> None:

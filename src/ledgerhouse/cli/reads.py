@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,9 +25,19 @@ from ledgerhouse.cli.common import AsOfOpt, Cli, bad, command
 from ledgerhouse.cli.output import Output, to_json
 
 FormatOpt = Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")]
+QueryFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="table or json (capped at query_row_limit), or csv, parquet or arrow: every row, "
+        "streamed (to --output, or stdout).",
+    ),
+]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Bypass the result cache.")]
 FORMATS = ("table", "csv", "json", "parquet")
+#: The formats ``query`` streams every row in (docs/cli.md); table and json are capped.
+EXPORT_FORMATS = ("csv", "parquet", "arrow")
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +47,7 @@ def register(app: typer.Typer) -> None:
     command(app)(cubes)
     command(app)(tables)
     command(app)(commits)
-    command(app, options=("root", "tenant"))(batch)
+    command(app)(batch)
     command(app)(batches)
     command(app)(queries)
 
@@ -47,9 +56,12 @@ def query(
     cli: Cli,
     sql: Annotated[str, typer.Argument(help="One SELECT over the warehouse tables.")],
     as_of: AsOfOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: QueryFormatOpt = "table",
     output: OutputOpt = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Most rows.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Most rows (table and json: at most query_row_limit)."),
+    ] = None,
     timeout: Annotated[
         float | None, typer.Option("--timeout", min=0.001, help="Time limit in seconds.")
     ] = None,
@@ -57,16 +69,30 @@ def query(
         str | None, typer.Option("--explain", help="Show the plan: 'plan' or 'analyze'.")
     ] = None,
     no_cache: NoCacheOpt = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="A value for the next ? (or $n) placeholder, repeated in order: a JSON "
+            "scalar (5, 0.5, true, null) or else text; quote text that looks like a number "
+            "('\"00123\"').",
+        ),
+    ] = None,
 ) -> None:
     """Run a read-only SQL query (optionally as of a past commit or time)."""
     if explain not in (None, "plan", "analyze"):
         raise bad(f"unknown --explain {explain!r}", "Use --explain plan or analyze.")
+    if fmt in EXPORT_FORMATS and explain is None:
+        _export(cli, sql, fmt, output, as_of=as_of, limit=limit, params=_params(param or []),
+                timeout_s=timeout)  # fmt: skip
+        return
     _check_format(fmt)
     with cli.warehouse() as wh:
         res = cli.me(wh).query(
             sql,
             as_of=as_of,
             limit=limit,
+            params=_params(param or []),
             timeout_s=timeout,
             explain=explain,  # type: ignore[arg-type]
             use_cache=not no_cache,
@@ -77,7 +103,37 @@ def query(
         return
     _write_result(cli.out, res, fmt, output, lambda: sql_answer(res))
     if res.truncated:
-        cli.out.info(f"note: result truncated to {res.table.num_rows} rows (use --limit)")
+        cli.out.info(
+            f"note: result truncated to the first {res.table.num_rows:,} rows "
+            "(query_row_limit); for every row, export it: --format parquet --output FILE "
+            "(or --format csv / arrow)"
+        )
+
+
+def _export(cli: Cli, sql: str, fmt: str, output: Path | None, **options: Any) -> None:
+    """Every row (or ``--limit``) streamed to ``output`` (written whole or not at all) or to
+    stdout, through the query service's export entry."""
+    with cli.warehouse() as wh:
+        done = cli.me(wh).export(sql, output or sys.stdout.buffer, format=fmt, **options)
+    if output is not None:
+        cli.out.info(f"{done.rows:,} rows · {done.bytes:,} bytes · commit {done.commit.id}")
+
+
+def _params(values: list[str]) -> list[Any] | None:
+    """``--param`` values: a JSON scalar as that value, anything else as text."""
+    out: list[Any] = []
+    for i, value in enumerate(values, 1):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        if isinstance(parsed, list | dict):
+            raise bad(
+                f"--param #{i} {value!r} is a JSON {type(parsed).__name__}, not a scalar",
+                "Give one value per placeholder; for IN (...) write one ? per value.",
+            )
+        out.append(parsed)
+    return out or None
 
 
 def cube(
@@ -242,24 +298,25 @@ def commits(cli: Cli, limit: int = 20) -> None:
         [
             [
                 c.id,
-                _seconds(c.created_at),
+                c.created_at,  # in full: pasted into --as-of it pins this commit
                 c.operation,
                 c.batch_id or "",
                 ", ".join(c.changed_tables),
             ]
             for c in found
         ],
+        whole=("id", "created_at"),
     )
-
-
-def _seconds(iso: str) -> str:
-    return datetime.fromisoformat(iso).isoformat(timespec="seconds")
 
 
 def batch(cli: Cli, batch_id: str) -> None:
     """Show the report of one ingested (or rejected) batch."""
     with cli.warehouse() as wh:
-        cli.out.json(BatchRecord.model_validate(cli.me(wh).batch(batch_id)))
+        found = BatchRecord.model_validate(cli.me(wh).batch(batch_id))
+    if cli.out.as_json:
+        cli.out.json(found)
+    else:
+        cli.out.fields(found.model_dump())
 
 
 def batches(cli: Cli, limit: int = 20) -> None:
@@ -299,9 +356,11 @@ def queries(
     """The query log: recent (or --slowest) queries, or one query with its plan."""
     with cli.warehouse() as wh:
         if query_id:
-            cli.out.json(
-                QueryRecord.model_validate(cli.me(wh).query_log_entry(query_id, plan=plan))
-            )
+            entry = QueryRecord.model_validate(cli.me(wh).query_log_entry(query_id, plan=plan))
+            if cli.out.as_json:
+                cli.out.json(entry)
+            else:
+                cli.out.fields(entry.model_dump(exclude_unset=True))
             return
         entries = cli.me(wh).query_log_entries(status=status, slowest=slowest, limit=limit)
     found = [QueryRecord.model_validate(e) for e in entries]

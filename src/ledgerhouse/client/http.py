@@ -1,39 +1,38 @@
-"""A Python client for a Ledgerhouse server: the same calls as `Warehouse`, over HTTP.
+"""A Python client for a Ledgerhouse server: the same calls as a library ``Session``
+(``wh.local(...)``), over HTTP, answering with the same shapes.
 
     from ledgerhouse.client import Client
     lh = Client("http://127.0.0.1:8000", api_key="lh_...")
     report = lh.ingest("trades", "trades.csv", batch_id="trades-2024-06-03")
-    df = lh.query("SELECT count(*) AS n FROM fact_trade").to_polars()
+    res = lh.query("SELECT count(*) AS n FROM fact_trade")   # res.table, res.rows(), res.commit.id
+    report, commit = lh.performance(conventions={"risk_free": 0.02})
 
-Errors come back as the same exception classes the library raises (the class registered for
-the envelope's code in ``ledgerhouse.errors.REGISTRY``), carrying the server's message, hint,
-details, status and ``retryable``.
+Results come as Arrow IPC streams (``Accept: application/vnd.apache.arrow.stream``) with their
+metadata in the ``X-`` headers, so ``.table`` has the server's types. Errors come back as the
+same exception classes the library raises (the class registered for the envelope's code in
+``ledgerhouse.errors.REGISTRY``), carrying the server's message, hint, details, status and
+``retryable``. tests/interface/test_caller_behaviours.py runs one behaviour suite against both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import polars as pl
+import pyarrow as pa
 
 # nothing of the server but its errors and media types (tests/test_layers.py)
 from ledgerhouse import errors, media
+from ledgerhouse.client.results import ApiKey, Commit, CubeResult, IssuedKey, QueryResult
 
-
-@dataclass
-class RemoteResult:
-    columns: list[dict[str, str]]
-    rows: list[list[Any]]
-    commit: int
-    query_id: str
-    truncated: bool
-
-    def to_polars(self) -> pl.DataFrame:
-        names = [c["name"] for c in self.columns]
-        return pl.DataFrame(self.rows, schema=names, orient="row")
+ARROW = "application/vnd.apache.arrow.stream"
+AsOf = int | str | datetime | date | None
+Day = date | str
 
 
 class Client:
@@ -57,13 +56,32 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, **kw: Any) -> Any:
+    def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {**self._auth, **kw.pop("headers", {})}
+        if "json" in kw:
+            kw["json"] = _jsonable(kw["json"])
         resp = self._http.request(method, path, headers=headers, **kw)
         if resp.status_code >= 400:
             raise _error(resp)
-        return resp.json()
+        return resp
 
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        return self._send(method, path, **kw).json()
+
+    def _arrow(self, path: str, body: dict[str, Any]) -> tuple[pa.Table, httpx.Headers, float]:
+        """POST ``body`` asking for an Arrow IPC stream: the table, the headers, the ms taken."""
+        started = time.perf_counter()
+        resp = self._send("POST", path, json=body, headers={"Accept": ARROW})
+        table = pa.ipc.open_stream(resp.content).read_all()
+        return table, resp.headers, (time.perf_counter() - started) * 1000
+
+    def _frame(self, path: str, body: dict[str, Any]) -> tuple[pl.DataFrame, int]:
+        table, headers, _ = self._arrow(path, body)
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame, int(headers["X-Commit"])
+
+    # -- ingestion ----------------------------------------------------------------------------
     def ingest(
         self,
         dataset: str,
@@ -88,106 +106,290 @@ class Client:
         )
         return result
 
-    def query(
-        self,
-        sql: str,
-        *,
-        as_of: str | int | None = None,
-        limit: int | None = None,
-        params: list[Any] | None = None,
-    ) -> RemoteResult:
-        body = {"sql": sql, "as_of": as_of, "limit": limit, "params": params}
-        r = self._call("POST", "/v1/query/sql", json=body)
-        return RemoteResult(r["columns"], r["rows"], r["commit"], r["query_id"], r["truncated"])
-
-    def cubes(self, as_of: str | int | None = None) -> list[dict[str, Any]]:
-        params = {"as_of": str(as_of)} if as_of is not None else None
-        result: list[dict[str, Any]] = self._call("GET", "/v1/cubes", params=params)
-        return result
-
-    def cube(
-        self,
-        cube: str,
-        query: dict[str, Any],
-        *,
-        dry_run: bool = False,
-        drill: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Run a cube query (docs/cubes.md); the answer has route, columns, rows, sql, and
-        the navigation (levels up and down) of each hierarchy."""
-        body = {**query, "dry_run": dry_run, **({"drill": drill} if drill else {})}
-        result: dict[str, Any] = self._call("POST", f"/v1/cubes/{cube}/query", json=body)
-        return result
-
-    def performance(
-        self,
-        portfolios: list[str] | None = None,
-        *,
-        start: str | None = None,
-        end: str | None = None,
-        as_of: str | int | None = None,
-        conventions: dict[str, Any] | None = None,
-    ) -> pl.DataFrame:
-        """The performance and risk report as a Polars frame (docs/analytics.md)."""
-        body = {"portfolios": portfolios, "start": start, "end": end, "as_of": as_of,
-                "conventions": conventions}  # fmt: skip
-        r = self._call("POST", "/v1/analytics/performance", json=body)
-        names = [c["name"] for c in r["columns"]]
-        return pl.DataFrame([dict(zip(names, row, strict=True)) for row in r["rows"]])
-
-    def tables(self, as_of: str | int | None = None) -> list[dict[str, Any]]:
-        params = {"as_of": str(as_of)} if as_of is not None else None
-        result: list[dict[str, Any]] = self._call("GET", "/v1/tables", params=params)
-        return result
-
-    def commits(self, limit: int = 100) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/v1/commits", params={"limit": limit})
-        return result
-
     def batch(self, batch_id: str) -> dict[str, Any]:
+        """One batch's report (committed or rejected)."""
         result: dict[str, Any] = self._call("GET", f"/v1/ingest/batches/{batch_id}")
         return result
 
     def batches(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest batches' reports, newest first."""
         result: list[dict[str, Any]] = self._call(
             "GET", "/v1/ingest/batches", params={"limit": limit}
         )
         return result
 
-    def queries(
+    # -- reads --------------------------------------------------------------------------------
+    def query(
+        self,
+        sql: str,
+        *,
+        as_of: AsOf = None,
+        limit: int | None = None,
+        params: list[Any] | None = None,
+        timeout_s: float | None = None,
+        explain: str | None = None,
+        use_cache: bool = True,
+    ) -> QueryResult:
+        """Run one guarded SQL query on a pinned commit (the latest, or ``as_of``)."""
+        body = {"sql": sql, "as_of": as_of, "limit": limit, "params": params,
+                "timeout_s": timeout_s, "explain": explain, "cache": use_cache,
+                "export": False}  # fmt: skip  # an answer capped as the library's is
+        table, headers, elapsed_ms = self._arrow("/v1/query/sql", body)
+        return QueryResult(
+            query_id=headers["X-Query-Id"],
+            table=table,
+            commit=Commit(int(headers["X-Commit"])),
+            elapsed_ms=elapsed_ms,
+            truncated=headers.get("X-Truncated") == "true",
+            sql=sql,
+            route=headers.get("X-Route", "raw"),
+        )
+
+    def tables(self, *, as_of: AsOf = None) -> list[dict[str, Any]]:
+        """Every queryable table with its layer, description, pinned version and row count."""
+        params = {"as_of": _jsonable(as_of)} if as_of is not None else None
+        result: list[dict[str, Any]] = self._call("GET", "/v1/tables", params=params)
+        return result
+
+    def commits(self, limit: int = 100) -> list[Commit]:
+        """The tenant's warehouse commits, newest first."""
+        records = self._call("GET", "/v1/commits", params={"limit": limit})
+        return [Commit.of(r) for r in records]
+
+    def query_log_entries(
         self, *, status: str | None = None, slowest: bool = False, limit: int = 100
     ) -> list[dict[str, Any]]:
+        """Logged queries of the tenant, newest (or slowest) first."""
         params: dict[str, Any] = {"slowest": slowest, "limit": limit}
         if status:
             params["status"] = status
         result: list[dict[str, Any]] = self._call("GET", "/v1/queries", params=params)
         return result
 
-    def query_entry(self, query_id: str, *, plan: bool = False) -> dict[str, Any]:
+    def query_log_entry(self, query_id: str, *, plan: bool = False) -> dict[str, Any]:
+        """One logged query; with ``plan``, the engine's plan for it on the commit it pinned."""
         result: dict[str, Any] = self._call("GET", f"/v1/queries/{query_id}", params={"plan": plan})
         return result
 
-    def create_api_key(self, user: str, roles: list[str]) -> str:
-        result: dict[str, Any] = self._call("POST", "/v1/keys", json={"user": user, "roles": roles})
+    # -- cubes --------------------------------------------------------------------------------
+    def cubes(self, *, as_of: AsOf = None) -> list[dict[str, Any]]:
+        """Metadata of every cube, with each rollup's rows at the pinned commit."""
+        params = {"as_of": _jsonable(as_of)} if as_of is not None else None
+        result: list[dict[str, Any]] = self._call("GET", "/v1/cubes", params=params)
+        return result
+
+    def cube(
+        self,
+        cube: str,
+        query: dict[str, Any] | str | bytes | Any,
+        *,
+        dry_run: bool = False,
+        timeout_s: float | None = None,
+    ) -> CubeResult:
+        """Answer a cube query (docs/cubes.md: a dict, or its JSON text; a ``"cube"`` key must
+        name ``cube``) on one pinned commit; ``dry_run`` returns the plan without running."""
+        body = {**_document(query), "dry_run": dry_run}
+        if timeout_s is not None:
+            body["timeout_s"] = timeout_s
+        path = f"/v1/cubes/{cube}/query"
+        if dry_run:
+            answer: dict[str, Any] = self._call("POST", path, json=body)
+            return CubeResult(cube, None, int(answer["commit"]), route=answer["route"],
+                              answer=answer)  # fmt: skip
+        table, headers, elapsed_ms = self._arrow(path, body)
+        return CubeResult(
+            cube,
+            table,
+            int(headers["X-Commit"]),
+            query_id=headers.get("X-Query-Id") or None,
+            route=headers.get("X-Route", "raw"),
+            elapsed_ms=elapsed_ms,
+            truncated=headers.get("X-Truncated") == "true",
+        )
+
+    def cube_drill(
+        self,
+        cube: str,
+        query: dict[str, Any] | str | bytes | Any,
+        hierarchy: str,
+        *,
+        up: bool = False,
+        value: Any = None,
+    ) -> dict[str, Any]:
+        """The query rolled up (``up``) or drilled down one level along ``hierarchy`` (with
+        ``value``, only that member of the current level), as a query document."""
+        drill = {"hierarchy": hierarchy, "direction": "up" if up else "down", "value": value}
+        body = {**_document(query), "dry_run": True, "drill": drill}
+        answer: dict[str, Any] = self._call("POST", f"/v1/cubes/{cube}/query", json=body)
+        drilled: dict[str, Any] = answer["query"]
+        return drilled
+
+    # -- analytics (docs/analytics.md): each a frame and the commit it was read at ------------
+    def performance(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        start: Day | None = None,
+        end: Day | None = None,
+        conventions: dict[str, Any] | None = None,
+        as_of: AsOf = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Performance and risk of the portfolios (all when none) on one commit."""
+        body = {"portfolios": portfolios, "start": start, "end": end, "as_of": as_of,
+                "conventions": conventions}  # fmt: skip
+        return self._frame("/v1/analytics/performance", body)
+
+    def period_returns(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        every: str = "month",
+        start: Day | None = None,
+        end: Day | None = None,
+        as_of: AsOf = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Modified Dietz returns per month, quarter or year, chain-linked."""
+        body = {"portfolios": portfolios, "every": every, "start": start, "end": end,
+                "as_of": as_of}  # fmt: skip
+        return self._frame("/v1/analytics/returns", body)
+
+    def exposures(
+        self,
+        on: Day,
+        *,
+        by: list[str] | None = None,
+        level: str = "portfolio",
+        as_of: AsOf = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Long, short, gross and net exposure on a day by hierarchy level and breakdowns."""
+        body = {"date": on, "by": by or ["asset_class"], "level": level, "as_of": as_of}
+        return self._frame("/v1/analytics/exposures", body)
+
+    def pnl(
+        self, on: Day, *, portfolios: list[str] | None = None, as_of: AsOf = None
+    ) -> tuple[pl.DataFrame, int]:
+        """Realized (average cost) and unrealized P&L by portfolio and instrument."""
+        body = {"date": on, "portfolios": portfolios, "as_of": as_of}
+        return self._frame("/v1/analytics/pnl", body)
+
+    def reconcile_positions(self, on: Day, *, as_of: AsOf = None) -> tuple[pl.DataFrame, int]:
+        """Positions rebuilt from cumulative trades up to a day, beside the stored snapshot."""
+        return self._frame("/v1/analytics/reconcile_positions", {"date": on, "as_of": as_of})
+
+    def correlation(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        start: Day | None = None,
+        end: Day | None = None,
+        min_periods: int = 20,
+        as_of: AsOf = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Correlation matrix of the portfolios' daily returns (pairwise complete)."""
+        body = {"portfolios": portfolios, "start": start, "end": end,
+                "min_periods": min_periods, "as_of": as_of}  # fmt: skip
+        return self._frame("/v1/analytics/correlation", body)
+
+    def attribution(
+        self,
+        portfolios: list[str] | None = None,
+        *,
+        start: Day,
+        end: Day,
+        daily: bool = False,
+        as_of: AsOf = None,
+    ) -> tuple[pl.DataFrame, int]:
+        """Brinson-Fachler effects by sector against each portfolio's benchmark."""
+        body = {"portfolios": portfolios, "start": start, "end": end, "daily": daily,
+                "as_of": as_of}  # fmt: skip
+        return self._frame("/v1/analytics/attribution", body)
+
+    def vwap(
+        self, start: Day, end: Day, *, instrument: str | None = None, as_of: AsOf = None
+    ) -> tuple[pl.DataFrame, int]:
+        """VWAP and TWAP per instrument and day."""
+        body = {"start": start, "end": end, "instrument": instrument, "as_of": as_of}
+        return self._frame("/v1/analytics/vwap", body)
+
+    def slippage(
+        self, start: Day, end: Day, *, instrument: str | None = None, as_of: AsOf = None
+    ) -> tuple[pl.DataFrame, int]:
+        """Each trade against the prevailing close, slippage in basis points."""
+        body = {"start": start, "end": end, "instrument": instrument, "as_of": as_of}
+        return self._frame("/v1/analytics/slippage", body)
+
+    def detect_anomalies(
+        self,
+        train_start: Day,
+        train_end: Day,
+        score_start: Day,
+        score_end: Day,
+        *,
+        contamination: float = 0.01,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Train the anomaly model, score trades in a new commit; the model record."""
+        body = {"train_start": train_start, "train_end": train_end, "score_start": score_start,
+                "score_end": score_end, "contamination": contamination, "seed": seed}  # fmt: skip
+        return _model(self._call("POST", "/v1/analytics/anomalies", json=body))
+
+    def models(self) -> list[dict[str, Any]]:
+        """The tenant's trained models, newest first, with their metadata."""
+        return [_model(m) for m in self._call("GET", "/v1/models")]
+
+    # -- keys (admins) ------------------------------------------------------------------------
+    def create_api_key(self, user: str, roles: tuple[str, ...] | list[str] = ("reader",)) -> str:
+        """A new API key for ``user`` of this tenant; shown once."""
+        body = {"user": user, "roles": list(roles)}
+        result: dict[str, Any] = self._call("POST", "/v1/keys", json=body)
         return str(result["api_key"])
 
-    def list_api_keys(self, *, active: bool = False) -> list[dict[str, Any]]:
-        """The tenant's keys (id, user, roles, created_at, last_used_at, revoked_at)."""
-        result: list[dict[str, Any]] = self._call("GET", "/v1/keys", params={"active": active})
-        return result
+    def list_api_keys(self, *, active: bool = False) -> list[ApiKey]:
+        """The tenant's keys (never a secret or its hash)."""
+        return [ApiKey.of(k) for k in self._call("GET", "/v1/keys", params={"active": active})]
 
-    def revoke_api_key(self, key_id: int, *, force: bool = False) -> dict[str, Any]:
+    def revoke_api_key(self, key_id: int, *, force: bool = False) -> ApiKey:
         """Revoke a key; the tenant's last admin key raises ApiKeyConflict unless ``force``."""
-        result: dict[str, Any] = self._call(
-            "POST", f"/v1/keys/{key_id}/revoke", params={"force": force}
-        )
-        return result
+        return ApiKey.of(self._call("POST", f"/v1/keys/{key_id}/revoke", params={"force": force}))
 
-    def rotate_api_key(self, key_id: int) -> dict[str, Any]:
-        """A new key for the same user and roles (its secret in ``api_key``, shown once); the
-        old one is revoked at once."""
-        result: dict[str, Any] = self._call("POST", f"/v1/keys/{key_id}/rotate")
-        return result
+    def rotate_api_key(self, key_id: int) -> IssuedKey:
+        """A new secret for the same user and roles; the old one is revoked at once."""
+        record = self._call("POST", f"/v1/keys/{key_id}/rotate")
+        return IssuedKey(ApiKey.of(record), str(record["api_key"]))
+
+
+def _jsonable(value: Any) -> Any:
+    """Dates and timestamps as ISO text, at any depth; the rest as it is."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _document(query: Any) -> dict[str, Any]:
+    """A cube query as a JSON object: a dict, its JSON text, or a ``CubeQuery``."""
+    if hasattr(query, "model_dump"):
+        query = query.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(query, str | bytes):
+        try:
+            query = json.loads(query)
+        except json.JSONDecodeError as exc:
+            raise errors.InvalidRequest(
+                f"the cube query is not valid JSON: {exc}", hint="See docs/cubes.md for examples."
+            ) from None
+    if not isinstance(query, dict):
+        raise errors.InvalidRequest("a cube query is a JSON object", hint="See docs/cubes.md.")
+    return dict(query)
+
+
+def _model(record: dict[str, Any]) -> dict[str, Any]:
+    """A model record with its ``created_at`` a datetime, as the library gives it."""
+    if isinstance(record.get("created_at"), str):
+        return {**record, "created_at": datetime.fromisoformat(record["created_at"])}
+    return record
 
 
 def _error(resp: httpx.Response) -> errors.LedgerhouseError:

@@ -3,7 +3,8 @@
 Writes one Parquet file per dataset (the ingestion contracts' columns). Reference data has
 SCD2 changes during the period (instruments change sector, portfolios move desk); trades have
 amendments and cancellations; positions are the cumulative final trade quantities valued at
-the close, and performance is the NAV of cash plus positions, so both reconcile with trades.
+the close, with their average-cost basis, and performance is the NAV of cash plus positions,
+so both reconcile with trades.
 """
 
 from __future__ import annotations
@@ -405,34 +406,38 @@ def _trades(
 
 
 def _positions(final: pl.DataFrame, prices: pl.DataFrame, cal: list[date]) -> pl.DataFrame:
+    """Each day's open positions: the cumulative final trade quantities, valued at the close,
+    with their average-cost basis (the open quantity times the average price paid: what
+    ``ledgerhouse analytics pnl`` computes), gross of fees, in the instrument's currency."""
+    from ledgerhouse.analytics.trading import average_cost_path
+
+    keys = ["portfolio_code", "instrument_code"]
     signed = (
         pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
     )
+    path = average_cost_path(
+        final.select(
+            *keys, "trade_ts", "trade_id", "trade_date", "currency", "price", q=signed
+        ).sort(*keys, "trade_ts", "trade_id")
+    )
     daily = (
-        final.group_by("portfolio_code", "instrument_code", "trade_date")
+        path.group_by(*keys, "trade_date")
         .agg(
-            signed.sum().alias("dq"),
-            (signed * pl.col("price")).sum().alias("dcost"),
+            pl.col("position").last().alias("quantity"),
+            pl.col("cost_basis").last(),
             pl.col("currency").first(),
         )
         .rename({"trade_date": "position_date"})
     )
-    first = daily.group_by("portfolio_code", "instrument_code").agg(
+    first = daily.group_by(keys).agg(
         pl.col("position_date").min().alias("first"), pl.col("currency").first()
     )
     days = pl.DataFrame({"position_date": cal})
     grid = first.join(days, how="cross").filter(pl.col("position_date") >= pl.col("first"))
     pos = (
-        grid.join(
-            daily.drop("currency"),
-            on=["portfolio_code", "instrument_code", "position_date"],
-            how="left",
-        )
-        .sort("portfolio_code", "instrument_code", "position_date")
-        .with_columns(
-            quantity=pl.col("dq").fill_null(0).cum_sum().over("portfolio_code", "instrument_code"),
-            cost=pl.col("dcost").fill_null(0).cum_sum().over("portfolio_code", "instrument_code"),
-        )
+        grid.join(daily.drop("currency"), on=[*keys, "position_date"], how="left")
+        .sort(*keys, "position_date")
+        .with_columns(pl.col("quantity", "cost_basis").forward_fill().over(keys))
         .filter(pl.col("quantity").abs() > 1e-9)
         .join(
             prices,
@@ -443,11 +448,10 @@ def _positions(final: pl.DataFrame, prices: pl.DataFrame, cal: list[date]) -> pl
     )
     return pos.select(
         "position_date",
-        "portfolio_code",
-        "instrument_code",
+        *keys,
         "quantity",
         (pl.col("quantity") * pl.col("close_price")).round(6).alias("market_value"),
-        pl.col("cost").round(6),
+        pl.col("cost_basis").round(6),
         "currency",
     )
 

@@ -106,6 +106,23 @@ def fx_to(
     ).drop("_from_usd", "_to_usd")
 
 
+def fx_to_reporting(
+    facts: pl.DataFrame, rates: pl.DataFrame, *, on: str, reporting_currency: str
+) -> pl.DataFrame:
+    """Attach ``reporting_currency`` and ``reporting_fx_rate``: units of the reporting
+    currency per unit of the row's ``base_currency`` on date ``on`` (through USD, the FX
+    table's pivot). A missing rate gives a reason."""
+    df = facts.with_columns(reporting_currency=pl.lit(reporting_currency, pl.String))
+    return fx_to(
+        df,
+        rates,
+        on=on,
+        from_ccy="base_currency",
+        to_ccy="reporting_currency",
+        out="reporting_fx_rate",
+    )
+
+
 def month_of(col: str) -> pl.Expr:
     return pl.col(col).dt.strftime("%Y-%m")
 

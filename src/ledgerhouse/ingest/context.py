@@ -41,6 +41,9 @@ class LoadContext:
     versions: dict[str, int]
     batch_id: str
     loaded_at: datetime
+    #: the tenant's reporting currency (setting reporting_currency): amounts are stored in
+    #: it beside the base-currency ones
+    reporting_currency: str = "USD"
 
     def version(self, table: TableDef) -> int:
         return self.versions[table.relation]

@@ -158,7 +158,9 @@ TRADES = Contract(
         "are quarantined.",
         "`settle_date` must not be before `trade_date`.",
         "Portfolio, instrument and counterparty must have a version valid on `trade_date`; "
-        "base-currency amounts use the FX rate of `trade_date` (latest on or before).",
+        "base-currency amounts use the FX rate of `trade_date` (latest on or before); "
+        "reporting amounts convert them to the `reporting_currency` setting at that date's "
+        "rate.",
     ),
 )
 
@@ -170,14 +172,24 @@ POSITIONS = Contract(
         Column("portfolio_code", "str", pattern=_CODE),
         Column("instrument_code", "str", pattern=_CODE),
         Column("quantity", "float"),
-        Column("market_value", "float"),
-        Column("cost", "float", required=False),
+        Column("market_value", "float", description="Quantity × close, local currency."),
+        Column(
+            "cost_basis",
+            "float",
+            required=False,
+            description="Average-cost basis of the open quantity, local currency: the quantity "
+            "× the average price paid (average-cost method, gross of fees; negative for a "
+            "short). Not the cumulative cash paid.",
+        ),
     ),
     key=("portfolio_code", "instrument_code", "position_date"),
     target="fact_position (upsert by key)",
     rules=(
         "Currency is the instrument's; base amounts use the portfolio's base currency and the "
-        "FX rate of `position_date`.",
+        "FX rate of `position_date`; reporting amounts convert the base amounts to the "
+        "`reporting_currency` setting at the rate of `position_date`.",
+        "Unrealized P&L = `market_value` − `cost_basis` (null without a cost basis): the "
+        "unrealized figure of `ledgerhouse analytics pnl`.",
     ),
 )
 
@@ -207,6 +219,10 @@ PERFORMANCE = Contract(
     ),
     key=("portfolio_code", "performance_date"),
     target="fact_performance (upsert by key)",
+    rules=(
+        "Reporting amounts convert the base amounts to the `reporting_currency` setting at the "
+        "FX rate of `performance_date` (latest on or before).",
+    ),
 )
 
 CONTRACTS: dict[str, Contract] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ledgerhouse.ingest.conform import fx_to, money, month_of
+from ledgerhouse.ingest.conform import fx_to, fx_to_reporting, money, month_of
 from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, unchecked
 from ledgerhouse.ingest.load_dims import plan_currencies
 from ledgerhouse.model.schema import (
@@ -91,21 +91,27 @@ def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     df = unchecked(good)
     df = ctx.portfolio_version(df, "position_date", ["base_currency"])
     df = ctx.instrument_version(df, "position_date", ["currency"])
-    df = fx_to(
-        df, ctx.read(FACT_FX_RATE), on="position_date", from_ccy="currency", to_ccy="base_currency"
-    )
+    rates = ctx.read(FACT_FX_RATE)
+    df = fx_to(df, rates, on="position_date", from_ccy="currency", to_ccy="base_currency")
+    df = fx_to_reporting(df, rates, on="position_date", reporting_currency=ctx.reporting_currency)
+    amounts = ("market_value", "cost_basis", "unrealized_pnl")
     df = (
         _accepted(plan, df)
         .with_columns(
             position_month=month_of("position_date"),
             market_value_local=pl.col("market_value"),
-            cost_local=pl.col("cost"),
-            unrealized_pnl_local=pl.col("market_value") - pl.col("cost"),
+            cost_basis_local=pl.col("cost_basis"),
+            # average cost: what the open quantity is worth beyond what it cost
+            unrealized_pnl_local=pl.col("market_value") - pl.col("cost_basis"),
         )
         .with_columns(
-            market_value_base=money(pl.col("market_value_local") * pl.col("fx_rate")),
-            cost_base=money(pl.col("cost_local") * pl.col("fx_rate")),
-            unrealized_pnl_base=money(pl.col("unrealized_pnl_local") * pl.col("fx_rate")),
+            [money(pl.col(f"{a}_local") * pl.col("fx_rate")).alias(f"{a}_base") for a in amounts]
+            + [
+                money(pl.col(f"{a}_local") * pl.col("fx_rate") * pl.col("reporting_fx_rate")).alias(
+                    f"{a}_reporting"
+                )
+                for a in amounts
+            ]
         )
     )
     upsert(ctx, plan, FACT_POSITION, df)
@@ -119,6 +125,12 @@ def plan_performance(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
         "performance_date",
         ["base_currency"],
     )
+    df = fx_to_reporting(
+        df,
+        ctx.read(FACT_FX_RATE),
+        on="performance_date",
+        reporting_currency=ctx.reporting_currency,
+    )
     df = (
         _accepted(plan, df)
         .with_columns(pl.col("net_flow").fill_null(0.0), pl.col("income").fill_null(0.0))
@@ -128,6 +140,10 @@ def plan_performance(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
                 pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1.0,
             ),
             performance_month=month_of("performance_date"),
+        )
+        .with_columns(
+            money(pl.col(a) * pl.col("reporting_fx_rate")).alias(f"{a}_reporting")
+            for a in ("begin_nav", "end_nav", "net_flow", "income")
         )
     )
     upsert(ctx, plan, FACT_PERFORMANCE, df)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ledgerhouse.ingest.conform import fx_to, lookup_version, money, month_of
+from ledgerhouse.ingest.conform import fx_to, fx_to_reporting, lookup_version, money, month_of
 from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, keep, unchecked
 from ledgerhouse.ingest.validate import REASON
 from ledgerhouse.model.schema import (
@@ -44,6 +44,10 @@ _STATE = [
     "fx_rate",
     "notional_base",
     "fees_base",
+    "reporting_currency",
+    "reporting_fx_rate",
+    "notional_reporting",
+    "fees_reporting",
 ]
 
 
@@ -64,9 +68,9 @@ def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
         key="counterparty_key",
         take=[],
     )
-    live = fx_to(
-        live, ctx.read(FACT_FX_RATE), on="trade_date", from_ccy="currency", to_ccy="base_currency"
-    )
+    rates = ctx.read(FACT_FX_RATE)
+    live = fx_to(live, rates, on="trade_date", from_ccy="currency", to_ccy="base_currency")
+    live = fx_to_reporting(live, rates, on="trade_date", reporting_currency=ctx.reporting_currency)
     live = live.with_columns(
         trade_month=month_of("trade_date"),
         signed_quantity=pl.when(pl.col("side") == "BUY")
@@ -77,6 +81,12 @@ def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(
         notional_base=money(pl.col("notional_local") * pl.col("fx_rate")),
         fees_base=money(pl.col("fees_local") * pl.col("fx_rate")),
+        notional_reporting=money(
+            pl.col("notional_local") * pl.col("fx_rate") * pl.col("reporting_fx_rate")
+        ),
+        fees_reporting=money(
+            pl.col("fees_local") * pl.col("fx_rate") * pl.col("reporting_fx_rate")
+        ),
     )
     return pl.concat([live, cancels], how="diagonal_relaxed") if has_cancel else live
 

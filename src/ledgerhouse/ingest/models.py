@@ -83,8 +83,11 @@ class BatchReport:
     dataset: str
     status: Literal["committed", "rejected", "duplicate"]
     rows_received: int = 0
+    #: rows stored: 0 when the batch is rejected
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    #: rows that passed validation (received - quarantined), stored or not
+    rows_valid: int = 0
     reason: str = ""
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     quarantine_sample: list[dict[str, Any]] = field(default_factory=list)
@@ -93,6 +96,8 @@ class BatchReport:
     commit_id: int | None = None
     duration_s: float = 0.0
     rows_per_s: float = 0.0
+    #: ``sha256:<hex>`` of the bytes sent: a batch id names one content
+    content_digest: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +107,7 @@ class BatchReport:
             "rows_received": self.rows_received,
             "rows_accepted": self.rows_accepted,
             "rows_quarantined": self.rows_quarantined,
+            "rows_valid": self.rows_valid,
             "reason": self.reason,
             "quarantine_reasons": self.quarantine_reasons,
             "quarantine_sample": self.quarantine_sample,
@@ -110,6 +116,7 @@ class BatchReport:
             "commit_id": self.commit_id,
             "duration_s": round(self.duration_s, 3),
             "rows_per_s": round(self.rows_per_s, 1),
+            "content_digest": self.content_digest,
         }
 
     @classmethod

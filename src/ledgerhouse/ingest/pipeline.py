@@ -25,7 +25,12 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from ledgerhouse.errors import Conflict, InvalidRequest, PayloadTooLarge, UnprocessableBatch
+from ledgerhouse.errors import (
+    BatchIdConflict,
+    InvalidRequest,
+    PayloadTooLarge,
+    UnprocessableBatch,
+)
 from ledgerhouse.ingest import load_dims, load_facts, load_trades
 from ledgerhouse.ingest.bounds import ReadLimits
 from ledgerhouse.ingest.context import LoadContext, LoadPlan
@@ -105,6 +110,11 @@ def _planner(dataset: str) -> Callable[[LoadContext, pl.DataFrame], LoadPlan]:
     return planners[dataset]
 
 
+def content_digest(payload: bytes) -> str:
+    """``sha256:<hex>`` of a batch's bytes, kept in its report."""
+    return "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
 def batch_id_for(dataset: str, payload: bytes) -> str:
     digest = hashlib.sha256(dataset.encode() + b"\0" + payload).hexdigest()
     return f"sha256-{digest[:40]}"
@@ -131,12 +141,14 @@ class Ingestor:
         writer: CommitWriter,
         limits: IngestLimits,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reporting_currency: str = "USD",
     ) -> None:
         self.writer = writer
         self.store = store
         self.meta = meta
         self.limits = limits
         self.clock = clock
+        self.reporting_currency = reporting_currency
 
     def ingest(
         self,
@@ -162,13 +174,14 @@ class Ingestor:
                 hint="Use 1-128 characters: letters, digits, '_', '.', ':', '-'.",
             )
         batch_id = batch_id or batch_id_for(dataset, payload)
-        done = self._already_committed(tenant, batch_id, dataset)
+        digest = content_digest(payload)
+        done = self._already_committed(tenant, batch_id, dataset, digest)
         if done is not None:
             return done
         say("recovering")
         batch = (batch_id, dataset)
         with self.writer.transaction(tenant, f"ingest:{dataset}", batch) as txn:
-            done = self._already_committed(tenant, batch_id, dataset)
+            done = self._already_committed(tenant, batch_id, dataset, digest)
             if done is not None:
                 return done  # nothing staged: no commit
             if txn.base is None:
@@ -176,26 +189,43 @@ class Ingestor:
                     f"tenant {tenant!r} has no warehouse", hint="Run `ledgerhouse init` first."
                 )
             say("reading")
-            report = self._load(txn, dataset, payload, fmt, batch_id, say)
+            report = self._load(txn, dataset, payload, fmt, batch_id, say, digest)
+            # the ledger entry is recorded at the commit point, after this body: it carries
+            # the duration up to here (the derived tables' refresh is not in it)
+            _timed(report, started)
+            txn.report = report.to_dict()
         assert txn.commit is not None
         report.tables_written = dict(txn.written)  # the marts and rollups included
         report.commit_id = txn.commit.id
         say("committed")
-        report.duration_s = time.perf_counter() - started
-        report.rows_per_s = report.rows_received / report.duration_s if report.duration_s else 0
-        return report
+        return _timed(report, started)
 
     # -- exactly once -------------------------------------------------------------------------
-    def _already_committed(self, tenant: str, batch_id: str, dataset: str) -> BatchReport | None:
-        found = self.meta.batch(tenant, batch_id)
+    def _already_committed(
+        self, tenant: str, batch_id: str, dataset: str, digest: str
+    ) -> BatchReport | None:
+        """The committed report of ``batch_id`` as a duplicate, when the same content was
+        sent; a batch id already naming another dataset or other content is a conflict."""
+        found = self.meta.commit_log.batch(tenant, batch_id)
         if found is None or found[0] != "committed":
             return None
         report = BatchReport.from_dict(found[1])
         if report.dataset != dataset:
-            raise Conflict(
+            raise BatchIdConflict(
                 f"batch id {batch_id!r} was already used for dataset {report.dataset!r}",
                 hint="Use a new batch id for a different dataset.",
                 batch_id=batch_id,
+            )
+        # reports stored before 0.2 have no digest: a resend is taken as the same batch
+        if report.content_digest and report.content_digest != digest:
+            raise BatchIdConflict(
+                f"batch id {batch_id!r} was already used for other content "
+                f"(commit {report.commit_id}); this batch was not stored",
+                hint="Send new content under a new batch id (Idempotency-Key / --batch-id); "
+                "resend the same bytes to get the original report.",
+                batch_id=batch_id,
+                stored_digest=report.content_digest,
+                sent_digest=digest,
             )
         report.status = "duplicate"
         return report
@@ -209,10 +239,13 @@ class Ingestor:
         fmt: str,
         batch_id: str,
         say: Progress,
+        digest: str,
     ) -> BatchReport:
         tenant = txn.tenant
         spec = contract(dataset)
-        report = BatchReport(batch_id=batch_id, dataset=dataset, status="committed")
+        report = BatchReport(
+            batch_id=batch_id, dataset=dataset, status="committed", content_digest=digest
+        )
         try:
             df = read_payload(payload, fmt, self.limits.read)
             report.rows_received = df.height
@@ -220,31 +253,40 @@ class Ingestor:
             checked = validate(df, spec, self.limits.max_field_chars)
         except UnprocessableBatch as exc:
             report.status, report.reason = "rejected", exc.message
-            self.meta.record_rejection(tenant, batch_id, dataset, report.to_dict())
+            self.meta.commit_log.record_rejection(tenant, batch_id, dataset, report.to_dict())
             exc.details["report"] = report.to_dict()
             raise
         report.warnings = checked.warnings
-        ctx = LoadContext(tenant, self.store, txn.committed, batch_id, self.clock())
+        ctx = LoadContext(
+            tenant,
+            self.store,
+            txn.committed,
+            batch_id,
+            self.clock(),
+            reporting_currency=self.reporting_currency,
+        )
         say("conforming")
         plan = _planner(dataset)(ctx, checked.good)
         bad = pl.concat([checked.bad, plan.bad]).unique(ROW, keep="first").sort(ROW)
         report.rows_quarantined = bad.height
-        report.rows_accepted = report.rows_received - bad.height
+        report.rows_valid = report.rows_received - bad.height
+        report.rows_accepted = report.rows_valid
         report.quarantine_reasons = _reason_counts(bad)
         quarantined = quarantine_records(checked.original, bad)
         report.quarantine_sample = quarantined.head(10).to_dicts()
         rate = bad.height / max(report.rows_received, 1)
         if rate > self.limits.max_error_rate:
             report.status = "rejected"
+            report.rows_accepted = 0  # nothing is stored; rows_valid says how many passed
             report.reason = (
                 f"{bad.height} of {report.rows_received} rows ({rate:.1%}) failed validation, "
                 f"above the {self.limits.max_error_rate:.1%} limit"
             )
-            self.meta.record_rejection(tenant, batch_id, dataset, report.to_dict())
+            self.meta.commit_log.record_rejection(tenant, batch_id, dataset, report.to_dict())
             raise BatchRejected(
                 report.reason,
-                hint="Fix the rows listed in the report (quarantine_sample) and send again; "
-                "nothing was stored.",
+                hint="Fix the rows listed (the report's quarantine_sample: row number, reason "
+                "and the record as sent) and send again; nothing was stored.",
                 report=report.to_dict(),
             )
         say("writing")
@@ -296,10 +338,29 @@ class Ingestor:
             txn.stage(table, write)  # a failpoint after each write (tests/ingest)
 
 
+#: A value in a reason: a number, a date or a timestamp ("2024-01-02 10:00:00.000000+00:00").
+_VALUE = r"-?(?:\d+(?:[.:T+\-]\d+)*(?:[eE][+\-]?\d+)?(?: \d\d:\d\d(?:[:.+\-]\d+)*)?|inf|NaN)"
+#: ...unless it is the bound of a comparison ("must be > 0"): the text before it is kept ($1)
+#: (the regex engine has no look-behind).
+_NOT_A_BOUND = r"(^|[^<>≤≥= ] |[^<>≤≥= \d.\-])"
+
+
+def _timed(report: BatchReport, started: float) -> BatchReport:
+    report.duration_s = time.perf_counter() - started
+    report.rows_per_s = report.rows_received / report.duration_s if report.duration_s else 0
+    return report
+
+
 def _reason_counts(bad: pl.DataFrame) -> dict[str, int]:
     if bad.is_empty():
         return {}
-    # group reasons by their rule, not their value: "column x: cannot read 'abc' as float"
-    kind = pl.col(REASON).str.replace_all(r"'[^']*'", "…").str.replace_all(r"\d[\d\-:T. +]*", "#")
+    # group reasons by their rule, not their value: "column quantity: … must be > 0" for
+    # "column quantity: -5.0 must be > 0"; quoted values and key lists are values too
+    kind = (
+        pl.col(REASON)
+        .str.replace_all(r"'[^']*'", "…")
+        .str.replace_all(r"\(([^()=]+=[^,()]*(?:, )?)+\)", "(…)")
+        .str.replace_all(rf"{_NOT_A_BOUND}(?:{_VALUE})\b", "${1}…")
+    )
     counts = bad.group_by(kind.alias("k")).len().sort("len", descending=True).head(20)
     return dict(zip(counts["k"].to_list(), counts["len"].to_list(), strict=True))

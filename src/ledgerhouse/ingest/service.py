@@ -46,7 +46,7 @@ class IngestService:
     def batch(self, principal: Principal, batch_id: str) -> dict[str, Any]:
         """One batch's report (committed or rejected)."""
         authorize(principal, "read", Resource(principal.tenant, "batches"))
-        found = self.meta.batch(principal.tenant, batch_id)
+        found = self.meta.commit_log.batch(principal.tenant, batch_id)
         if found is None:
             raise NotFound(
                 f"no batch {batch_id!r}",
@@ -57,4 +57,4 @@ class IngestService:
     def batches(self, principal: Principal, limit: int = 100) -> list[dict[str, Any]]:
         """The newest batches' reports, newest first."""
         authorize(principal, "read", Resource(principal.tenant, "batches"))
-        return self.meta.batches(principal.tenant, limit)
+        return self.meta.commit_log.batches(principal.tenant, limit)

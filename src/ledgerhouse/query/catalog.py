@@ -44,7 +44,7 @@ class Catalog:
     def commits(self, principal: Principal, limit: int = 100) -> list[WarehouseCommit]:
         """The tenant's warehouse commits, newest first."""
         authorize(principal, "read")
-        return self.meta.commits(principal.tenant, limit)
+        return self.meta.commit_log.commits(principal.tenant, limit)
 
     def query_log_entries(
         self,
@@ -58,7 +58,9 @@ class Catalog:
         authorize(principal, "read", Resource(principal.tenant, "query_log"))
         if self.queries.log is not None:
             self.queries.log.flush()
-        entries = self.meta.queries(principal.tenant, status=status, slowest=slowest, limit=limit)
+        entries = self.meta.query_store.queries(
+            principal.tenant, status=status, slowest=slowest, limit=limit
+        )
         return [self._scrubbed(e) for e in entries]
 
     def query_log_entry(
@@ -68,7 +70,7 @@ class Catalog:
         authorize(principal, "read", Resource(principal.tenant, "query_log"))
         if self.queries.log is not None:
             self.queries.log.flush()
-        entry = self._scrubbed(self.meta.query_entry(principal.tenant, query_id))
+        entry = self._scrubbed(self.meta.query_store.query_entry(principal.tenant, query_id))
         if plan:
             rejected = entry["status"] == "rejected"
             entry["plan"] = (

@@ -34,7 +34,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import Token, TokenType
 
-from ledgerhouse.errors import QueryRejected
+from ledgerhouse.errors import QueryRejected, did_you_mean
 from ledgerhouse.query.allowlist import FUNCTIONS, TABLE_FUNCTIONS, VOLATILE
 
 MAX_SQL_CHARS = 100_000
@@ -117,6 +117,7 @@ class CheckedQuery:
     relations: frozenset[str]
     template: str = ""  # ``sql`` with each relation reference as a placeholder
     functions: frozenset[str] = frozenset()  # normalized names of every function called
+    placeholders: int = 0  # the parameters the query takes (? each, or the highest $n)
 
     @property
     def volatile(self) -> bool:
@@ -275,7 +276,20 @@ def _check_tree(tree: exp.Expr, known: frozenset[str]) -> CheckedQuery:
         relations=frozenset(relations),
         template=tree.sql(dialect="duckdb", comments=False),
         functions=frozenset(functions),
+        placeholders=_placeholders(tree),
     )
+
+
+def _placeholders(tree: exp.Expr) -> int:
+    """How many parameters ``tree`` takes: one per ``?``, or the highest ``$n``."""
+    numbered, anonymous = 0, 0
+    for node in tree.find_all(exp.Placeholder):
+        name = node.this
+        if isinstance(name, str) and name.isdigit():
+            numbered = max(numbered, int(name))
+        elif name is None:
+            anonymous += 1
+    return max(numbered, anonymous)
 
 
 _check_cached = functools.lru_cache(maxsize=4096)(_check)
@@ -463,7 +477,7 @@ def _check_relation(node: exp.Table, known: frozenset[str]) -> str:
     name = _fold(this.name)
     if name not in known:
         raise _reject(
-            f"unknown relation {this.name!r}",
+            f"unknown relation {this.name!r}.{did_you_mean(this.name, known)}",
             hint="Query the warehouse tables by name; list them with `ledgerhouse tables`.",
             relation=this.name,
         )

@@ -81,7 +81,7 @@ class QueryLog:
                 else:
                     batch.append(item)
             try:
-                self._meta.record_queries([b for b in batch if b is not None])
+                self._meta.query_store.record_queries([b for b in batch if b is not None])
             except Exception:
                 log.exception("could not store %d query log entries", len(batch))
             for _ in range(len(batch) + (1 if stop else 0)):

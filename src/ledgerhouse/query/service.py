@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -24,12 +25,27 @@ import pyarrow as pa
 import sqlglot
 
 from ledgerhouse.access import Principal, Resource, authorize
-from ledgerhouse.errors import InvalidRequest, LedgerhouseError, NotFound
+from ledgerhouse.errors import (
+    Forbidden,
+    InvalidRequest,
+    LedgerhouseError,
+    NotFound,
+    QueryFailed,
+    did_you_mean,
+)
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.model.values import python_values
 from ledgerhouse.query.admission import Admission
 from ledgerhouse.query.bindings import Bindings
 from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key, cacheable
+from ledgerhouse.query.catalog_sql import (
+    CatalogStatement,
+    describe,
+    parse_catalog_statement,
+    show_tables,
+    sql_text,
+)
+from ledgerhouse.query.exports import EXPORT_BATCH_ROWS, Export
 from ledgerhouse.query.guard import check_query
 from ledgerhouse.query.log import QueryLog, fingerprint
 from ledgerhouse.query.params import check_params
@@ -129,7 +145,7 @@ class QueryService:
 
     def resolve_commit(self, tenant: str, as_of: AsOf = None) -> WarehouseCommit:
         if as_of is None or as_of == "":
-            commit = self.meta.latest_commit(tenant)
+            commit = self.meta.commit_log.latest_commit(tenant)
             if commit is None:
                 raise NotFound(
                     f"tenant {tenant!r} has no warehouse commit",
@@ -138,10 +154,10 @@ class QueryService:
             return commit
         commit_id = _commit_id(as_of)
         if commit_id is not None:
-            return self.meta.commit_by_id(tenant, commit_id)
+            return self.meta.commit_log.commit_by_id(tenant, commit_id)
         assert not isinstance(as_of, int)  # _commit_id took every int
         ts = _parse_ts(as_of)
-        found = self.meta.commit_at(tenant, ts)
+        found = self.meta.commit_log.commit_at(tenant, ts)
         if found is None:
             raise NotFound(
                 f"the warehouse did not exist yet at {ts.isoformat()}",
@@ -218,6 +234,126 @@ class QueryService:
             self.log.record(entry)
         return result
 
+    @contextmanager
+    def export(
+        self,
+        principal: Principal,
+        sql: str,
+        *,
+        as_of: AsOf = None,
+        params: list[Any] | None = None,
+        limit: int | None = None,
+        timeout_s: float | None = None,
+        cancel: CancelToken | None = None,
+        batch_rows: int = EXPORT_BATCH_ROWS,
+    ) -> Iterator[Export]:
+        """Every row of one guarded query, streamed: ``with service.export(...) as export:``
+        then iterate ``export.batches``. The same guard, authorization, time limit, cancel
+        and query log as :meth:`sql`, but no row cap (only ``limit``, when given) and no
+        result cache. The admission slot, the pinned versions and the engine session are held
+        until the ``with`` ends; the log records the rows and bytes that streamed, and a
+        failure mid-stream (the time limit, a cancel) as that failure."""
+        authorize(principal, "read")
+        tenant = principal.tenant
+        if params is not None:
+            params = check_params(params)
+        if limit is not None and limit < 1:
+            raise InvalidRequest(f"limit {limit} is not a number of rows", hint="Give 1 or more.")
+        started = time.perf_counter()
+        text = sql if isinstance(sql, str) else repr(sql)
+        entry: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "tenant_id": tenant,
+            "user": principal.user,
+            "text": text[:100_000],
+            "fingerprint": fingerprint(text),
+            "route": "export",
+            "started_at": datetime.now(UTC),
+            "commit_id": None,
+            "rows": 0,
+            "bytes": 0,
+            "status": "ok",
+            "error": None,
+        }
+        export: Export | None = None
+        try:
+            with self.admission.slot(tenant):
+                statement = parse_catalog_statement(sql)
+                if statement is not None:  # SHOW TABLES / DESCRIBE: a small table
+                    res = self._catalog(principal, statement, as_of, entry["id"])
+                    export = Export(entry["id"], res.commit, res.table.schema,
+                                    iter(res.table.to_batches(batch_rows)), res.sql)  # fmt: skip
+                    export.batches = _counted(export, export.batches, limit)
+                    entry["commit_id"] = res.commit.id
+                    yield export
+                    return
+                checked, commit, tables = self._prepare(principal, sql, params, as_of)
+                entry["commit_id"] = commit.id
+                timeout = min(timeout_s or self.timeout_s, self.timeout_s)
+                engine = self.engines.get(tenant)
+                with (
+                    self.bindings.pinned(tenant, tables, commit.table_versions) as names,
+                    engine.session() as session,
+                ):
+                    token = cancel or CancelToken()
+                    token.attach(session.interrupt)
+                    timer = _WATCHDOG.schedule(timeout, token.cancel)
+                    try:
+                        rendered = to_dialect(checked.render(names), engine.dialect)
+                        batches = session.stream(
+                            rendered, params, batch_rows=batch_rows, timeout_s=timeout
+                        )
+                        try:
+                            first = next(batches, None)  # the schema, and errors, before rows
+                        except QueryFailed as exc:
+                            raise _with_column_suggestion(exc, tables) from None
+                        schema = (
+                            first.schema
+                            if first is not None
+                            else _empty_schema(session, rendered, params)
+                        )
+                        head = [first] if first is not None else []
+                        export = Export(entry["id"], commit, schema, iter(()), checked.sql)
+                        export.batches = _counted(export, _chain(head, batches), limit)
+                        yield export
+                    finally:
+                        _WATCHDOG.cancel(timer)
+                        token.attach(None)
+        except LedgerhouseError as exc:
+            entry["status"] = _STATUS_OF.get(exc.code, "error")
+            entry["error"] = exc.message[:2000]
+            raise
+        except Exception as exc:
+            entry["status"], entry["error"] = "error", f"internal: {exc!r}"[:2000]
+            raise
+        finally:
+            entry["duration_ms"] = (time.perf_counter() - started) * 1000
+            if export is not None:
+                entry.update(rows=export.rows, bytes=export.bytes)
+            if self.log is not None:
+                self.log.record(entry)
+
+    def _prepare(
+        self, principal: Principal, sql: str, params: list[Any] | None, as_of: AsOf
+    ) -> tuple[Any, WarehouseCommit, list[TableDef]]:
+        """Guard ``sql``, check its parameters, authorize each relation it reads and pin the
+        commit: what every query does before it runs."""
+        checked = check_query(sql, self.known_relations)
+        given = len(params or ())
+        if given != checked.placeholders:
+            raise InvalidRequest(
+                f"the query has {checked.placeholders} placeholders (? or $n) but {given} "
+                f"parameter{'s were' if given != 1 else ' was'} given",
+                hint="Pass one value per placeholder: params in the API, --param in the CLI "
+                "(repeat it), params=[...] in Python.",
+                placeholders=checked.placeholders,
+                params=given,
+            )
+        for relation in self.read_set(checked.relations):
+            authorize(principal, "read", Resource(principal.tenant, "table", relation))
+        commit = self.resolve_commit(principal.tenant, as_of)
+        return checked, commit, [self.relations[name] for name in sorted(checked.relations)]
+
     def plan(self, principal: Principal, sql: str, as_of: AsOf) -> str:
         """The engine's plan for ``sql`` on a commit (not logged: it is a look at a past query).
         Planning takes an admission slot and the time limit like any query: a plan can cost as
@@ -248,10 +384,10 @@ class QueryService:
         Results come from the cache when the same query already ran on the same versions of
         the tables it reads (``use_cache=False`` bypasses it)."""
         tenant = principal.tenant
-        checked = check_query(sql, self.known_relations)
-        for relation in self.read_set(checked.relations):
-            authorize(principal, "read", Resource(tenant, "table", relation))
-        commit = self.resolve_commit(tenant, as_of)
+        statement = parse_catalog_statement(sql)
+        if statement is not None:
+            return self._catalog(principal, statement, as_of, query_id)
+        checked, commit, tables = self._prepare(principal, sql, params, as_of)
         # ``unlimited``: Ledgerhouse's own reads (analytics input), never a caller's SQL
         limit = sys.maxsize - 1 if unlimited else min(limit or self.row_limit, self.row_limit)
         timeout = min(timeout_s or self.timeout_s, self.timeout_s)
@@ -272,11 +408,13 @@ class QueryService:
                     sql=checked.sql,
                     route="cache",
                 )
-        tables = [self.relations[name] for name in sorted(checked.relations)]
         with self.bindings.pinned(tenant, tables, commit.table_versions) as names:
-            table, truncated = self._execute(
-                checked.render(names), params, limit, timeout, explain, cancel, tenant
-            )
+            try:
+                table, truncated = self._execute(
+                    checked.render(names), params, limit, timeout, explain, cancel, tenant
+                )
+            except QueryFailed as exc:
+                raise _with_column_suggestion(exc, tables) from None
         if key is not None and self.cache is not None:
             self.cache.put(key, CachedResult(table, truncated))
         return QueryResult(
@@ -288,6 +426,42 @@ class QueryService:
             sql=checked.sql,
             route=route,
         )
+
+    def _catalog(
+        self, principal: Principal, statement: CatalogStatement, as_of: AsOf, query_id: str
+    ) -> QueryResult:
+        """SHOW TABLES (the relations the caller may read) or DESCRIBE one relation."""
+        started = time.perf_counter()
+        tenant = principal.tenant
+        if statement.kind == "describe":
+            relation = statement.relation or ""
+            # the guard resolves the name as in a query (unknown or system relations refused)
+            (name,) = check_query(f'SELECT * FROM "{relation}"', self.known_relations).relations
+            for source in self.read_set([name]):
+                authorize(principal, "read", Resource(tenant, "table", source))
+            table = describe(self.relations[name])
+        else:
+            table = show_tables(
+                [t for t in self.relations.values() if self._may_read(principal, t)]
+            )
+        return QueryResult(
+            query_id=query_id,
+            table=table,
+            commit=self.resolve_commit(tenant, as_of),
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            truncated=False,
+            sql=sql_text(statement),
+            route="catalog",
+        )
+
+    def _may_read(self, principal: Principal, table: TableDef) -> bool:
+        """Whether ``principal`` may read ``table`` and everything it is built from."""
+        try:
+            for source in self.read_set([table.relation]):
+                authorize(principal, "read", Resource(principal.tenant, "table", source))
+        except Forbidden:
+            return False
+        return True
 
     def _execute(
         self,
@@ -315,6 +489,46 @@ class QueryService:
                 _WATCHDOG.cancel(timer)
                 token.attach(None)
         return rows.table, rows.truncated
+
+
+def _chain(head: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield from head
+    yield from rest
+
+
+def _counted(
+    export: Export, batches: Iterator[pa.RecordBatch], limit: int | None
+) -> Iterator[pa.RecordBatch]:
+    """The batches, counted into ``export`` as they go, stopped after ``limit`` rows."""
+    for batch in batches:
+        if limit is not None and export.rows + batch.num_rows >= limit:
+            batch = batch.slice(0, limit - export.rows)
+        export.rows += batch.num_rows
+        export.bytes += batch.nbytes
+        if batch.num_rows:
+            yield batch
+        if limit is not None and export.rows >= limit:
+            return
+
+
+def _empty_schema(session: Any, sql: str, params: list[Any] | None) -> pa.Schema:
+    """The columns of a query that streamed no row (its engine's answer to LIMIT 0)."""
+    return session.execute(f"SELECT * FROM ({sql}) LIMIT 0", params, max_rows=0).table.schema
+
+
+_UNKNOWN_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
+
+
+def _with_column_suggestion(exc: QueryFailed, tables: list[TableDef]) -> QueryFailed:
+    """An unknown column's error with the closest columns of the tables the query reads."""
+    found = _UNKNOWN_COLUMN.search(exc.message)
+    if found is None:
+        return exc
+    columns = {name for table in tables for name, _ in table.columns}
+    suggestion = did_you_mean(found.group(1), columns)
+    if not suggestion:
+        return exc
+    return QueryFailed(exc.message + suggestion, hint=exc.hint, **exc.details)
 
 
 def to_dialect(sql: str, dialect: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ledgerhouse.errors import InvalidRequest
+from ledgerhouse.errors import InvalidRequest, did_you_mean
 from ledgerhouse.semantic.cube_query import CubeQuery, Filter
 from ledgerhouse.semantic.models import (
     ADDITIVE,
@@ -101,7 +101,10 @@ def resolve(cube: Cube, q: CubeQuery) -> Resolved:
     times = set(cube.time_dimensions)
     for d in dims:
         if d not in cube.dimensions:
-            raise bad(f"no dimension {d!r}", f"Dimensions: {', '.join(cube.dimensions)}.")
+            raise bad(
+                f"no dimension {d!r}.{did_you_mean(d, cube.dimensions)}",
+                f"Dimensions: {', '.join(cube.dimensions)}.",
+            )
         if d in times:
             raise bad(
                 f"{d!r} is a time dimension",
@@ -109,7 +112,10 @@ def resolve(cube: Cube, q: CubeQuery) -> Resolved:
             )
     for m in q.measures:
         if m not in cube.measures:
-            raise bad(f"no measure {m!r}", f"Measures: {', '.join(cube.measures)}.")
+            raise bad(
+                f"no measure {m!r}.{did_you_mean(m, cube.measures)}",
+                f"Measures: {', '.join(cube.measures)}.",
+            )
     td = None
     date_range = q.time_dimension.date_range if q.time_dimension else None
     if granularity is not None or date_range is not None:
@@ -141,6 +147,7 @@ def resolve(cube: Cube, q: CubeQuery) -> Resolved:
     for s in q.segments:
         if s not in cube.segments:
             raise bad(f"no segment {s!r}", f"Segments: {', '.join(cube.segments) or 'none'}.")
+    _one_base_currency(cube, [*q.measures, *(f.member for f in having)], dims, where, bad)
     time_out = [td] if td is not None and granularity else []
     outputs = [*dims, *time_out, *q.measures]
     order = [(o.member, o.desc) for o in q.order]
@@ -168,6 +175,46 @@ def resolve(cube: Cube, q: CubeQuery) -> Resolved:
         limit=q.limit,
         pivot=q.pivot,
     )
+
+
+#: Dimensions that give each group of an answer one base currency: grouping by one of them (or
+#: filtering it to one value) makes a sum of base-currency amounts well defined.
+BASE_CURRENCY_PINS = ("base_currency", "portfolio")
+
+
+def _one_base_currency(
+    cube: Cube,
+    measures: list[str],
+    dims: list[str],
+    where: list[Filter],
+    bad: Callable[[str, str], InvalidRequest],
+) -> None:
+    """Refuse a base-currency measure whose groups could mix portfolios of different base
+    currencies (adding EUR to USD): it needs a group or a one-value filter that pins them."""
+    pins = [p for p in BASE_CURRENCY_PINS if p in cube.dimensions]
+    if not pins or any(p in dims for p in pins):
+        return
+    pinned = any(
+        f.member in pins and (f.op == "equals" or (f.op == "in" and len(f.values) == 1))
+        for f in where
+    )
+    if pinned:
+        return
+    for name in measures:
+        for b in cube.base_measures(name):
+            m = cube.measures[b]
+            if m.currency != "base":
+                continue
+            instead = (
+                f"Use {m.reporting_measure!r} (in the reporting currency), or "
+                if (m.reporting_measure)
+                else ""
+            )
+            raise bad(
+                f"measure {b!r} is in each portfolio's base currency: summed over portfolios "
+                "of different base currencies it adds unlike amounts",
+                f"{instead}group by (or filter to one) {' or '.join(pins)}.",
+            )
 
 
 # -- routing ----------------------------------------------------------------------------------

@@ -88,6 +88,11 @@ class Order(_Strict):
 
 
 class CubeQuery(_Strict):
+    cube: str | None = Field(
+        default=None,
+        description="The cube the document is for (tour.json); when given, it must be the "
+        "cube the query is sent to.",
+    )
     measures: list[str] = Field(default_factory=list)
     dimensions: list[str] = Field(default_factory=list)
     time_dimension: TimeDimension | None = None

@@ -90,6 +90,15 @@ class Measure(_Strict):
     decimals: int | None = Field(
         default=None, ge=0, le=12, description="Round the value (e.g. 6 for base amounts)."
     )
+    currency: Literal["reporting", "base", "local"] | None = Field(
+        default=None,
+        description="What a money measure is in: the tenant's reporting currency, each "
+        "portfolio's base currency (refused where the answer would add up different base "
+        "currencies) or the instrument's (local) currency; none for counts, ratios, returns.",
+    )
+    reporting_measure: str | None = Field(
+        default=None, description="base: the same amount in the reporting currency (a measure)."
+    )
     title: str = ""
     description: str = ""
 
@@ -157,6 +166,14 @@ class Cube(_Strict):
                 "share",
             ):
                 raise ValueError(f"{m.type} {name!r} must be of a plain measure")
+            if m.reporting_measure is not None and (
+                self.measures.get(m.reporting_measure) is None
+                or self.measures[m.reporting_measure].currency != "reporting"
+            ):
+                raise ValueError(
+                    f"measure {name!r}: reporting_measure {m.reporting_measure!r} is not a "
+                    "measure in the reporting currency"
+                )
             if m.type == "ratio":
                 for ref in (m.numerator, m.denominator):
                     if self.measures[ref or ""].type in ("ratio", "running_total", "share"):

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from ledgerhouse.errors import ConfigError, InvalidRequest, NotFound, validated
+from ledgerhouse.errors import ConfigError, InvalidRequest, NotFound, did_you_mean, validated
 from ledgerhouse.model.marts import MartDef
 from ledgerhouse.model.schema import DATE, F64, I64, STR, TS, TableDef
 from ledgerhouse.model.values import json_rows, python_rows
@@ -34,10 +34,23 @@ from ledgerhouse.semantic.models import DATE_LEVELS, Cube
 _ARROW = {"string": STR, "number": F64, "integer": I64, "boolean": pa.bool_(), "time": DATE}
 
 
-def parse_query(query: CubeQuery | dict[str, Any] | str | bytes) -> CubeQuery:
-    """A CubeQuery from a dict or JSON text; errors name the field and the problem."""
-    if isinstance(query, CubeQuery):
-        return query
+def parse_query(
+    query: CubeQuery | dict[str, Any] | str | bytes, cube: str | None = None
+) -> CubeQuery:
+    """A CubeQuery from a dict or JSON text; errors name the field and the problem. With
+    ``cube`` (the cube it is sent to), a document that names another cube is refused."""
+    parsed = query if isinstance(query, CubeQuery) else _parse(query)
+    if cube is not None and parsed.cube is not None and parsed.cube != cube:
+        raise InvalidRequest(
+            f"the query document is for cube {parsed.cube!r} but was sent to cube {cube!r}",
+            hint=f'Send it to cube {parsed.cube!r}, or drop its "cube" key.',
+            cube=cube,
+            document_cube=parsed.cube,
+        )
+    return parsed
+
+
+def _parse(query: dict[str, Any] | str | bytes) -> CubeQuery:
     try:
         data = json.loads(query) if isinstance(query, str | bytes) else query
     except json.JSONDecodeError as exc:
@@ -53,7 +66,9 @@ def parse_query(query: CubeQuery | dict[str, Any] | str | bytes) -> CubeQuery:
 
 
 class SemanticLayer:
-    def __init__(self, cubes: dict[str, Cube], relations: Collection[str]) -> None:
+    def __init__(
+        self, cubes: dict[str, Cube], relations: Collection[str], reporting_currency: str = "USD"
+    ) -> None:
         for cube in cubes.values():
             for table in [cube.fact, *(j.table for j in cube.joins.values())]:
                 if table not in relations:
@@ -62,11 +77,14 @@ class SemanticLayer:
                         hint="Name a core table (see `ledgerhouse tables`).",
                     )
         self.cubes = cubes
+        #: the currency of measures declared ``currency: reporting`` (setting
+        #: reporting_currency; the loaders store their amounts in it)
+        self.reporting_currency = reporting_currency
 
     def cube(self, name: str) -> Cube:
         if name not in self.cubes:
             raise NotFound(
-                f"no cube {name!r}",
+                f"no cube {name!r}.{did_you_mean(name, self.cubes)}",
                 hint=f"Cubes: {', '.join(sorted(self.cubes))} (GET /v1/cubes).",
             )
         return self.cubes[name]
@@ -198,6 +216,17 @@ class SemanticLayer:
                         names[col] = f"{col[len(m) + 1 :]}.{m}"
         return wide.rename(names).to_arrow(compat_level=pl.CompatLevel.oldest())
 
+    def _currency(self, cube: Cube, name: str) -> str | None:
+        """A measure's currency: the ISO code of the reporting currency, ``base`` (each
+        portfolio's), ``local`` (each instrument's) or None (not an amount). A running total
+        is in its measure's currency; a ratio or share is in none."""
+        m = cube.measures[name]
+        if m.type == "running_total":
+            m = cube.measures[m.measure or ""]
+        if m.currency == "reporting":
+            return self.reporting_currency
+        return m.currency
+
     def describe(self, rows_of: Callable[[str], int] | None = None) -> list[dict[str, Any]]:
         """Metadata of every cube: members, hierarchies, segments and rollups."""
         out = []
@@ -235,6 +264,7 @@ class SemanticLayer:
                             "type": m.type,
                             "title": m.title,
                             "description": m.description,
+                            "currency": self._currency(cube, n),
                             "rollup_safe": m.type not in ("count_distinct",),
                         }
                         for n, m in cube.measures.items()

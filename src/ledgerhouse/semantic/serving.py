@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from ledgerhouse.access import Principal, Resource, authorize
+from ledgerhouse.errors import NotFound, did_you_mean
 from ledgerhouse.semantic.cube_query import CubeQuery
 from ledgerhouse.semantic.service import CubeResult, SemanticLayer, parse_query
 
@@ -64,7 +65,7 @@ class CubeService:
         exactly or from the star; ``dry_run`` returns the plan (SQL, route) without running."""
         authorize(principal, "read", Resource(principal.tenant, "cube", cube))
         tenant = principal.tenant
-        q = parse_query(query)
+        q = parse_query(query, cube)
         commit = self.queries.resolve_commit(tenant, q.as_of)
         plan = self.layer.plan(cube, q, lambda rel: self.queries.rows_at(tenant, commit, rel))
         if dry_run:
@@ -102,4 +103,27 @@ class CubeService:
         """The query rolled up (``up``) or drilled down one level along ``hierarchy``; with
         ``value``, drilling keeps only that member of the current level."""
         authorize(principal, "read", Resource(principal.tenant, "cube", cube))
-        return self.layer.drill(cube, parse_query(query), hierarchy, up=up, value=value)
+        asked = parse_query(query, cube)
+        drilled = self.layer.drill(cube, asked, hierarchy, up=up, value=value)
+        if value is not None and len(drilled.filters) > len(asked.filters):
+            self._check_member(principal, cube, drilled.filters[-1].member, value, asked.as_of)
+        return drilled
+
+    def _check_member(
+        self, principal: Principal, cube: str, dimension: str, value: Any, as_of: Any
+    ) -> None:
+        """Refuse a drill into a member the dimension does not have (a misspelt name is an
+        empty answer otherwise), naming the closest members."""
+        measure = next(iter(self.layer.cube(cube).measures))
+        members_query = {"dimensions": [dimension], "measures": [measure], "as_of": as_of}
+        found = self.cube(principal, cube, members_query)
+        members = [str(row[0]) for row in found.rows() if row[0] is not None]
+        if str(value) in members:
+            return
+        raise NotFound(
+            f"cube {cube!r}: {dimension} has no member {value!r}."
+            f"{did_you_mean(str(value), members)}",
+            hint=f"List the members with a cube query grouped by {dimension!r}.",
+            member=dimension,
+            value=value,
+        )

@@ -137,7 +137,7 @@ class CommitWriter:
         metadata transaction, with the tables written and the commit id filled in.
         """
         with self.writer_lock(tenant):
-            base = self.meta.latest_commit(tenant)
+            base = self.meta.commit_log.latest_commit(tenant)
             txn = Transaction(self.store, tenant, operation, base, self.recover(tenant, base))
             yield txn
             if txn.written:
@@ -172,7 +172,7 @@ class CommitWriter:
         ledger = None
         if batch is not None:
             ledger = (*batch, {**txn.report, "tables_written": dict(txn.written)})
-        txn.commit = self.meta.record_commit(
+        txn.commit = self.meta.commit_log.record_commit(
             txn.tenant, txn.operation, txn.versions, sorted(txn.written), batch=ledger
         )
 

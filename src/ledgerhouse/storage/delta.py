@@ -69,6 +69,11 @@ class DeltaStore:
         )
         return dt.version()
 
+    def column_names(self, tenant: str, table: TableDef, version: int) -> list[str]:
+        """The columns the table has on disk at ``version`` (an older Ledgerhouse's layout
+        may lack some of ``table``'s)."""
+        return list(self._table(tenant, table, version).schema().to_arrow().names)
+
     def version(self, tenant: str, table: TableDef) -> int:
         return self._table(tenant, table).version()
 

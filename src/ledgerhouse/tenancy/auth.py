@@ -35,7 +35,7 @@ def authenticate(meta: MetadataStore, authorization: str | None) -> Principal:
             "Authorization must be 'Bearer <key>'",
             hint="Send 'Authorization: Bearer <key>'.",
         )
-    info = meta.lookup_api_key(key.strip())
+    info = meta.keys.lookup(key.strip())
     if info is None:
         raise Unauthorized(
             "the API key is not valid (unknown or revoked)",

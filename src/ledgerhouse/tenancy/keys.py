@@ -26,7 +26,7 @@ class KeyService:
             )
         if not user.strip() or len(user) > 128:
             raise InvalidRequest("user must be 1-128 characters", hint="Name the key's owner.")
-        if principal.tenant not in self.meta.tenants():
+        if principal.tenant not in self.meta.tenants_store.tenants():
             raise InvalidRequest(
                 f"tenant {principal.tenant!r} does not exist",
                 hint=f"Create it with `ledgerhouse init --tenant {principal.tenant}`.",

@@ -119,6 +119,7 @@ def analytics_anomalies(body: AnomaliesRequest, me: Me) -> ModelRecord:
         body.score_end,
         contamination=body.contamination,
         seed=body.seed,
+        timeout_s=body.timeout_s,
     )
     return ModelRecord.model_validate(record)
 

@@ -11,11 +11,23 @@ from ledgerhouse.api.deps import Me, Meters, Uploader
 from ledgerhouse.api.respond import read_upload
 from ledgerhouse.api.schemas import ERRORS, BatchRecord
 from ledgerhouse.errors import LedgerhouseError
+from ledgerhouse.media import UPLOAD_FORMATS
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"], responses=ERRORS)
 
+#: The upload, documented: the route reads the raw bytes itself (api/respond.py read_upload),
+#: so FastAPI sees no body parameter; each accepted Content-Type is a file to send (a file
+#: picker in Swagger UI).
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The batch, as the bytes of a file in the format its Content-Type names.",
+        "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in UPLOAD_FORMATS},
+    }
+}
 
-@router.post("/{dataset}", status_code=201)
+
+@router.post("/{dataset}", status_code=201, openapi_extra=UPLOAD_BODY)
 async def ingest(
     dataset: str,
     request: Request,

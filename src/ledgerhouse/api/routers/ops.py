@@ -19,7 +19,7 @@ def healthz() -> Status:
 
 @router.get("/readyz", responses=ERRORS)
 def readyz(warehouse: Wh) -> Status:
-    warehouse.meta.tenants()  # the metadata store answers
+    warehouse.meta.tenants_store.tenants()  # the metadata store answers
     if not warehouse.root.is_dir():
         raise StorageError(f"warehouse root {warehouse.root} is missing")
     return Status(status="ready")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ledgerhouse.api.deps import Me, Meters
-from ledgerhouse.api.respond import cancellable, result, result_headers
+from ledgerhouse.api.respond import cancellable, exported, result, result_headers
 from ledgerhouse.api.schemas import (
     ERRORS,
     CommitRecord,
@@ -59,8 +59,9 @@ def commits(me: Me, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[C
     "/query/sql",
     response_model=SqlResponse,
     responses=with_formats(
-        "JSON by default; CSV, Parquet or an Arrow IPC stream by Accept, "
-        "with X-Query-Id, X-Commit, X-Route, X-Cache-Hit and X-Truncated headers."
+        "JSON by default (at most query_row_limit rows); CSV, Parquet or an Arrow IPC "
+        "stream by Accept: every row (or `limit`), streamed, never cached; with X-Query-Id, "
+        "X-Commit, X-Route, X-Cache-Hit and X-Truncated headers."
     ),
 )
 async def query_sql(body: SqlRequest, me: Me, metrics: Meters, request: Request) -> Response:
@@ -68,6 +69,12 @@ async def query_sql(body: SqlRequest, me: Me, metrics: Meters, request: Request)
     interrupted past its time limit, and as soon as the client disconnects. The result
     comes as JSON, or as CSV, Parquet or an Arrow IPC stream when `Accept` asks for it."""
     media = negotiate(request.headers.get("accept"))
+    if media[0] != "json" and body.explain is None and body.export:  # every row (docs/api.md)
+        return await exported(
+            request, metrics, media, me.stream,
+            sql=body.sql, as_of=body.as_of, limit=body.limit, params=body.params,
+            timeout_s=body.timeout_s,
+        )  # fmt: skip
     res = await cancellable(
         request,
         metrics,

@@ -49,8 +49,11 @@ class BatchRecord(BaseModel):
     dataset: str
     status: str = Field(description="committed, rejected or duplicate")
     rows_received: int = 0
-    rows_accepted: int = 0
+    rows_accepted: int = Field(default=0, description="Rows stored: 0 when rejected.")
     rows_quarantined: int = 0
+    rows_valid: int = Field(
+        default=0, description="Rows that passed validation (received - quarantined)."
+    )
     reason: str = ""
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
     quarantine_sample: list[dict[str, Any]] = Field(default_factory=list)
@@ -59,6 +62,7 @@ class BatchRecord(BaseModel):
     commit_id: int | None = None
     duration_s: float = 0.0
     rows_per_s: float = 0.0
+    content_digest: str = Field(default="", description="sha256:<hex> of the bytes sent")
 
 
 class TableRecord(BaseModel):
@@ -166,6 +170,11 @@ class CubeDimension(BaseModel):
 
 class CubeMeasure(CubeDimension):
     rollup_safe: bool = Field(description="Whether rollups can answer it exactly.")
+    currency: str | None = Field(
+        default=None,
+        description="The reporting currency's ISO code, `base` (each portfolio's), `local` "
+        "(each instrument's) or null (not an amount).",
+    )
 
 
 class CubeSegment(BaseModel):

@@ -32,6 +32,12 @@ class SqlRequest(BaseModel):
         default=None, gt=0, description="Time limit (capped by the server's query_timeout_s)."
     )
     cache: bool = Field(default=True, description="false bypasses the result cache.")
+    export: bool = Field(
+        default=True,
+        description="With Accept CSV, Parquet or Arrow: every row, streamed (true), or an "
+        "interactive answer capped at query_row_limit, as JSON is (false: the HTTP client's "
+        "query()).",
+    )
     explain: Literal["plan", "analyze"] | None = Field(
         default=None,
         description="Return DuckDB's plan instead of rows ('analyze' runs the query and "
@@ -94,6 +100,11 @@ class Drill(BaseModel):
 class CubeRequest(_Strict):
     """A cube query (docs/cubes.md) plus how to run it."""
 
+    cube: str | None = Field(
+        default=None,
+        description="The cube the document is for (as in a tour.json file); when given, it "
+        "must be the cube of the path (else 400).",
+    )
     measures: list[str] = Field(default_factory=list)
     dimensions: list[str] = Field(default_factory=list)
     time_dimension: TimeDimension | None = None
@@ -210,6 +221,11 @@ class AnomaliesRequest(BaseModel):
     score_end: date
     contamination: float = Field(default=0.01, gt=0, lt=0.5, description="Expected share.")
     seed: int = 0
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Time limit of each read, in seconds (capped by the server's query_timeout_s).",
+    )
 
 
 class ReturnsRequest(BaseModel):

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from ledgerhouse.api.schemas.records import Column
-from ledgerhouse.model.values import json_rows
 
 if TYPE_CHECKING:
     from ledgerhouse.query import QueryResult
@@ -31,10 +30,23 @@ class SqlResponse(BaseModel):
     commit: int
     elapsed_ms: float
     truncated: bool
+    hint: str | None = Field(
+        default=None, description="When truncated: how to get every row (a streamed format)."
+    )
+
+
+#: How a capped JSON answer's rows can all be had: the streamed formats (docs/api.md).
+TRUNCATED_HINT = (
+    "JSON answers stop at query_row_limit rows: ask for every row with Accept: text/csv, "
+    "application/vnd.apache.parquet or application/vnd.apache.arrow.stream (streamed), "
+    "or narrow the query."
+)
 
 
 def sql_answer(res: QueryResult) -> dict[str, Any]:
     """A query result as a JSON-ready dict in the SqlResponse shape."""
+    from ledgerhouse.model.values import json_rows  # pyarrow: not at the CLI's start-up
+
     return {
         "query_id": res.query_id,
         "columns": res.columns,
@@ -44,6 +56,7 @@ def sql_answer(res: QueryResult) -> dict[str, Any]:
         "commit": res.commit.id,
         "elapsed_ms": round(res.elapsed_ms, 3),
         "truncated": res.truncated,
+        **({"hint": TRUNCATED_HINT} if res.truncated else {}),
     }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -89,6 +89,21 @@ class Session(Protocol):
         ``timeout_s`` is the limit the caller enforces (by ``interrupt``): an interrupt once it
         has passed — counted from the session's opening or its previous statement's end —
         is reported as the time limit, an earlier one as a cancel."""
+        ...
+
+    def stream(
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        batch_rows: int = 65_536,
+        timeout_s: float | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Run one statement like ``execute``, with no row cap, and yield its rows as Arrow
+        batches of at most ``batch_rows`` rows (at least one row each) as the engine produces
+        them, so memory holds a batch, not the answer. Errors (an interrupt between batches
+        included) are raised by the iteration, worded as ``execute`` words them; the session
+        must stay open until the iterator is exhausted or closed."""
         ...
 
     def interrupt(self) -> None:

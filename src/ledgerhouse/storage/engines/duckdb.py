@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -185,6 +185,41 @@ class DuckDBSession:
             self._interrupted = False  # consumed by this statement
         truncated = max_rows is not None and table.num_rows > max_rows
         return Rows(table.slice(0, max_rows) if truncated else table, truncated)
+
+    def stream(
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        batch_rows: int = 65_536,
+        timeout_s: float | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            self._stop_if_interrupted()
+            relation = self._cur.sql(sql, params=params or None)
+            if relation is None:
+                return
+            reader = relation.to_arrow_reader(batch_rows)
+            while True:
+                # an interrupt between two batches (the consumer was writing) stops it here
+                self._stop_if_interrupted()
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except OSError as exc:  # how pyarrow raises DuckDB's error while rows stream
+                    raise _duckdb_error(exc) from exc
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(start, batch_rows)
+        except duckdb.InterruptException as exc:
+            raise interrupted(timeout_s, time.perf_counter() - self._idle_since) from exc
+        except duckdb.IOException as exc:
+            raise storage_failed(first_line(exc, self._private_root)) from exc
+        except duckdb.Error as exc:
+            raise query_failed(first_line(exc, self._private_root), "DuckDB") from exc
+        finally:
+            self._idle_since = time.perf_counter()
+            self._interrupted = False
 
     def interrupt(self) -> None:
         self._interrupted = True
