@@ -286,7 +286,9 @@ class Paths:
             body = {**(spec.query or {}), "as_of": self.commit, "cache": cache}
             r = self.http.post(f"/v1/cubes/{spec.cube}/query", json=body, headers=_ARROW)
         else:
+            # an interactive answer (capped, cacheable), as a BI tool asks: not an export
             body = {"sql": spec.sql, "params": spec.params, "as_of": self.commit, "cache": cache}
+            body["export"] = False
             r = self.http.post("/v1/query/sql", json=body, headers=_ARROW)
         if r.status_code != 200:
             raise BenchFailed(

@@ -18,7 +18,7 @@ def test_exposures_by_sector_and_desk_match_a_polars_computation(loaded: Session
     day = loaded.query("SELECT max(position_date) FROM fact_position").rows()[0][0]
     frame, _ = loaded.analytics().exposures(day, ["sector", "currency"], "desk")
     pos = loaded.query(
-        "SELECT x.market_value_base AS mv, i.sector, x.currency, p.desk FROM fact_position x "
+        "SELECT x.market_value_reporting AS mv, i.sector, x.currency, p.desk FROM fact_position x "
         "JOIN dim_instrument i USING (instrument_key) JOIN dim_portfolio p USING (portfolio_key)"
         f" WHERE x.position_date = DATE '{day}'"
     ).to_polars()

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from ledgerhouse.errors import InvalidRequest
@@ -166,3 +167,21 @@ def test_a_base_currency_sum_across_base_currencies_is_refused(eur_wh: Session) 
     assert rows == [["ACME", 1550.0]]
     rows = eur_wh.cube("trades", {"measures": ["notional_base"], "dimensions": ["portfolio"]})
     assert rows.rows() == [["P1", 1550.0], ["P2", 500.0]]
+
+
+def test_exposures_by_firm_are_in_the_reporting_currency(loaded: Session) -> None:
+    """Analytics exposures sum positions across portfolios too: in the reporting currency,
+    never base amounts of different currencies (issue 12, item 2)."""
+    day = loaded.query("SELECT max(position_date) FROM fact_position").rows()[0][0]
+    frame, _ = loaded.analytics().exposures(day, [], "firm")
+    ref = loaded.query(
+        "SELECT p.firm, sum(x.market_value_reporting), count(DISTINCT x.base_currency) "
+        "FROM fact_position x JOIN dim_portfolio p USING (portfolio_key) "
+        f"WHERE x.position_date = DATE '{day}' GROUP BY 1 ORDER BY 1"
+    ).rows()
+    got = frame.group_by("firm").agg(pl.col("net").sum()).sort("firm")
+    assert got["firm"].to_list() == [r[0] for r in ref]
+    assert any(n > 1 for *_, n in ref)  # a firm that holds several base currencies
+    for net, (_firm, expected, _n) in zip(got["net"].to_list(), ref, strict=True):
+        assert abs(net - expected) <= 1e-9 * max(1.0, abs(expected))
+    assert set(frame["reporting_currency"].to_list()) == {"USD"}

@@ -20,16 +20,19 @@ LEVELS = {"firm": "p.firm", "desk": "p.desk", "portfolio": "x.portfolio_code"}
 
 
 def exposure_sql(by: list[str], level: str) -> str:
-    """Long, short, gross and net exposure in base currency on one date (parameters: the
-    date, then its month), grouped by ``level`` of the hierarchy and the ``by`` breakdowns."""
+    """Long, short, gross and net exposure in the reporting currency on one date (parameters:
+    the date, then its month), grouped by ``level`` of the hierarchy and the ``by``
+    breakdowns: a firm or desk holds portfolios of several base currencies, so base amounts
+    are never added up across them."""
     groups = [f"{LEVELS[level]} AS {level}"] + [f"{EXPOSURE_BY[b]} AS {b}" for b in by]
     return f"""
 SELECT {", ".join(groups)},
-       sum(greatest(x.market_value_base, 0)) AS long,
-       sum(least(x.market_value_base, 0)) AS short,
-       sum(abs(x.market_value_base)) AS gross,
-       sum(x.market_value_base) AS net,
-       count(*) AS positions
+       sum(greatest(x.market_value_reporting, 0)) AS long,
+       sum(least(x.market_value_reporting, 0)) AS short,
+       sum(abs(x.market_value_reporting)) AS gross,
+       sum(x.market_value_reporting) AS net,
+       count(*) AS positions,
+       any_value(x.reporting_currency) AS reporting_currency
 FROM fact_position x
 LEFT JOIN dim_instrument i ON x.instrument_key = i.instrument_key
 LEFT JOIN dim_portfolio p ON x.portfolio_key = p.portfolio_key
