@@ -192,34 +192,12 @@ class QueryService:
         tenant = principal.tenant
         if options.get("params") is not None:
             options["params"] = check_params(options["params"])
-        query_id = uuid.uuid4().hex
-        started_at = datetime.now(UTC)
         started = time.perf_counter()
-        text = sql if isinstance(sql, str) else repr(sql)  # the guard refuses non-text below
-        entry: dict[str, Any] = {
-            "id": query_id,
-            "tenant_id": tenant,
-            "user": principal.user,
-            "text": text[:100_000],
-            "fingerprint": fingerprint(text),  # a long text is hashed, never parsed
-            "route": options.get("route", "raw"),
-            "started_at": started_at,
-            "commit_id": None,
-            "rows": 0,
-            "bytes": 0,
-            "status": "ok",
-            "error": None,
-        }
+        entry = _log_entry(principal, sql, options.get("route", "raw"))
+        query_id = entry["id"]
         try:
-            with self.admission.slot(tenant):
+            with _failure_recorded(entry), self.admission.slot(tenant):
                 result = self._run(principal, sql, query_id=query_id, **options)
-        except LedgerhouseError as exc:
-            entry["status"] = _STATUS_OF.get(exc.code, "error")
-            entry["error"] = exc.message[:2000]
-            raise
-        except Exception as exc:
-            entry["status"], entry["error"] = "error", f"internal: {exc!r}"[:2000]
-            raise
         finally:
             entry["duration_ms"] = (time.perf_counter() - started) * 1000
             if self.log is not None and entry["status"] != "ok":
@@ -260,24 +238,10 @@ class QueryService:
         if limit is not None and limit < 1:
             raise InvalidRequest(f"limit {limit} is not a number of rows", hint="Give 1 or more.")
         started = time.perf_counter()
-        text = sql if isinstance(sql, str) else repr(sql)
-        entry: dict[str, Any] = {
-            "id": uuid.uuid4().hex,
-            "tenant_id": tenant,
-            "user": principal.user,
-            "text": text[:100_000],
-            "fingerprint": fingerprint(text),
-            "route": "export",
-            "started_at": datetime.now(UTC),
-            "commit_id": None,
-            "rows": 0,
-            "bytes": 0,
-            "status": "ok",
-            "error": None,
-        }
+        entry = _log_entry(principal, sql, "export")
         export: Export | None = None
         try:
-            with self.admission.slot(tenant):
+            with _failure_recorded(entry), self.admission.slot(tenant):
                 statement = parse_catalog_statement(sql)
                 if statement is not None:  # SHOW TABLES / DESCRIBE: a small table
                     res = self._catalog(principal, statement, as_of, entry["id"])
@@ -294,38 +258,25 @@ class QueryService:
                 with (
                     self.bindings.pinned(tenant, tables, commit.table_versions) as names,
                     engine.session() as session,
+                    _interruptible(session, timeout, cancel),
                 ):
-                    token = cancel or CancelToken()
-                    token.attach(session.interrupt)
-                    timer = _WATCHDOG.schedule(timeout, token.cancel)
+                    rendered = to_dialect(checked.render(names), engine.dialect)
+                    batches = session.stream(
+                        rendered, params, batch_rows=batch_rows, timeout_s=timeout
+                    )
                     try:
-                        rendered = to_dialect(checked.render(names), engine.dialect)
-                        batches = session.stream(
-                            rendered, params, batch_rows=batch_rows, timeout_s=timeout
-                        )
-                        try:
-                            first = next(batches, None)  # the schema, and errors, before rows
-                        except QueryFailed as exc:
-                            raise _with_column_suggestion(exc, tables) from None
-                        schema = (
-                            first.schema
-                            if first is not None
-                            else _empty_schema(session, rendered, params)
-                        )
-                        head = [first] if first is not None else []
-                        export = Export(entry["id"], commit, schema, iter(()), checked.sql)
-                        export.batches = _counted(export, _chain(head, batches), limit)
-                        yield export
-                    finally:
-                        _WATCHDOG.cancel(timer)
-                        token.attach(None)
-        except LedgerhouseError as exc:
-            entry["status"] = _STATUS_OF.get(exc.code, "error")
-            entry["error"] = exc.message[:2000]
-            raise
-        except Exception as exc:
-            entry["status"], entry["error"] = "error", f"internal: {exc!r}"[:2000]
-            raise
+                        first = next(batches, None)  # the schema, and errors, before rows
+                    except QueryFailed as exc:
+                        raise _with_column_suggestion(exc, tables) from None
+                    schema = (
+                        first.schema
+                        if first is not None
+                        else _empty_schema(session, rendered, params)
+                    )
+                    head = [first] if first is not None else []
+                    export = Export(entry["id"], commit, schema, iter(()), checked.sql)
+                    export.batches = _counted(export, _chain(head, batches), limit)
+                    yield export
         finally:
             entry["duration_ms"] = (time.perf_counter() - started) * 1000
             if export is not None:
@@ -477,18 +428,56 @@ class QueryService:
         by ``cancel``; at most ``limit`` rows, and whether there were more."""
         engine = self.engines.get(tenant)
         text = to_dialect(text, engine.dialect)
-        with engine.session() as session:
-            token = cancel or CancelToken()
-            token.attach(session.interrupt)
-            timer = _WATCHDOG.schedule(timeout, token.cancel)
-            try:
-                rows = session.execute(
-                    text, params, max_rows=limit, explain=explain, timeout_s=timeout
-                )
-            finally:
-                _WATCHDOG.cancel(timer)
-                token.attach(None)
+        with engine.session() as session, _interruptible(session, timeout, cancel):
+            rows = session.execute(text, params, max_rows=limit, explain=explain, timeout_s=timeout)
         return rows.table, rows.truncated
+
+
+def _log_entry(principal: Principal, sql: Any, route: str) -> dict[str, Any]:
+    """A query-log entry for a query about to run (status ok until a failure is recorded)."""
+    text = sql if isinstance(sql, str) else repr(sql)  # the guard refuses non-text
+    return {
+        "id": uuid.uuid4().hex,
+        "tenant_id": principal.tenant,
+        "user": principal.user,
+        "text": text[:100_000],
+        "fingerprint": fingerprint(text),  # a long text is hashed, never parsed
+        "route": route,
+        "started_at": datetime.now(UTC),
+        "commit_id": None,
+        "rows": 0,
+        "bytes": 0,
+        "status": "ok",
+        "error": None,
+    }
+
+
+@contextmanager
+def _failure_recorded(entry: dict[str, Any]) -> Iterator[None]:
+    """Record in ``entry`` the status and error of a query that raised (then re-raise)."""
+    try:
+        yield
+    except LedgerhouseError as exc:
+        entry["status"] = _STATUS_OF.get(exc.code, "error")
+        entry["error"] = exc.message[:2000]
+        raise
+    except Exception as exc:
+        entry["status"], entry["error"] = "error", f"internal: {exc!r}"[:2000]
+        raise
+
+
+@contextmanager
+def _interruptible(session: Any, timeout: float, cancel: CancelToken | None) -> Iterator[None]:
+    """While the block runs, the watchdog (after ``timeout``) and ``cancel`` interrupt the
+    engine session."""
+    token = cancel or CancelToken()
+    token.attach(session.interrupt)
+    timer = _WATCHDOG.schedule(timeout, token.cancel)
+    try:
+        yield
+    finally:
+        _WATCHDOG.cancel(timer)
+        token.attach(None)
 
 
 def _chain(head: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
