@@ -1,18 +1,32 @@
 """The analytics queries of FinBench (6, 7, 8, 11, 12): the product's analytics calls (or its
 SQL API for a rolling window), against hand-written raw DuckDB, Polars and pandas versions.
 Every path computes the daily return from NAVs as the product does:
-r = end_nav / (begin_nav + net_flow) - 1."""
+r = end_nav / (begin_nav + net_flow) - 1, the NAVs being exact decimals and the division a
+float64 one (as DuckDB divides decimals; see queries.py on decimals in Polars and pandas)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
-from benchmarks.queries import BenchQuery, PandasRead, Params, PolarsScan, Product
+from benchmarks.queries import BenchQuery, PandasRead, Params, PolarsScan, Product, as_float
 
 _R_SQL = "end_nav / (begin_nav + net_flow) - 1"
+#: the daily return in Polars: the decimal sum exact, the division in Float64 (as in DuckDB)
+_R_POLARS = (
+    pl.col("end_nav").cast(pl.Float64) / (pl.col("begin_nav") + pl.col("net_flow")).cast(pl.Float64)
+    - 1
+)
+
+
+def _r_pandas(df: Any) -> Any:
+    """The daily return in pandas: the decimal sum exact, the division in float64."""
+    return (
+        df["end_nav"].astype("float64") / (df["begin_nav"] + df["net_flow"]).astype("float64") - 1
+    )
 
 
 # -- 5. positions rebuilt from cumulative trades, beside the snapshot -------------------------
@@ -59,7 +73,7 @@ def _q5_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
     )
     return (
         rebuilt.join(snap, on=keys, how="full", coalesce=True)
-        .with_columns(pl.col("rebuilt_quantity", "snapshot_quantity").fill_null(0.0))
+        .with_columns(pl.col("rebuilt_quantity", "snapshot_quantity").fill_null(0))
         .select(_Q5_COLUMNS)
         .collect()
     )
@@ -77,7 +91,7 @@ def _q5_pandas(read: PandasRead, p: Params) -> Any:
     on_day = [("position_month", "==", p.month), ("position_date", "==", p.exposure_date)]
     snap = read("fact_position", [*keys, "quantity"], on_day)
     out = rebuilt.merge(snap, on=keys, how="outer").fillna(
-        {"signed_quantity": 0.0, "quantity": 0.0}
+        {"signed_quantity": Decimal(0), "quantity": Decimal(0)}
     )
     return out[[*keys, "signed_quantity", "quantity"]]
 
@@ -99,10 +113,9 @@ def _q6_duckdb(p: Params) -> str:
 
 
 def _q6_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
-    r = pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1
     return (
         scan("fact_performance")
-        .select("portfolio_code", "performance_date", r=r)
+        .select("portfolio_code", "performance_date", r=_R_POLARS)
         .sort("portfolio_code", "performance_date")
         .with_columns(vol_30d=pl.col("r").rolling_std(30).over("portfolio_code"))
         .select("portfolio_code", "performance_date", "vol_30d")
@@ -116,7 +129,7 @@ def _q6_pandas(read: PandasRead, p: Params) -> Any:
         ["portfolio_code", "performance_date", "begin_nav", "end_nav", "net_flow"],
         None,
     ).sort_values(["portfolio_code", "performance_date"])
-    df["r"] = df["end_nav"] / (df["begin_nav"] + df["net_flow"]) - 1
+    df["r"] = _r_pandas(df)
     df["vol_30d"] = (
         df.groupby("portfolio_code")["r"].rolling(30).std().reset_index(level=0, drop=True)
     )
@@ -174,7 +187,10 @@ def _q7_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
     side = pl.when(pl.col("side") == "BUY").then(1).otherwise(-1)
     return joined.select(
         "trade_id",
-        slippage_bps=side * (pl.col("price") - pl.col("close_price")) / pl.col("close_price") * 1e4,
+        slippage_bps=side
+        * (pl.col("price") - pl.col("close_price")).cast(pl.Float64)
+        / as_float("close_price")
+        * 1e4,
     )
 
 
@@ -207,9 +223,8 @@ def _q7_pandas(read: PandasRead, p: Params) -> Any:
         by="instrument_code",
     )
     side = joined["side"].map({"BUY": 1, "SELL": -1})
-    joined["slippage_bps"] = (
-        side * (joined["price"] - joined["close_price"]) / joined["close_price"] * 1e4
-    )
+    diff = (joined["price"] - joined["close_price"]).astype("float64")  # exact, then float64
+    joined["slippage_bps"] = side * diff / joined["close_price"].astype("float64") * 1e4
     return joined[["trade_id", "slippage_bps"]]
 
 
@@ -234,8 +249,7 @@ GROUP BY 1"""
 
 
 def _q8_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
-    r = pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1
-    wealth = (1 + r).cum_prod().over("portfolio_code")
+    wealth = (1 + _R_POLARS).cum_prod().over("portfolio_code")
     return (
         scan("fact_performance")
         .sort("portfolio_code", "performance_date")
@@ -255,7 +269,7 @@ def _q8_pandas(read: PandasRead, p: Params) -> Any:
         ["portfolio_code", "performance_date", "begin_nav", "end_nav", "net_flow"],
         None,
     ).sort_values(["portfolio_code", "performance_date"])
-    df["growth"] = df["end_nav"] / (df["begin_nav"] + df["net_flow"])
+    df["growth"] = 1 + _r_pandas(df)
     df["wealth"] = df.groupby("portfolio_code")["growth"].cumprod()
     df["peak"] = df.groupby("portfolio_code")["wealth"].cummax().clip(lower=1.0)
     df["dd"] = df["wealth"] / df["peak"] - 1
@@ -365,7 +379,9 @@ def _q11_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
         .sort("instrument_code", "price_date")
         .with_columns(
             prev_date=pl.col("price_date").shift(1).over("instrument_code"),
-            r=(pl.col("close_price") / pl.col("close_price").shift(1) - 1).over("instrument_code"),
+            r=(as_float("close_price") / as_float("close_price").shift(1) - 1).over(
+                "instrument_code"
+            ),
         )
         .filter(pl.col("price_date").is_between(first, last))
         .select("instrument_code", "prev_date", day=pl.col("price_date"), r="r")
@@ -384,13 +400,14 @@ def _q11_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
         .group_by(pc, day, "sector")
         .agg(
             mv=pl.col("market_value_base").sum(),
-            mvr=(pl.col("market_value_base") * pl.col("r")).sum(),
+            mvr=(as_float("market_value_base") * pl.col("r")).sum(),
         )
     )
+    mv_day = pl.col("mv").sum().over(pc, day).cast(pl.Float64)  # exact sum, float division
     pw = hold.with_columns(
-        w_p=pl.col("mv") / pl.col("mv").sum().over(pc, day),
-        r_p=pl.col("mvr") / pl.col("mv"),
-        tp=pl.col("mvr").sum().over(pc, day) / pl.col("mv").sum().over(pc, day),
+        w_p=as_float("mv") / mv_day,
+        r_p=pl.col("mvr") / as_float("mv"),
+        tp=pl.col("mvr").sum().over(pc, day) / mv_day,
     )
     owner = (
         scan("dim_portfolio")
@@ -479,7 +496,7 @@ def _q11_pandas(read: PandasRead, p: Params) -> Any:
     g = px.groupby("instrument_code")
     px["prev_date"], px["r"] = (
         g["price_date"].shift(1),
-        px["close_price"] / g["close_price"].shift(1) - 1,
+        px["close_price"].astype("float64") / g["close_price"].shift(1).astype("float64") - 1,
     )
     px = px[px["price_date"] >= first].rename(columns={"price_date": "day"})
     inst = read("dim_instrument", ["instrument_key", "sector"], None)
@@ -493,13 +510,14 @@ def _q11_pandas(read: PandasRead, p: Params) -> Any:
         left_on=["instrument_code", "position_date"],
         right_on=["instrument_code", "prev_date"],
     )
-    h["mvr"] = h["market_value_base"] * h["r"]
+    h["mvr"] = h["market_value_base"].astype("float64") * h["r"]
     pw = h.groupby([pc, "day", "sector"], as_index=False).agg(
         mv=("market_value_base", "sum"), mvr=("mvr", "sum")
     )
     tot = pw.groupby([pc, "day"])
-    pw["w_p"], pw["r_p"] = pw["mv"] / tot["mv"].transform("sum"), pw["mvr"] / pw["mv"]
-    pw["tp"] = tot["mvr"].transform("sum") / tot["mv"].transform("sum")
+    mv, mv_day = pw["mv"].astype("float64"), tot["mv"].transform("sum").astype("float64")
+    pw["w_p"], pw["r_p"] = mv / mv_day, pw["mvr"] / mv
+    pw["tp"] = tot["mvr"].transform("sum") / mv_day
     port = read("dim_portfolio", [pc, "benchmark_code", "valid_from", "valid_to"], None)
     owner = port[
         (port["valid_from"] <= last) & (port["valid_to"] > last) & port["benchmark_code"].notna()
@@ -571,12 +589,11 @@ FROM fact_performance WHERE performance_date >= DATE '{p.var_first}' GROUP BY 1"
 
 
 def _q12_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
-    r = pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1
     return (
         scan("fact_performance")
         .filter(pl.col("performance_date") >= p.var_first)
         .group_by("portfolio_code")
-        .agg(var_99=-r.quantile(0.01, interpolation="linear"))
+        .agg(var_99=-_R_POLARS.quantile(0.01, interpolation="linear"))
         .collect()
     )
 
@@ -587,7 +604,7 @@ def _q12_pandas(read: PandasRead, p: Params) -> Any:
         ["portfolio_code", "begin_nav", "end_nav", "net_flow"],
         [("performance_date", ">=", p.var_first)],
     )
-    df["r"] = df["end_nav"] / (df["begin_nav"] + df["net_flow"]) - 1
+    df["r"] = _r_pandas(df)
     out = df.groupby("portfolio_code", as_index=False)["r"].quantile(0.01)
     out["r"] = -out["r"]
     return out

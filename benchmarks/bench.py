@@ -8,9 +8,10 @@
 3. Pins the latest commit, serves the warehouse from a separate server process, and runs every
    FinBench query the product answers on every path, interleaved (the order of the paths
    rotates each run, so drift of the machine affects them equally).
-4. Checks every path's answer against raw DuckDB's: exact for keys, integers and dates;
-   floats within 1e-9 relative or 1e-6 absolute. A disagreement fails the run, after writing
-   the results.
+4. Checks every path's answer against raw DuckDB's: exact for keys, integers, dates and
+   decimals (money, quantities, prices: no tolerance, and a float where raw DuckDB has a decimal
+   is a disagreement); floats (ratios, statistics) within 1e-9 relative or 1e-6 absolute. A
+   disagreement fails the run, after writing the results.
 5. Writes DIR/results.json, DIR/results.md and DIR/ratios.png.
 """
 
@@ -150,9 +151,18 @@ class RawFiles:
     ) -> Any:
         """What a pandas user writes: keep the files of the partitions asked for, read the
         columns needed, then filter rows with boolean masks. (pyarrow 26 cannot push these
-        filters into files whose strings delta-rs wrote as string_view.)"""
+        filters into files whose strings delta-rs wrote as string_view.)
+
+        Decimal columns (money, quantities, prices) are read as pyarrow-backed decimals
+        (``pd.ArrowDtype``): exact, and vectorized where pandas' default, an object column of
+        Python ``Decimal`` values, is an order of magnitude slower. Adding, subtracting,
+        ``abs`` and group sums stay exact; the queries cast to float64 where the answer is a
+        ratio or a statistic, as DuckDB does when it divides decimals."""
         import pandas as pd
         import pyarrow.parquet as pq
+
+        def exact(t: pa.DataType) -> Any:
+            return pd.ArrowDtype(t) if pa.types.is_decimal(t) else None
 
         table = self.wh.relations[relation]
         files = self.files(table)
@@ -162,7 +172,10 @@ class RawFiles:
             wanted = set(value) if op == "in" else {value}
             files = [f for f in files if f.split(f"/{part}=")[1].split("/")[0] in wanted]
         need = list(dict.fromkeys([*columns, *(c for c, _, _ in rows)]))
-        frames = [pq.read_table(f, columns=need).to_pandas(date_as_object=False) for f in files]
+        frames = [
+            pq.read_table(f, columns=need).to_pandas(date_as_object=False, types_mapper=exact)
+            for f in files
+        ]
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=need)
         for column, op, value in rows:
             series = df[column]
@@ -300,7 +313,8 @@ class Paths:
 
 # -- comparing answers -------------------------------------------------------------------------
 def normalize(answer: Any) -> list[tuple[Any, ...]]:
-    """Rows as comparable Python values (dates as ISO dates, numbers as int/float)."""
+    """Rows as comparable Python values: dates as ISO dates, decimals as exact ``Decimal``
+    values (``1.50`` and ``1.5`` are one value), other numbers as int/float."""
     if isinstance(answer, pa.Table):
         cols = [c.to_pylist() for c in answer.columns]
         rows = list(zip(*cols, strict=True)) if cols else []
@@ -321,38 +335,64 @@ def _value(v: Any) -> Any:
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, Decimal):
-        return float(v)
+        return v if v.is_finite() else None
     if isinstance(v, str) and len(v) >= 10 and v[4] == "-" and v[7] == "-":
         return v[:10] if len(v) == 10 or v[10] in "T " else v
     if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is not None and type(v).__name__ == "NAType":  # pandas' missing value
         return None
     return v
 
 
 def _sort_key(row: tuple[Any, ...]) -> tuple[str, ...]:
-    exact = [str(v) for v in row if not isinstance(v, float)]
+    exact = [_exact_text(v) for v in row if not isinstance(v, float)]
     approx = [f"{v:.3e}" for v in row if isinstance(v, float)]
     return (*exact, *approx)
 
 
+def _exact_text(v: Any) -> str:
+    """One text per value: a decimal's without its trailing zeros (``1.50`` -> ``1.5``)."""
+    if isinstance(v, Decimal):
+        return format(v.normalize(), "f")
+    return str(v)
+
+
 def disagreement(reference: list[tuple[Any, ...]], got: list[tuple[Any, ...]]) -> str | None:
-    """None when the answers agree, else what differs (first difference)."""
+    """None when the answers agree, else what differs (first difference). Where raw DuckDB
+    has a decimal (money, quantity, price), the other answer must hold the same decimal value
+    exactly: no tolerance, and a float there is a difference. Floats (ratios, statistics) agree
+    within ``REL_TOL`` relative or ``ABS_TOL`` absolute."""
     if len(reference) != len(got):
         return f"{len(got)} rows, raw DuckDB has {len(reference)}"
     pairs = zip(sorted(reference, key=_sort_key), sorted(got, key=_sort_key), strict=True)
     for i, (a, b) in enumerate(pairs):
         if len(a) != len(b):
             return f"row {i}: {len(b)} columns, raw DuckDB has {len(a)}"
-        for x, y in zip(a, b, strict=True):
-            if isinstance(x, float) or isinstance(y, float):
-                if x is None or y is None:
-                    if x is not y:
-                        return f"row {i}: {y!r} vs {x!r}"
-                elif not math.isclose(float(x), float(y), rel_tol=REL_TOL, abs_tol=ABS_TOL):
-                    return f"row {i}: {y!r} vs {x!r}"
-            elif x != y:
-                return f"row {i}: {y!r} vs {x!r}"
+        for j, (x, y) in enumerate(zip(a, b, strict=True)):
+            why = _differs(x, y)
+            if why:
+                return f"row {i}, column {j}: {why}"
     return None
+
+
+def _differs(x: Any, y: Any) -> str | None:
+    """Why ``y`` (a path's value) differs from ``x`` (raw DuckDB's), or None."""
+    if x is None or y is None:
+        return None if x is y else f"{y!r} vs {x!r}"
+    if isinstance(x, Decimal):  # money, a quantity, a price: the same value, exactly
+        if isinstance(y, float):
+            return f"{y!r} is a float where raw DuckDB has the exact decimal {_exact_text(x)}"
+        if isinstance(y, bool) or not isinstance(y, Decimal | int) or x != y:
+            return f"{_exact_text(y)} vs exactly {_exact_text(x)}"
+        return None
+    if isinstance(x, float) or isinstance(y, float):  # a ratio or a statistic
+        if isinstance(x, bool) or isinstance(y, bool) or not isinstance(y, Decimal | int | float):
+            return f"{y!r} vs {x!r}"
+        if not math.isclose(float(x), float(y), rel_tol=REL_TOL, abs_tol=ABS_TOL):
+            return f"{y!r} vs {x!r}"
+        return None
+    return None if x == y else f"{y!r} vs {x!r}"
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -441,7 +481,19 @@ def _measure(cfg: BenchConfig, root: Path, say: Callable[[str], None]) -> dict[s
             measured = {q.id: {p: Measured() for p in on[q.id]} for q in ALL_QUERIES}
             say(f"checking answers on {len(cfg.paths)} paths ({', '.join(cfg.paths)}) ...")
             for q in ALL_QUERIES:  # the untimed first run: answers, routes, warm caches
-                answers = {p: paths.run(p, q) for p in on[q.id]}
+                answers = {}
+                for p in on[q.id]:
+                    try:
+                        answers[p] = paths.run(p, q)
+                    except Exception as e:  # recorded as a disagreement; the others go on
+                        if p == "duckdb":
+                            raise  # the reference: the bench itself is wrong
+                        failed = measured[q.id][p]
+                        failed.agrees = False
+                        why = " ".join(str(e).split())[:300]  # one line, for results.md
+                        failed.disagreement = f"failed: {type(e).__name__}: {why}"
+                        say(f"{q.id} on {p} failed: {why}")
+                on[q.id] = [p for p in on[q.id] if p in answers]  # a failed path is not timed
                 # the reference: raw DuckDB, or the library where no hand-written SQL exists
                 reference = normalize(answers["duckdb" if "duckdb" in answers else "library"][0])
                 for p, (answer, route) in answers.items():
@@ -481,13 +533,14 @@ def _results(
             "paths": {},
         }
         for p, m in measured[q.id].items():
-            med = float(np.median(m.times_ms))
+            timed = bool(m.times_ms)  # not when the path failed
+            med = float(np.median(m.times_ms)) if timed else 0.0
             entry["paths"][p] = {
-                "median_ms": round(med, 3),
-                "p99_ms": round(float(np.percentile(m.times_ms, 99)), 3),
+                "median_ms": round(med, 3) if timed else None,
+                "p99_ms": round(float(np.percentile(m.times_ms, 99)), 3) if timed else None,
                 "runs": len(m.times_ms),
                 "rows": m.rows,
-                "ratio_to_duckdb": round(med / ref, 3) if ref else None,
+                "ratio_to_duckdb": round(med / ref, 3) if ref and timed else None,
                 "agrees": m.agrees,
                 "disagreement": m.disagreement,
                 **({"route": m.route} if m.route else {}),
@@ -525,12 +578,14 @@ def _results(
         for q in queries
         if "library_raw" in q["paths"]
         and str(q["paths"]["library"].get("route", "")).startswith("rollup:")
+        and q["paths"]["library"]["median_ms"]
+        and q["paths"]["library_raw"]["median_ms"]
     ]
     if speedups:
         summary["rollup_speedup_median"] = round(float(np.median(speedups)), 2)
         summary["rollup_speedup_min"] = round(min(speedups), 2)
     summary["max_p99_ms"] = {
-        p: round(max(q["paths"][p]["p99_ms"] for q in queries if p in q["paths"]), 3)
+        p: round(max(q["paths"][p]["p99_ms"] or 0.0 for q in queries if p in q["paths"]), 3)
         for p in cfg.paths
     }
     summary["all_agree"] = all(m["agrees"] for q in queries for m in q["paths"].values())
@@ -541,7 +596,7 @@ def _results(
         "versions": versions(),
         "commit": commit.id,
         "params": {k: str(v) for k, v in params.__dict__.items()},
-        "tolerance": {"relative": REL_TOL, "absolute": ABS_TOL},
+        "tolerance": {"relative": REL_TOL, "absolute": ABS_TOL, "decimals": "exact"},
         "queries": queries,
         "not_measured": [{"finbench": k, "reason": v} for k, v in sorted(NOT_YET.items())],
         "summary": summary,

@@ -5,6 +5,15 @@ is the natural interface, as for point lookups); the raw DuckDB, Polars and pand
 what a competent user writes by hand over the same pinned Parquet files (with the month
 partition filter where the question names a period). Every path returns the same columns in
 the same order, so answers can be compared row by row.
+
+Money, quantities and prices are decimals (decision 0014). Every path sums and subtracts them
+exactly and divides in float64, as DuckDB does (``DECIMAL / DECIMAL`` is a DOUBLE there): a
+money column must equal raw DuckDB's exactly, a ratio within the float tolerance. Polars keeps
+the larger input scale in a decimal product and the dividend's in a decimal quotient (digits
+beyond are dropped), so the Polars paths widen a factor's scale before a product and cast to
+Float64 before a division. pandas reads decimals as ``pd.ArrowDtype`` columns (see
+``bench.RawFiles.pandas``) and casts to float64 before a product or a division. Cube money
+measures are in the reporting currency (``*_reporting`` columns), so are the hand-written ones.
 """
 
 from __future__ import annotations
@@ -19,6 +28,11 @@ import polars as pl
 # (relation, columns, [(column, op, value)]) -> a pandas DataFrame of the pinned files
 PandasRead = Callable[[str, list[str], list[tuple[str, str, Any]] | None], Any]
 PolarsScan = Callable[[str], pl.LazyFrame]
+
+
+def as_float(name: str) -> pl.Expr:
+    """A decimal column as Float64: what DuckDB does to both sides of a decimal division."""
+    return pl.col(name).cast(pl.Float64)
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,8 @@ def _q1_product(p: Params) -> Product:
 
 
 def _q1_duckdb(p: Params) -> str:
-    return f"""SELECT portfolio_code, performance_date, sum(end_nav - begin_nav - net_flow) AS pnl
+    return f"""SELECT portfolio_code, performance_date,
+       sum(end_nav_reporting - begin_nav_reporting - net_flow_reporting) AS pnl
 FROM fact_performance WHERE performance_month = '{p.month}'
 GROUP BY 1, 2"""
 
@@ -103,7 +118,13 @@ def _q1_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
         scan("fact_performance")
         .filter(pl.col("performance_month") == p.month)
         .group_by("portfolio_code", "performance_date")
-        .agg(pnl=(pl.col("end_nav") - pl.col("begin_nav") - pl.col("net_flow")).sum())
+        .agg(
+            pnl=(
+                pl.col("end_nav_reporting")
+                - pl.col("begin_nav_reporting")
+                - pl.col("net_flow_reporting")
+            ).sum()
+        )
         .collect()
     )
 
@@ -111,10 +132,16 @@ def _q1_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
 def _q1_pandas(read: PandasRead, p: Params) -> Any:
     df = read(
         "fact_performance",
-        ["portfolio_code", "performance_date", "begin_nav", "end_nav", "net_flow"],
+        [
+            "portfolio_code",
+            "performance_date",
+            "begin_nav_reporting",
+            "end_nav_reporting",
+            "net_flow_reporting",
+        ],
         [("performance_month", "==", p.month)],
     )
-    df["pnl"] = df["end_nav"] - df["begin_nav"] - df["net_flow"]
+    df["pnl"] = df["end_nav_reporting"] - df["begin_nav_reporting"] - df["net_flow_reporting"]
     return df.groupby(["portfolio_code", "performance_date"], as_index=False)["pnl"].sum()
 
 
@@ -137,7 +164,7 @@ def _q2_product(p: Params) -> Product:
 
 def _q2_duckdb(p: Params) -> str:
     desk = p.desk.replace("'", "''")
-    return f"""SELECT i.sector, sum(abs(x.market_value_base)) AS gross
+    return f"""SELECT i.sector, sum(abs(x.market_value_reporting)) AS gross
 FROM fact_position x
 JOIN dim_instrument i ON x.instrument_key = i.instrument_key
 JOIN dim_portfolio d ON x.portfolio_key = d.portfolio_key
@@ -156,7 +183,7 @@ def _q2_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
         .join(desk, on="portfolio_key")
         .join(scan("dim_instrument").select("instrument_key", "sector"), on="instrument_key")
         .group_by("sector")
-        .agg(gross=pl.col("market_value_base").abs().sum())
+        .agg(gross=pl.col("market_value_reporting").abs().sum())
         .sort("gross", descending=True)
         .head(10)
         .collect()
@@ -166,14 +193,14 @@ def _q2_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
 def _q2_pandas(read: PandasRead, p: Params) -> Any:
     pos = read(
         "fact_position",
-        ["portfolio_key", "instrument_key", "market_value_base"],
+        ["portfolio_key", "instrument_key", "market_value_reporting"],
         [("position_month", "==", p.month), ("position_date", "==", p.exposure_date)],
     )
     desks = read("dim_portfolio", ["portfolio_key", "desk"], None)
     inst = read("dim_instrument", ["instrument_key", "sector"], None)
     df = pos.merge(desks[desks["desk"] == p.desk][["portfolio_key"]], on="portfolio_key")
     df = df.merge(inst, on="instrument_key")
-    df["gross"] = df["market_value_base"].abs()
+    df["gross"] = df["market_value_reporting"].abs()
     out = df.groupby("sector", as_index=False)["gross"].sum()
     return out.sort_values("gross", ascending=False).head(10)
 
@@ -211,7 +238,12 @@ def _q3_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
             & pl.col("trade_date").is_between(p.week_first, p.week_last)
         )
         .group_by("instrument_code", "trade_date")
-        .agg(vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
+        .agg(  # the price at scale 12 first: the product keeps every digit, as in DuckDB
+            vwap=(pl.col("price").cast(pl.Decimal(38, 12)) * pl.col("quantity"))
+            .sum()
+            .cast(pl.Float64)
+            / as_float("quantity").sum()
+        )
         .collect()
     )
 
@@ -226,9 +258,10 @@ def _q3_pandas(read: PandasRead, p: Params) -> Any:
             ("trade_date", "<=", p.week_last),
         ],
     )
-    df["pq"] = df["price"] * df["quantity"]
+    # float64 products (a pyarrow decimal product of two decimal(24,6) would need 49 digits)
+    df["pq"] = df["price"].astype("float64") * df["quantity"].astype("float64")
     g = df.groupby(["instrument_code", "trade_date"], as_index=False)[["pq", "quantity"]].sum()
-    g["vwap"] = g["pq"] / g["quantity"]
+    g["vwap"] = g["pq"] / g["quantity"].astype("float64")
     return g[["instrument_code", "trade_date", "vwap"]]
 
 
@@ -247,7 +280,8 @@ def _q4_product(p: Params) -> Product:
 
 def _q4_duckdb(p: Params) -> str:
     return """SELECT d.desk, i.asset_class,
-       CAST(date_trunc('month', t.trade_date) AS DATE) AS month, sum(t.notional_base) AS notional
+       CAST(date_trunc('month', t.trade_date) AS DATE) AS month,
+       sum(t.notional_reporting) AS notional
 FROM fact_trade t
 JOIN dim_portfolio d ON t.portfolio_key = d.portfolio_key
 JOIN dim_instrument i ON t.instrument_key = i.instrument_key
@@ -257,23 +291,24 @@ GROUP BY 1, 2, 3"""
 def _q4_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
     return (
         scan("fact_trade")
-        .select("portfolio_key", "instrument_key", "trade_date", "notional_base")
+        .select("portfolio_key", "instrument_key", "trade_date", "notional_reporting")
         .join(scan("dim_portfolio").select("portfolio_key", "desk"), on="portfolio_key")
         .join(scan("dim_instrument").select("instrument_key", "asset_class"), on="instrument_key")
         .group_by("desk", "asset_class", month=pl.col("trade_date").dt.truncate("1mo"))
-        .agg(notional=pl.col("notional_base").sum())
+        .agg(notional=pl.col("notional_reporting").sum())
         .collect()
     )
 
 
 def _q4_pandas(read: PandasRead, p: Params) -> Any:
-    t = read("fact_trade", ["portfolio_key", "instrument_key", "trade_date", "notional_base"], None)
+    columns = ["portfolio_key", "instrument_key", "trade_date", "notional_reporting"]
+    t = read("fact_trade", columns, None)
     t = t.merge(read("dim_portfolio", ["portfolio_key", "desk"], None), on="portfolio_key")
     t = t.merge(
         read("dim_instrument", ["instrument_key", "asset_class"], None), on="instrument_key"
     )
     t["month"] = t["trade_date"].to_numpy().astype("datetime64[M]")
-    return t.groupby(["desk", "asset_class", "month"], as_index=False)["notional_base"].sum()
+    return t.groupby(["desk", "asset_class", "month"], as_index=False)["notional_reporting"].sum()
 
 
 # -- 9. counterparty concentration: top 10 by notional with their share -----------------------
@@ -291,8 +326,8 @@ def _q9_product(p: Params) -> Product:
 
 
 def _q9_duckdb(p: Params) -> str:
-    return """SELECT counterparty_code, sum(notional_base) AS notional,
-       sum(notional_base) / sum(sum(notional_base)) OVER () AS share
+    return """SELECT counterparty_code, sum(notional_reporting) AS notional,
+       sum(notional_reporting) / sum(sum(notional_reporting)) OVER () AS share
 FROM fact_trade GROUP BY 1 ORDER BY notional DESC LIMIT 10"""
 
 
@@ -300,8 +335,8 @@ def _q9_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
     return (
         scan("fact_trade")
         .group_by("counterparty_code")
-        .agg(notional=pl.col("notional_base").sum())
-        .with_columns(share=pl.col("notional") / pl.col("notional").sum())
+        .agg(notional=pl.col("notional_reporting").sum())
+        .with_columns(share=as_float("notional") / as_float("notional").sum())
         .sort("notional", descending=True)
         .head(10)
         .collect()
@@ -309,10 +344,11 @@ def _q9_polars(scan: PolarsScan, p: Params) -> pl.DataFrame:
 
 
 def _q9_pandas(read: PandasRead, p: Params) -> Any:
-    t = read("fact_trade", ["counterparty_code", "notional_base"], None)
-    g = t.groupby("counterparty_code", as_index=False)["notional_base"].sum()
-    g["share"] = g["notional_base"] / g["notional_base"].sum()
-    return g.sort_values("notional_base", ascending=False).head(10)
+    t = read("fact_trade", ["counterparty_code", "notional_reporting"], None)
+    g = t.groupby("counterparty_code", as_index=False)["notional_reporting"].sum()
+    total = float(g["notional_reporting"].sum())  # the exact total, then a float64 division
+    g["share"] = g["notional_reporting"].astype("float64") / total
+    return g.sort_values("notional_reporting", ascending=False).head(10)
 
 
 # -- 10. point lookups -------------------------------------------------------------------------

@@ -7,14 +7,15 @@ service takes the caller's Principal. Nothing here is created at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ledgerhouse.access import Principal
 from ledgerhouse.analytics import Analytics
 from ledgerhouse.config import Settings, load_settings
-from ledgerhouse.errors import NotFound, StorageError
+from ledgerhouse.errors import NotFound
 from ledgerhouse.ingest import INGEST_TABLES, IngestLimits, Ingestor, IngestService
+from ledgerhouse.ingest.upgrade import upgrade_fillers
 from ledgerhouse.model import CORE_TABLES, MART_TABLES, MARTS, ML_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
 from ledgerhouse.query import Catalog, QueryService
@@ -25,6 +26,7 @@ from ledgerhouse.query.marts import MartRefresher
 from ledgerhouse.semantic import CubeService, SemanticLayer, load_cubes
 from ledgerhouse.session import Session
 from ledgerhouse.storage import CommitWriter, DeltaStore, EnginePool, MetadataStore, load_engine
+from ledgerhouse.storage.upgrade import Upgrader, UpgradeReport
 from ledgerhouse.tenancy import KeyService, authenticate, validate_tenant_name
 
 #: Tables every warehouse has; rollup tables are added from the cube definitions.
@@ -46,7 +48,7 @@ class Warehouse:
         cube_dirs = [settings.cube_dir] if settings.cube_dir else []
         self.semantic = SemanticLayer(
             load_cubes(cube_dirs),
-            {t.relation for t in BASE_TABLES},
+            {t.relation: t for t in BASE_TABLES},
             reporting_currency=settings.reporting_currency,
         )
         rollups = self.semantic.rollup_marts()
@@ -112,10 +114,80 @@ class Warehouse:
                 hint=f"Create one with `ledgerhouse init --root {settings.root}`.",
             )
         wh.meta.migrate()
-        # tables added by a newer Ledgerhouse (e.g. marts)
-        for tenant in wh.meta.tenants_store.tenants():
-            wh._add_tables(tenant)
+        try:
+            for tenant in wh.meta.tenants_store.tenants():
+                latest = wh.meta.commit_log.latest_commit(tenant)
+                if latest is not None:  # an older layout: stop before anything writes
+                    wh._check_layouts(tenant, latest.table_versions)
+                # tables added by a newer Ledgerhouse (e.g. marts)
+                wh._add_tables(tenant)
+        except BaseException:
+            wh.close()
+            raise
         return wh
+
+    @classmethod
+    def upgrade(
+        cls,
+        settings: Settings | None = None,
+        *,
+        tenant: str | None = None,
+        dry_run: bool = False,
+        progress: Callable[[str, str, str], None] | None = None,
+        **overrides: Any,
+    ) -> list[UpgradeReport]:
+        """Rewrite the tables an older Ledgerhouse wrote (``Warehouse.open`` refuses them) in
+        one new commit per tenant (``tenant``, or every tenant); ``dry_run`` reports what it
+        would rewrite, and how many values need rounding, without writing. Commits before the
+        upgrade still read as they did (docs/storage.md, upgrading). ``progress(tenant,
+        relation, what)`` hears each table start and end. A tenant already upgraded has
+        nothing to do (``report.up_to_date``)."""
+        settings = settings or load_settings(**overrides)
+        wh = cls(settings)
+        try:
+            if not wh.root.is_dir() or not wh.meta.is_initialized():
+                raise WarehouseNotInitialized(
+                    f"no warehouse at {wh.root}",
+                    hint=f"Create one with `ledgerhouse init --root {settings.root}`.",
+                )
+            wh.meta.migrate()
+            known = wh.meta.tenants_store.tenants()
+            tenants = [validate_tenant_name(tenant)] if tenant else list(known)
+            if tenant and tenant not in known:
+                raise NotFound(f"no tenant {tenant!r} in {wh.root}", tenant=tenant)
+            upgrader = wh._upgrader()
+            reports = []
+            for name in tenants:
+
+                def say(relation: str, what: str, name: str = name) -> None:
+                    if progress is not None:
+                        progress(name, relation, what)
+
+                reports.append(upgrader.upgrade(name, dry_run=dry_run, progress=say))
+                if not dry_run:
+                    wh._add_tables(name)  # tables this release adds, as open would
+            return reports
+        finally:
+            wh.close()
+
+    def _upgrader(self) -> Upgrader:
+        """The layout check and upgrade of this release's tables (storage/upgrade.py), with the
+        mart refresher to rebuild a derived table and the fillers of computable columns."""
+        derived = (*MARTS, *self.semantic.rollup_marts())
+
+        def rebuild(tenant: str, relation: str, versions: dict[str, int]) -> int:
+            mart = next(m for m in derived if m.table.relation == relation)
+            written = MartRefresher(self.queries, (mart,)).refresh(tenant, {}, versions)
+            return written.get(relation, versions[relation])
+
+        return Upgrader(
+            self.store,
+            self.writer,
+            self.all_tables,
+            derived,
+            rebuild,
+            upgrade_fillers(self.settings.reporting_currency),
+        )
 
     @classmethod
     def init(
@@ -159,22 +231,11 @@ class Warehouse:
                 txn.append(DIM_DATE, build_dim_date())
 
     def _check_layouts(self, tenant: str, versions: dict[str, int]) -> None:
-        """Stop with what to do when a table lacks columns of this version: new columns of an
-        existing Delta table are not added in place, and a rollup built on it would fail."""
-        for table in BASE_TABLES:
-            if table.relation not in versions or not table.relation.startswith("fact_"):
-                continue
-            stored = self.store.column_names(tenant, table, versions[table.relation])
-            missing = [c for c in table.column_names if c not in stored]
-            if missing:
-                raise StorageError(
-                    f"table {table.relation!r} of tenant {tenant!r} has the layout of an older "
-                    f"Ledgerhouse: it lacks {missing}",
-                    hint="Re-ingest into a new root: `ledgerhouse init --root NEW`, then load "
-                    "every dataset again (docs/storage.md, upgrading).",
-                    table=table.relation,
-                    tenant=tenant,
-                )
+        """Stop with what to do when a committed table has an older layout (another column
+        type, a missing column): reading or writing it would fail or mix types. The fix is
+        ``ledgerhouse upgrade`` (``UpgradeRequired``), or re-ingesting when a missing column
+        cannot be computed from what is stored (``UpgradeImpossible``). Nothing is changed."""
+        self._upgrader().check(tenant, versions)
 
     def close(self) -> None:
         self.query_log.close()

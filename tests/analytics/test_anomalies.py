@@ -93,7 +93,9 @@ def test_injected_anomalies_are_flagged_and_queryable(wh: Session, data: Path) -
         .with_columns(
             trade_id=pl.concat_str(pl.lit("X"), pl.col("trade_id")),
             quantity=pl.col("quantity") * 500,
-            price=pl.col("price") * 1.5,  # far from the prevailing close, and huge
+            # far from the prevailing close, and huge (to the cent: prices are exact decimals
+            # of at most 6 places, and a float times 1.5 may have more)
+            price=(pl.col("price") * 1.5).round(2),
         )
     )
     path = data.parent / "odd.parquet"

@@ -34,9 +34,11 @@ def test_exposures_by_sector_and_desk_match_a_polars_computation(loaded: Session
     )
     got = frame.sort("desk", "sector", "currency")
     assert got.height == ref.height > 0
-    for col in ("long", "short", "gross", "net"):
-        assert np.allclose(got[col].to_numpy(), ref[col].to_numpy(), rtol=1e-9)
+    for col in ("long", "short", "gross", "net"):  # exact decimal sums, both sides
+        assert isinstance(got[col].dtype, pl.Decimal)
+        assert got[col].to_list() == ref[col].to_list(), col
     shares = got.group_by("desk").agg(pl.col("gross_share").sum())["gross_share"]
+    assert got["gross_share"].dtype == pl.Float64
     assert np.allclose(shares.to_numpy(), 1.0)
     with pytest.raises(InvalidRequest, match="cannot break exposures down"):
         loaded.analytics().exposures(day, ["colour"])
@@ -97,6 +99,6 @@ def test_positions_rebuilt_from_trades_reconcile_with_the_snapshot(loaded: Sessi
     ).to_polars()
     ref = trades.group_by("portfolio_code", "instrument_code").agg(pl.col("signed_quantity").sum())
     got = frame.join(ref, on=["portfolio_code", "instrument_code"], how="left")
-    assert np.allclose(
-        got["rebuilt_quantity"].to_numpy(), got["signed_quantity"].fill_null(0).to_numpy()
-    )
+    assert isinstance(got["rebuilt_quantity"].dtype, pl.Decimal)
+    assert got["rebuilt_quantity"].to_list() == got["signed_quantity"].fill_null(0).to_list()
+    assert (got["difference"] == 0).all()

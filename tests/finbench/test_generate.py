@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from ledgerhouse.finbench.generate import DATASETS, generate
+from ledgerhouse.ingest.datasets import contract
+from ledgerhouse.ingest.decimals import DecimalType, to_decimal
 from ledgerhouse.session import Session
 
 
@@ -32,6 +35,33 @@ def test_generated_data_has_lifecycle_and_scd2(finbench_dir: Path) -> None:
     assert inst["instrument_code"].n_unique() < inst.height  # some have a second version
     pf = pl.read_parquet(finbench_dir / "portfolios.parquet")
     assert pf["portfolio_code"].n_unique() < pf.height
+
+
+def test_generated_amounts_fit_their_declared_scales_as_parquet_and_as_csv(
+    finbench_dir: Path,
+) -> None:
+    """Every decimal column of every contract (amounts, quantities and prices: 6 places; FX
+    rates: 12) is read by ingestion's own reader without a refusal, from the Parquet files the
+    generator writes (doubles) and from the same data written as CSV (text)."""
+    checked: set[tuple[str, str]] = set()
+    for ds in DATASETS:
+        frame = pl.read_parquet(finbench_dir / f"{ds}.parquet")
+        buf = io.BytesIO()
+        frame.write_csv(buf)
+        text = pl.read_csv(buf.getvalue(), infer_schema=False)
+        for col in contract(ds).columns:
+            if col.kind != "decimal" or col.name not in frame.columns:
+                continue
+            for form, values in (("parquet", frame[col.name]), ("csv", text[col.name])):
+                typed, why = to_decimal(values, DecimalType(col.precision, col.scale))
+                refused = why.drop_nulls()
+                assert refused.len() == 0, (ds, col.name, form, refused.head(3).to_list())
+                assert typed.null_count() == values.null_count()
+            checked.add((ds, col.name))
+    assert {("fx_rates", "rate_to_usd"), ("trades", "price"), ("positions", "market_value")} <= (
+        checked
+    )
+    assert len(checked) >= 12
 
 
 def test_everything_loads_without_quarantine(loaded: Session) -> None:

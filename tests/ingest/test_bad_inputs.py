@@ -36,7 +36,7 @@ def test_wrong_types_are_named(ref_wh: Session) -> None:
     csv = TRADE_HEADER + trade_row("T1", qty="abc") + trade_row("T2", price="1.5.2")
     err = _rejects(ref_wh, BatchRejected, "2 of 2 rows", "trades", csv.encode())
     reasons = " ".join(err.details["report"]["quarantine_reasons"])
-    assert "column quantity: cannot read … as float" in reasons
+    assert "column quantity: cannot read … as decimal(…,…)" in reasons
     sample = err.details["report"]["quarantine_sample"]
     assert "'abc'" in sample[0]["_reason"]
 
@@ -131,10 +131,10 @@ def test_unknown_dataset_and_bad_batch_id(ref_wh: Session) -> None:
     ("row", "reason"),
     [
         (trade_row("T1", side="HOLD"), "'HOLD' is not one of BUY|SELL"),
-        (trade_row("T1", qty="-5"), "quantity: -5.0 must be > 0"),
+        (trade_row("T1", qty="-5"), "quantity: -5.000000 must be > 0"),
         (trade_row("T1", ccy="XXQ"), "'XXQ' is not an ISO 4217 currency code"),
         (trade_row("T1", date="2024-13-45"), "cannot read '2024-13-45' as date"),
-        (trade_row("T1", qty="inf"), "not a finite number"),
+        (trade_row("T1", qty="inf"), "cannot read 'inf' as decimal(24,6)"),
         (trade_row("T1", event="AMEND"), "unknown trade_id 'T1': AMEND before any NEW"),
         (trade_row("T1", pf="P9"), "unknown portfolio_code 'P9'"),
         (

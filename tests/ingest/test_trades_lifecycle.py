@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from ledgerhouse.session import Session
 from tests.conftest import TRADE_HEADER, trade_row
 
@@ -46,7 +48,7 @@ def test_amend_that_moves_the_trade_to_another_month(ref_wh: Session) -> None:
         "SELECT trade_id, trade_month, instrument_code, fx_rate, notional_base FROM fact_trade"
     ).rows()
     # EUR->USD on 2024-02-01 is 1.20 (the rate of that date), 100 x 10 EUR = 1200 USD
-    assert rows == [["T1", "2024-02", "SAP", 1.2, 1200.0]]
+    assert rows == [["T1", "2024-02", "SAP", Decimal("1.2"), Decimal("1200")]]
 
 
 def test_all_events_in_one_batch_and_after_cancel(ref_wh: Session) -> None:
@@ -82,4 +84,4 @@ def test_sell_is_negative_and_fees_converted(ref_wh: Session) -> None:
     rows = ref_wh.query(
         "SELECT signed_quantity, fx_rate, notional_base, base_currency FROM fact_trade"
     ).rows()
-    assert rows == [[-100.0, 1.1, 1100.0, "USD"]]
+    assert rows == [[Decimal(-100), Decimal("1.1"), Decimal(1100), "USD"]]

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledgerhouse.jsonio import dumps
 from ledgerhouse.model.values import iso_interval, json_rows, python_rows
 
 CASES = [
@@ -66,8 +67,27 @@ def test_every_duckdb_type_encodes_as_documented(con, sql: str, expected: object
     table = con.sql(f"SELECT {sql} AS v").to_arrow_table()
     rows = json_rows(table)
     assert rows == [[expected]]
-    json.dumps(rows, allow_nan=False)  # JSON can hold every value
+    dumps(rows)  # JSON can hold every value
     assert len(python_rows(table)) == 1  # and Python rows never raise
+
+
+def test_decimals_are_written_to_json_with_their_exact_digits(con) -> None:  # type: ignore[no-untyped-def]
+    table = con.sql(
+        "SELECT 176504300500.375370::decimal(38,6) AS a, -0.000001::decimal(24,6) AS b, "
+        "12345678901234567890.123456789012345678::decimal(38,18) AS c"
+    ).to_arrow_table()
+    text = dumps({"rows": json_rows(table), "name": "x\u0000y"})
+    assert text == (
+        '{"rows":[[176504300500.375370,-0.000001,12345678901234567890.123456789012345678]],'
+        '"name":"x\\u0000y"}'
+    )
+    parsed = json.loads(text, parse_float=Decimal)
+    assert parsed["rows"][0][0] == Decimal("176504300500.375370")  # no float in between
+
+
+def test_a_string_never_turns_into_a_number() -> None:
+    forged = ["\u0000" + "0" * 16 + ":1.5", "\x00D:1.5", '"\u0000:1"']
+    assert json.loads(dumps(forged)) == forged
 
 
 def test_python_rows_keep_python_values_and_text_only_what_python_cannot_hold(con) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import polars as pl
@@ -29,19 +30,49 @@ def test_trades_notional_by_firm_is_in_usd_at_the_trade_dates_rate(loaded: Sessi
     assert len({ccy for _, ccy in firms}) > 1  # the generated firms mix base currencies
     res = loaded.cube("trades", {"measures": ["notional", "fees"], "dimensions": ["firm"]})
     assert res.route.startswith("rollup:")
-    hand = loaded.query(
-        f"""SELECT p.firm, sum(t.notional_local * coalesce(fx.rate_to_usd, 1.0)),
-                   sum(t.fees_local * coalesce(fx.rate_to_usd, 1.0))
-            FROM fact_trade t
-            {TO_USD.format(ccy="t.currency", day="t.trade_date")}
-            LEFT JOIN dim_portfolio p ON t.portfolio_key = p.portfolio_key
-            GROUP BY 1 ORDER BY 1"""
-    ).rows()
+    hand = _decimal_reference(loaded)
     assert len(hand) == len(res.rows()) > 1
     for got, want in zip(res.rows(), hand, strict=True):
-        assert got[0] == want[0]
-        assert math.isclose(got[1], want[1], rel_tol=1e-9), (got, want)
-        assert math.isclose(got[2], want[2], rel_tol=1e-9), (got, want)
+        assert got == want  # exactly: the same decimals, not close floats
+
+
+def _decimal_reference(wh: Session) -> list[list[object]]:
+    """Notional and fees in USD per firm, by hand in Python decimals, from the amounts as sent
+    (quantity, price, fees) and the FX table, with the documented rules (decision 0014): each
+    rate to 12 places and each amount to 6, half to even, the reporting amount from the base
+    amount."""
+    q6, q12 = Decimal("0.000001"), Decimal("0.000000000001")
+    rates: dict[str, list[tuple[object, Decimal]]] = {}
+    for ccy, day, rate in wh.query(
+        "SELECT currency_code, rate_date, rate_to_usd FROM fact_fx_rate ORDER BY rate_date"
+    ).rows():
+        rates.setdefault(ccy, []).append((day, rate))
+
+    def to_usd(ccy: str, day: object) -> Decimal:
+        if ccy == "USD":
+            return Decimal(1)
+        return [r for d, r in rates[ccy] if d <= day][-1]  # type: ignore[operator]
+
+    def rate(a: str, b: str, day: object) -> Decimal:
+        return (to_usd(a, day) / to_usd(b, day)).quantize(q12, ROUND_HALF_EVEN)
+
+    totals: dict[str, list[Decimal]] = {}
+    for firm, qty, price, fees, ccy, base, day in wh.query(
+        """SELECT p.firm, t.quantity, t.price, t.fees_local, t.currency, t.base_currency,
+                  t.trade_date
+           FROM fact_trade t JOIN dim_portfolio p ON t.portfolio_key = p.portfolio_key"""
+    ).rows():
+        to_base = rate(ccy, base, day)
+        to_reporting = rate(base, "USD", day)
+        local = (qty * price).quantize(q6, ROUND_HALF_EVEN)
+        amounts = []
+        for a in (local, fees):
+            in_base = (a * to_base).quantize(q6, ROUND_HALF_EVEN)
+            amounts.append((in_base * to_reporting).quantize(q6, ROUND_HALF_EVEN))
+        total = totals.setdefault(firm, [Decimal(0), Decimal(0)])
+        total[0] += amounts[0]
+        total[1] += amounts[1]
+    return [[firm, *totals[firm]] for firm in sorted(totals)]
 
 
 def test_positions_market_value_by_firm_is_in_usd(loaded: Session) -> None:
@@ -117,21 +148,24 @@ def eur_wh(tmp_path: Path, empty_template: Path) -> Iterator[Session]:
 
 def test_a_eur_reporting_currency_converts_every_cube(eur_wh: Session) -> None:
     rows = eur_wh.cube("trades", {"measures": ["notional"], "dimensions": ["firm"]}).rows()
-    assert rows[0][0] == "ACME" and rows[0][1] == pytest.approx(1000 / 1.10 + 500 + 500)
+    # USD -> EUR at round(1 / 1.10, 12) = 0.909090909091, each amount then rounded to 6
+    # places half to even: 1000 USD is 909.090909 EUR, 550 USD is 500.000000 (not 499.99...)
+    assert rows == [["ACME", Decimal("1909.090909")]]
     rows = eur_wh.cube(
         "positions", {"measures": ["market_value", "cost_basis"], "dimensions": ["firm"]}
     ).rows()
-    assert rows == [["ACME", pytest.approx(1000.0), pytest.approx(900.0)]]
+    assert rows == [["ACME", Decimal("1000.000000"), Decimal("900.000000")]]
     rows = eur_wh.cube("performance", {"measures": ["pnl"], "dimensions": ["firm"]}).rows()
-    assert rows == [["ACME", pytest.approx(100 / 1.10 + 50)]]
+    # P1: 1100 USD -> 1000.000000 EUR, 1000 USD -> 909.090909 EUR; P2: 50 EUR
+    assert rows == [["ACME", Decimal("140.909091")]]
     stored = eur_wh.query(
         "SELECT trade_id, reporting_currency, notional_base, notional_reporting "
         "FROM fact_trade ORDER BY 1"
     ).rows()
     assert stored == [
-        ["T1", "EUR", 1000.0, pytest.approx(909.090909)],
-        ["T2", "EUR", 500.0, 500.0],
-        ["T3", "EUR", 550.0, pytest.approx(500.0)],
+        ["T1", "EUR", Decimal("1000"), Decimal("909.090909")],
+        ["T2", "EUR", Decimal("500"), Decimal("500")],
+        ["T3", "EUR", Decimal("550"), Decimal("500")],
     ]
 
 
@@ -183,5 +217,5 @@ def test_exposures_by_firm_are_in_the_reporting_currency(loaded: Session) -> Non
     assert got["firm"].to_list() == [r[0] for r in ref]
     assert any(n > 1 for *_, n in ref)  # a firm that holds several base currencies
     for net, (_firm, expected, _n) in zip(got["net"].to_list(), ref, strict=True):
-        assert abs(net - expected) <= 1e-9 * max(1.0, abs(expected))
+        assert net == expected  # exact decimals, in any order of addition
     assert set(frame["reporting_currency"].to_list()) == {"USD"}

@@ -54,17 +54,9 @@ def _tokens(text: str) -> list[str]:
 
 
 def _same(expected: str, actual: str) -> bool:
-    """Equal tokens; a decimal number within 1e-12 relative (float sums of DuckDB's parallel
-    aggregation move in their last digits until money is exact: issue 13)."""
-    if expected == actual:
-        return True
-    if "." not in expected or "." not in actual:
-        return False
-    try:
-        e, a = float(expected.replace(",", "")), float(actual.replace(",", ""))
-    except ValueError:
-        return False
-    return abs(e - a) <= 1e-12 * max(abs(e), abs(a))
+    """Equal tokens, numbers to the last digit: money is exact and every answer repeats bit
+    for bit (decision 0014)."""
+    return expected == actual
 
 
 def _in_order(expected: list[str], actual: list[str]) -> str | None:

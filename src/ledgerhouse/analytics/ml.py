@@ -9,6 +9,9 @@ Each live trade is described only by what was known on its trade date (no look-a
   latest close strictly before the trade date (as-of join);
 - ``log_quantity``: ln(1 + quantity).
 
+The logs are added in fixed point (18 places, exactly), so the history mean — and the features
+and scores — are the same on every run whatever order DuckDB's threads add them in.
+
 An IsolationForest is trained on the trades of a training window and scores the trades of a
 scoring window; the most unusual ``contamination`` share is flagged.
 """
@@ -33,7 +36,8 @@ WITH t AS (
   WHERE trade_date BETWEEN ? AND ? AND trade_month BETWEEN ? AND ?
 ),
 daily AS (
-  SELECT portfolio_code, trade_date, sum(ln(greatest(notional_base, 1e-9))) AS s, count(*) AS n
+  SELECT portfolio_code, trade_date,
+         sum(CAST(ln(greatest(notional_base, 1e-9)) AS DECIMAL(38, 18))) AS s, count(*) AS n
   FROM t GROUP BY 1, 2
 ),
 history AS (

@@ -7,6 +7,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: Decimal places of the fixed point in which SQL adds floats (``fixed_sum``).
+FIXED_SCALE = 24
+
+
+def fixed_sum(expr: str) -> str:
+    """SQL: the sum of a float expression, each term rounded to FIXED_SCALE places and added
+    exactly, as a DOUBLE. DuckDB adds DOUBLEs in parallel in an order that changes from run
+    to run (so does the last bit of the sum); integers add up the same in any order. Holds
+    terms and sums below 10^14 in magnitude (weights, returns, their products)."""
+    return f"CAST(sum(CAST({expr} AS DECIMAL(38, {FIXED_SCALE}))) AS DOUBLE)"
+
 
 class Conventions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -5,6 +5,11 @@ Inputs are plain frames so the formulas can be checked against independent refer
 ``perf`` has portfolio_code, performance_date, begin_nav, end_nav, net_flow and
 benchmark_code (nullable); ``bench`` has benchmark_code, performance_date, benchmark_return.
 docs/analytics.md states every formula and convention.
+
+NAVs and flows may be exact decimals (the warehouse's) or floats (a frame built by hand): the
+returns are floats computed from them, and every float reduction is single-order
+(``ordered_sums``, cumulative products over sorted rows), so the same inputs give the same
+bits on every run and any number of threads.
 """
 
 from __future__ import annotations
@@ -24,12 +29,46 @@ _EPS = 1e-12
 
 def daily_returns(perf: pl.DataFrame) -> pl.DataFrame:
     """Per-day simple return with external flows at the start of the day:
-    r = end_nav / (begin_nav + net_flow) - 1; null where begin_nav + net_flow <= 0."""
+    r = end_nav / (begin_nav + net_flow) - 1; null where begin_nav + net_flow <= 0. With
+    decimal NAVs the gain end_nav - (begin_nav + net_flow) is exact and the return is one
+    float division of it: the cancellation of end / base - 1 is avoided."""
     base = pl.col("begin_nav") + pl.col("net_flow")
+    gain = (pl.col("end_nav") - base).cast(pl.Float64)
     return perf.sort(P, D).with_columns(
-        r=pl.when(base > 0).then(pl.col("end_nav") / base - 1),
+        r=pl.when(base > 0).then(gain / base.cast(pl.Float64)),
         bad_nav=(base <= 0) | base.is_null() | pl.col("end_nav").is_null(),
     )
+
+
+def ordered_sums(frame: pl.DataFrame, by: list[str], terms: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Per group of ``by``, the sum of each float term (nulls count as 0), added in the
+    frame's row order within the group by numpy on one thread. Polars' and DuckDB's grouped
+    float sums split rows among threads, so their last bits can change between runs; this
+    order is fixed by the data. Sorts stably by ``by`` (sort the frame by a unique key first
+    when its row order is not itself deterministic)."""
+    s = frame.sort(by, maintain_order=True).select(
+        *by, **{k: e.cast(pl.Float64).fill_null(0.0) for k, e in terms.items()}
+    )
+    starts = np.flatnonzero(s.select(pl.struct(by).is_first_distinct()).to_series().to_numpy())
+    keys = s.select(by)[starts.tolist()]
+    sums = {
+        k: np.add.reduceat(s[k].to_numpy(), starts) if len(starts) else np.zeros(0) for k in terms
+    }
+    return keys.hstack(pl.DataFrame(sums, schema=dict.fromkeys(terms, pl.Float64)))
+
+
+def _means(frame: pl.DataFrame, by: list[str], terms: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Per group, each term's count of non-null values (``n_<term>``) and ordered mean."""
+    sums = ordered_sums(frame, by, terms)
+    counts = frame.group_by(by).agg(**{f"n_{k}": e.count() for k, e in terms.items()})
+    return sums.join(counts, on=by, how="left", maintain_order="left").with_columns(
+        **{k: pl.when(pl.col(f"n_{k}") > 0).then(pl.col(k) / pl.col(f"n_{k}")) for k in terms}
+    )
+
+
+def _sample_std(ss: str, n: str) -> pl.Expr:
+    """Sample standard deviation (ddof 1) from a sum of squared deviations."""
+    return pl.when(pl.col(n) > 1).then((pl.col(ss) / (pl.col(n) - 1)).sqrt())
 
 
 def performance_report(
@@ -43,7 +82,7 @@ def performance_report(
     broken = df.group_by(P).agg(
         first_bad=pl.col(D).filter(pl.col("bad_nav")).min(),
     )
-    df = df.join(broken, on=P).with_columns(
+    df = df.join(broken, on=P, maintain_order="left").with_columns(
         r=pl.when(pl.col("first_bad").is_null()).then(pl.col("r"))
     )
     x = pl.col("r").log1p() if conv.return_type == "log" else pl.col("r")
@@ -61,18 +100,15 @@ def performance_report(
         observations=pl.col("r").count(),
         first_bad=pl.col("first_bad").first(),
         benchmark_code=pl.col("benchmark_code").drop_nulls().last(),
-        twr=(1 + pl.col("r")).product() - 1,
-        mean=pl.col("x").mean(),
-        std=pl.col("x").std(ddof=1),
-        downside=((pl.col("x") - rf).clip(upper_bound=0) ** 2).mean().sqrt(),
+        # the cumulative product (one pass over the sorted days) at the last day
+        twr=pl.col("wealth").drop_nulls().last() - 1,
         max_drawdown=pl.col("dd").min(),
         trough=pl.col(D).filter(pl.col("dd") == pl.col("dd").min()).first(),
         peak_value=pl.col("peak").filter(pl.col("dd") == pl.col("dd").min()).first(),
-        r_mean=pl.col("r").mean(),
-        r_std=pl.col("r").std(ddof=1),
-        **_tail(conv.confidence, "", h),
-        **_tail(0.99, "_99", h),
+        **_quantile(conv.confidence, ""),
+        **_quantile(0.99, "_99"),
     )
+    stats = stats.join(_moments(df, stats, rf), on=P, how="left", maintain_order="left")
     dates = (
         df.join(stats.select(P, "trough", "peak_value"), on=P)
         .group_by(P)
@@ -158,14 +194,56 @@ _METRICS = (
 )  # fmt: skip
 
 
-def _tail(confidence: float, suffix: str, horizon: int) -> dict[str, pl.Expr]:
-    """Historical VaR and ES: the loss at the (1 - confidence) empirical quantile (linear
-    interpolation) of the horizon's returns, and the mean loss at or beyond it."""
+def _quantile(confidence: float, suffix: str) -> dict[str, pl.Expr]:
+    """Historical VaR: the loss at the (1 - confidence) empirical quantile (linear
+    interpolation) of the horizon's returns (a sort: order-independent)."""
     q = pl.col("rh").quantile(1 - confidence, interpolation="linear")
-    return {
-        f"var{suffix}": -q,
-        f"expected_shortfall{suffix}": -pl.col("rh").filter(pl.col("rh") <= q).mean(),
-    }
+    return {f"var{suffix}": -q}
+
+
+def _moments(df: pl.DataFrame, stats: pl.DataFrame, rf: float) -> pl.DataFrame:
+    """The sums behind the means, deviations and the expected shortfall, each in one fixed
+    order (``ordered_sums``): the mean first, then the squared deviations from it (two
+    passes, as numpy's std)."""
+    first = _means(df, [P], {"mean": pl.col("x"), "r_mean": pl.col("r")})
+    tails = stats.select(P, "var", "var_99")
+    dev = df.join(first, on=P, how="left", maintain_order="left").join(
+        tails, on=P, how="left", maintain_order="left"
+    )
+    second = ordered_sums(
+        dev,
+        [P],
+        {
+            "ss": (pl.col("x") - pl.col("mean")) ** 2,
+            "ss_r": (pl.col("r") - pl.col("r_mean")) ** 2,
+            "down": (pl.col("x") - rf).clip(upper_bound=0) ** 2,
+            "tail": pl.when(pl.col("rh") <= -pl.col("var")).then(pl.col("rh")),
+            "tail_99": pl.when(pl.col("rh") <= -pl.col("var_99")).then(pl.col("rh")),
+        },
+    )
+    counts = dev.group_by(P).agg(
+        n_tail=(pl.col("rh") <= -pl.col("var")).sum(),
+        n_tail_99=(pl.col("rh") <= -pl.col("var_99")).sum(),
+    )
+    n = pl.col("n_mean")
+    return (
+        first.join(second, on=P, how="left")
+        .join(counts, on=P, how="left")
+        .select(
+            P,
+            "mean",
+            "r_mean",
+            std=_sample_std("ss", "n_mean"),
+            r_std=_sample_std("ss_r", "n_r_mean"),
+            downside=pl.when(n > 0).then((pl.col("down") / n).sqrt()),
+            expected_shortfall=pl.when(pl.col("n_tail") > 0).then(
+                -pl.col("tail") / pl.col("n_tail")
+            ),
+            expected_shortfall_99=pl.when(pl.col("n_tail_99") > 0).then(
+                -pl.col("tail_99") / pl.col("n_tail_99")
+            ),
+        )
+    )
 
 
 def _parametric(confidence: float, suffix: str, horizon: int) -> dict[str, pl.Expr]:
@@ -202,17 +280,36 @@ def _relative(df: pl.DataFrame, bench: pl.DataFrame | None, conv: Conventions) -
     joined = (
         df.filter(pl.col("r").is_not_null())
         .join(bench, on=["benchmark_code", D])
+        .sort(P, D)  # one row per portfolio and day: a fixed order for the sums
         .with_columns(xb=xb, active=pl.col("x") - xb)
+        .with_columns(bench_wealth=(1 + b).cum_prod().over(P))
     )
-    rel = joined.group_by(P).agg(
-        benchmark_observations=pl.len(),
-        benchmark_twr=(1 + b).product() - 1,
-        cov=pl.cov("x", "xb", ddof=1),
-        var_b=pl.col("xb").var(ddof=1),
-        mean_x=pl.col("x").mean(),
-        mean_b=pl.col("xb").mean(),
-        active_mean=pl.col("active").mean(),
-        active_std=pl.col("active").std(ddof=1),
+    first = _means(joined, [P], {"mean_x": pl.col("x"), "mean_b": pl.col("xb"),
+                                 "active_mean": pl.col("active")})  # fmt: skip
+    dev = joined.join(first, on=P, how="left", maintain_order="left")
+    second = ordered_sums(
+        dev,
+        [P],
+        {
+            "sxb": (pl.col("x") - pl.col("mean_x")) * (pl.col("xb") - pl.col("mean_b")),
+            "sbb": (pl.col("xb") - pl.col("mean_b")) ** 2,
+            "saa": (pl.col("active") - pl.col("active_mean")) ** 2,
+        },
+    )
+    rel = (
+        joined.group_by(P, maintain_order=True)
+        .agg(
+            benchmark_observations=pl.len(),
+            benchmark_twr=pl.col("bench_wealth").last() - 1,
+        )
+        .join(first, on=P, how="left")
+        .join(second, on=P, how="left")
+    )
+    n = pl.col("benchmark_observations")
+    rel = rel.with_columns(
+        cov=pl.when(n > 1).then(pl.col("sxb") / (n - 1)),
+        var_b=pl.when(n > 1).then(pl.col("sbb") / (n - 1)),
+        active_std=_sample_std("saa", "benchmark_observations"),
     )
     beta = pl.when(pl.col("var_b") > 0).then(pl.col("cov") / pl.col("var_b"))
     te = pl.col("active_std") * math.sqrt(ppy)
@@ -233,7 +330,8 @@ def money_weighted_returns(perf: pl.DataFrame) -> pl.DataFrame:
     """Annualized money-weighted return (IRR, ACT/365) of every portfolio at once: the
     investor pays the first begin NAV at the start, each net flow at the start of its day,
     and receives the last end NAV at the end of the last day. Solved by bisection on all
-    portfolios together (the NPV falls as the rate rises for this sign pattern)."""
+    portfolios together (the NPV falls as the rate rises for this sign pattern); the amounts
+    enter as floats (a rate is a float), each NPV added in date order by numpy."""
     s = perf.sort(P, D)
     first = s.group_by(P, maintain_order=True).agg(
         t0=pl.col(D).min(),
@@ -243,24 +341,29 @@ def money_weighted_returns(perf: pl.DataFrame) -> pl.DataFrame:
     )
     flows = (
         s.filter(pl.col("net_flow") != 0)
-        .join(first.select(P, "t0"), on=P)
-        .select(P, t=(pl.col(D) - pl.col("t0")).dt.total_days(), cf=-pl.col("net_flow"))
+        .join(first.select(P, "t0"), on=P, maintain_order="left")
+        .select(
+            P,
+            t=(pl.col(D) - pl.col("t0")).dt.total_days(),
+            cf=-pl.col("net_flow").cast(pl.Float64),
+        )
     )
     edges = first.select(
         P,
-        pl.struct(t=pl.lit(0, dtype=pl.Int64), cf=-pl.col("begin")).alias("start"),
-        pl.struct(t=(pl.col("t_end") - pl.col("t0")).dt.total_days() + 1, cf=pl.col("end")).alias(
-            "stop"
-        ),
+        pl.struct(t=pl.lit(0, dtype=pl.Int64), cf=-pl.col("begin").cast(pl.Float64)).alias("start"),
+        pl.struct(
+            t=(pl.col("t_end") - pl.col("t0")).dt.total_days() + 1,
+            cf=pl.col("end").cast(pl.Float64),
+        ).alias("stop"),
     )
     cash = pl.concat(
         [
-            edges.select(P, pl.col("start").struct.unnest()),
-            flows.with_columns(pl.col("t").cast(pl.Int64)),
-            edges.select(P, pl.col("stop").struct.unnest()),
+            edges.select(P, pl.col("start").struct.unnest(), o=pl.lit(0)),
+            flows.with_columns(pl.col("t").cast(pl.Int64), o=pl.lit(1)),
+            edges.select(P, pl.col("stop").struct.unnest(), o=pl.lit(2)),
         ],
         how="vertical_relaxed",
-    )
+    ).sort(P, "t", "o")  # the NPV adds the flows in this fixed order
     grouped = cash.group_by(P, maintain_order=True).agg("t", "cf")
     codes = grouped[P].to_list()
     width = max((len(t) for t in grouped["t"].to_list()), default=0)
@@ -313,7 +416,11 @@ def modified_dietz(bmv: float, emv: float, flows: list[tuple[float, float]]) -> 
 def period_returns(perf: pl.DataFrame, every: str = "1mo") -> pl.DataFrame:
     """Sub-period returns of every portfolio by Modified Dietz (valuations only at sub-period
     ends; flows weighted by the days they were invested, flows at the start of their day),
-    chain-linked into the cumulative return. ``every`` is a Polars interval (1mo, 1q, 1y)."""
+    chain-linked into the cumulative return. ``every`` is a Polars interval (1mo, 1q, 1y).
+
+    With decimal NAVs ``bmv``, ``emv`` and ``flows`` are exact, and so are the return's
+    numerator and denominator multiplied by the sub-period's days (Σ days_invested * flow is
+    an exact sum): the return is one float division of two exact amounts."""
     s = perf.sort(P, D).with_columns(period=pl.col(D).dt.truncate(every))
     bounds = s.group_by(P, "period", maintain_order=True).agg(
         start=pl.col(D).min(),
@@ -322,15 +429,20 @@ def period_returns(perf: pl.DataFrame, every: str = "1mo") -> pl.DataFrame:
         emv=pl.col("end_nav").last(),
     )
     days = (pl.col("stop") - pl.col("start")).dt.total_days() + 1
+    invested = (pl.col("stop") - pl.col(D)).dt.total_days() + 1
     weighted = (
         s.join(bounds.select(P, "period", "start", "stop"), on=[P, "period"])
-        .with_columns(w=((pl.col("stop") - pl.col(D)).dt.total_days() + 1) / days)
         .group_by(P, "period")
-        .agg(flows=pl.col("net_flow").sum(), wflows=(pl.col("w") * pl.col("net_flow")).sum())
+        .agg(
+            flows=pl.col("net_flow").sum(),
+            day_flows=(_times(pl.col("net_flow"), invested)).sum(),
+        )
     )
+    numerator = _times(pl.col("emv") - pl.col("bmv") - pl.col("flows"), days)
+    denominator = _times(pl.col("bmv"), days) + pl.col("day_flows")
     out = bounds.join(weighted, on=[P, "period"]).with_columns(
-        period_return=pl.when(pl.col("bmv") + pl.col("wflows") > 0).then(
-            (pl.col("emv") - pl.col("bmv") - pl.col("flows")) / (pl.col("bmv") + pl.col("wflows"))
+        period_return=pl.when(denominator > 0).then(
+            numerator.cast(pl.Float64) / denominator.cast(pl.Float64)
         )
     )
     return (
@@ -348,3 +460,8 @@ def period_returns(perf: pl.DataFrame, every: str = "1mo") -> pl.DataFrame:
             "cumulative_return",
         )
     )
+
+
+def _times(amount: pl.Expr, days: pl.Expr) -> pl.Expr:
+    """An amount times a whole number of days: exact for a decimal amount."""
+    return amount * days.cast(pl.Decimal(38, 0))

@@ -43,8 +43,12 @@ ORDER BY ALL
 
 
 def with_shares(exposures: pl.DataFrame, level: str) -> pl.DataFrame:
-    """Each row's share of its hierarchy member's gross exposure."""
-    return exposures.with_columns(gross_share=pl.col("gross") / pl.col("gross").sum().over(level))
+    """Each row's share of its hierarchy member's gross exposure: a float ratio of two exact
+    decimal amounts (the member's gross is an exact sum, so its order does not matter)."""
+    total = pl.col("gross").sum().over(level)
+    return exposures.with_columns(
+        gross_share=pl.col("gross").cast(pl.Float64) / total.cast(pl.Float64)
+    )
 
 
 def correlation_matrix(perf: pl.DataFrame, min_periods: int = 20) -> pl.DataFrame:
@@ -57,12 +61,12 @@ def correlation_matrix(perf: pl.DataFrame, min_periods: int = 20) -> pl.DataFram
     x = wide.select(codes).to_numpy().astype(float)
     m = (~np.isnan(x)).astype(float)
     x0 = np.nan_to_num(x)
-    n = m.T @ m
-    sa, sb = x0.T @ m, m.T @ x0
+    n = _gram(m, m)
+    sa, sb = _gram(x0, m), _gram(m, x0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cov = x0.T @ x0 - sa * sb / n
-        va = (x0**2).T @ m - sa**2 / n
-        vb = m.T @ (x0**2) - sb**2 / n
+        cov = _gram(x0, x0) - sa * sb / n
+        va = _gram(x0**2, m) - sa**2 / n
+        vb = _gram(m, x0**2) - sb**2 / n
         corr = cov / np.sqrt(va * vb)
     corr[(n < min_periods) | ~np.isfinite(corr)] = np.nan
     np.fill_diagonal(corr, 1.0)
@@ -70,13 +74,20 @@ def correlation_matrix(perf: pl.DataFrame, min_periods: int = 20) -> pl.DataFram
     return out.with_columns(pl.col(codes).fill_nan(None))
 
 
+def _gram(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """aᵀb, summed over the days in one fixed order on one thread (einsum's own loops): a
+    multi-threaded BLAS may split the sums differently from run to run, and change the bits."""
+    return np.einsum("ki,kj->ij", a, b, optimize=False)
+
+
 #: Positions rebuilt from the cumulative live trades up to a date, beside the stored snapshot
-#: of that date. Parameters: the date, the date, its month.
+#: of that date. Quantities are decimals: the sums are exact and ``matches`` is equality, not
+#: a tolerance. Parameters: the date, the date, its month.
 RECONCILE_SQL = """
 WITH rebuilt AS (
   SELECT portfolio_code, instrument_code, sum(signed_quantity) AS quantity
   FROM fact_trade WHERE trade_date <= ?
-  GROUP BY 1, 2 HAVING abs(sum(signed_quantity)) > 1e-9
+  GROUP BY 1, 2 HAVING sum(signed_quantity) <> 0
 ),
 snapshot AS (
   SELECT portfolio_code, instrument_code, quantity
@@ -87,7 +98,7 @@ SELECT coalesce(r.portfolio_code, s.portfolio_code) AS portfolio_code,
        coalesce(r.quantity, 0) AS rebuilt_quantity,
        coalesce(s.quantity, 0) AS snapshot_quantity,
        coalesce(r.quantity, 0) - coalesce(s.quantity, 0) AS difference,
-       abs(coalesce(r.quantity, 0) - coalesce(s.quantity, 0)) <= 1e-6 AS matches
+       coalesce(r.quantity, 0) = coalesce(s.quantity, 0) AS matches
 FROM rebuilt r
 FULL JOIN snapshot s
   ON r.portfolio_code = s.portfolio_code AND r.instrument_code = s.instrument_code

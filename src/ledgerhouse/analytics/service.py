@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from ledgerhouse.analytics.attribution import BENCHMARK_SQL, HOLDINGS_SQL, daily_effects, linked
-from ledgerhouse.analytics.models import Conventions
+from ledgerhouse.analytics.models import Conventions, fixed_sum
 from ledgerhouse.analytics.performance import performance_report, period_returns
 from ledgerhouse.analytics.risk import (
     EXPOSURE_BY,
@@ -30,6 +30,7 @@ from ledgerhouse.analytics.trading import (
     SLIPPAGE_SQL,
     VWAP_TWAP_SQL,
     realized_pnl,
+    with_market_value,
 )
 from ledgerhouse.errors import InvalidRequest, NotFound
 from ledgerhouse.model.calendar import days_before
@@ -42,12 +43,15 @@ SELECT f.portfolio_code, f.performance_date, f.begin_nav, f.end_nav, f.net_flow,
 FROM fact_performance f LEFT JOIN dim_portfolio p ON f.portfolio_key = p.portfolio_key
 WHERE f.performance_date BETWEEN ? AND ?{portfolios}
 """
-_BENCH_SQL = """
+#: The weights and returns are floats: summed in fixed point (``fixed_sum``), so the benchmark
+#: return is the same float whatever order DuckDB's threads add the constituents in.
+_BENCH_SQL = f"""
 SELECT benchmark_code, as_of_date AS performance_date,
-       sum(weight * daily_return) / sum(weight) AS benchmark_return
+       {fixed_sum("weight * daily_return")} / {fixed_sum("weight")} AS benchmark_return
 FROM fact_benchmark_constituent
 WHERE as_of_date BETWEEN ? AND ?
 GROUP BY 1, 2
+ORDER BY 1, 2
 """
 
 
@@ -243,7 +247,8 @@ class AnalyticsService:
         self, on: date, portfolios: list[str] | None = None, as_of: Any = None
     ) -> tuple[pl.DataFrame, int]:
         """Realized (average cost) and unrealized P&L by portfolio and instrument, in the
-        instrument's currency, from the live trades up to ``on`` and the latest close."""
+        instrument's currency, from the live trades up to ``on`` and the latest close: exact
+        decimals (``with_market_value``)."""
         where, params = "", [on.isoformat()]
         if portfolios:
             where = f" AND portfolio_code IN ({', '.join('?' * len(portfolios))})"
@@ -253,9 +258,4 @@ class AnalyticsService:
             raise NotFound(f"no trades up to {on}", hint="Pick a later date or other portfolios.")
         closes, _ = self.read(PNL_CLOSES_SQL, [on.isoformat(), on.isoformat()], commit)
         out = realized_pnl(trades).join(closes, on="instrument_code", how="left")
-        return out.with_columns(
-            market_value=pl.col("position") * pl.col("close_price"),
-            unrealized_pnl=pl.when(pl.col("position") != 0)
-            .then(pl.col("position") * (pl.col("close_price") - pl.col("average_cost")))
-            .otherwise(0.0),
-        ), commit
+        return with_market_value(out), commit

@@ -4,11 +4,9 @@ formats of ledgerhouse.media), streamed batch by batch."""
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Iterator
 from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +16,7 @@ import pyarrow.parquet as pq
 from starlette.responses import Response
 
 from ledgerhouse.errors import InvalidRequest
+from ledgerhouse.jsonio import dumps
 from ledgerhouse.query.exports import portable
 
 _BATCH_ROWS = 65_536
@@ -74,19 +73,15 @@ def json_response(payload: dict[str, Any]) -> Response:
     """A JSON answer serialized once, without re-validating every row against the response
     model (that doubled the time of a cached answer). NaN and infinities become null."""
     try:
-        body = json.dumps(payload, default=_json_default, allow_nan=False, separators=(",", ":"))
+        body = dumps(payload, default=_json_default)
     except ValueError:  # a non-finite float somewhere: rare, so only then walk the payload
-        body = json.dumps(
-            _finite(payload), default=_json_default, allow_nan=False, separators=(",", ":")
-        )
+        body = dumps(_finite(payload), default=_json_default)
     return Response(body, media_type="application/json")
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bytes):
         return value.hex()
     return str(value)

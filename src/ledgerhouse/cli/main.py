@@ -1,7 +1,8 @@
 """The `ledgerhouse` command line: a thin adapter over Warehouse.
 
 The commands that write (init, generate, ingest, load), serve and benchmark are here; the
-commands that read are in reads.py, analytics in analytics.py, API keys in keys.py. Every
+commands that read are in reads.py, analytics in analytics.py, API keys in keys.py, the
+upgrade of an older warehouse in upgrade.py. Every
 command is registered with ``command`` (common.py), which adds the shared options.
 """
 
@@ -28,6 +29,7 @@ from ledgerhouse.cli.analytics import analytics_app, models
 from ledgerhouse.cli.common import Cli, bad, command, defaults, progress
 from ledgerhouse.cli.keys import keys_app
 from ledgerhouse.cli.output import reason_counts, refused_rows
+from ledgerhouse.cli.upgrade import upgrade
 
 app = typer.Typer(
     help="Ledgerhouse: a financial data warehouse on Delta Lake and DuckDB.",
@@ -162,6 +164,7 @@ def load(
 
 reads.register(app)
 app.add_typer(keys_app, name="keys")
+command(app, "upgrade")(upgrade)
 
 
 @command(app, options=())

@@ -8,7 +8,6 @@ import json
 import re
 import sys
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,13 +16,12 @@ from rich.table import Table
 
 from ledgerhouse.api.schemas.records import dump
 from ledgerhouse.errors import LedgerhouseError
+from ledgerhouse.jsonio import dumps
 
 
 def _default(v: Any) -> Any:
     if isinstance(v, datetime | date):
         return v.isoformat()
-    if isinstance(v, Decimal):
-        return float(v)
     if isinstance(v, bytes):
         return v.hex()
     return str(v)
@@ -35,7 +33,7 @@ def to_json(value: Any, indent: int | None = 2) -> str:
         isinstance(value, list) and value and isinstance(value[0], BaseModel)
     ):
         value = dump(value)
-    return json.dumps(value, default=_default, indent=indent)
+    return dumps(value, default=_default, indent=indent)
 
 
 class Output:

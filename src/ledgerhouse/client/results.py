@@ -49,10 +49,8 @@ def _frame(table: pa.Table | None) -> pl.DataFrame:
     return out
 
 
-def _number(value: Decimal | None) -> int | float | None:
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
+def _integer(value: Decimal | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _python_rows(table: pa.Table, *, decimals_as_numbers: bool) -> list[list[Any]]:
@@ -64,8 +62,8 @@ def _python_rows(table: pa.Table, *, decimals_as_numbers: bool) -> list[list[Any
             values = column.to_pylist()
         except (OverflowError, ValueError, pa.ArrowException):
             values = column.cast(pa.string()).to_pylist()
-        if decimals_as_numbers and pa.types.is_decimal(column.type):
-            values = [_number(v) for v in values]
+        if decimals_as_numbers and pa.types.is_decimal(column.type) and column.type.scale == 0:
+            values = [_integer(v) for v in values]
         cols.append(values)
     return [list(r) for r in zip(*cols, strict=True)] if cols else []
 
@@ -94,7 +92,7 @@ class QueryResult:
         return _frame(self.table)
 
     def rows(self) -> list[list[Any]]:
-        """Rows as Python values; decimals without a fraction are ints, the others floats."""
+        """Rows as Python values; decimals are exact ``Decimal`` values (of scale 0: ints)."""
         return _python_rows(self.table, decimals_as_numbers=True)
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import polars as pl
 
 from ledgerhouse.ingest.validate import REASON
+from ledgerhouse.model.money import MONEY_PL, RATE_PL, exact_product
+from ledgerhouse.model.schema import MONEY, MONEY_SCALE, RATE_SCALE
+
+__all__ = ["MONEY_PL", "MONEY_SCALE", "exact_product"]
 
 
 def lookup_version(
@@ -68,11 +73,12 @@ def fx_to(
     """Attach ``out``: units of ``to_ccy`` per unit of ``from_ccy`` on date ``on`` (latest
     rate on or before it). USD is 1 by definition. A missing rate gives a reason."""
     usd = pl.DataFrame(
-        {"currency_code": ["USD"], "rate_date": [date(1900, 1, 1)], "rate_to_usd": [1.0]}
+        {"currency_code": ["USD"], "rate_date": [date(1900, 1, 1)], "rate_to_usd": [Decimal(1)]},
+        schema={"currency_code": pl.String, "rate_date": pl.Date, "rate_to_usd": RATE_PL},
     )
     table = pl.concat(
         [
-            rates.select("currency_code", "rate_date", "rate_to_usd"),
+            rates.select("currency_code", "rate_date", pl.col("rate_to_usd").cast(RATE_PL)),
             usd.select("currency_code", "rate_date", "rate_to_usd"),
         ]
     ).sort("rate_date")
@@ -101,9 +107,9 @@ def fx_to(
         )
         .then(pl.format("no FX rate for {} on or before {}", missing, pl.col(on).cast(pl.String)))
     )
-    return df.with_columns(
-        (pl.col("_from_usd") / pl.col("_to_usd")).alias(out), reason.alias(REASON)
-    ).drop("_from_usd", "_to_usd")
+    # one exact division, rounded half-even to RATE_SCALE places: the rate stored and applied
+    rate = (pl.col("_from_usd") / pl.col("_to_usd")).round(RATE_SCALE).cast(RATE_PL, strict=False)
+    return df.with_columns(rate.alias(out), reason.alias(REASON)).drop("_from_usd", "_to_usd")
 
 
 def fx_to_reporting(
@@ -127,10 +133,32 @@ def month_of(col: str) -> pl.Expr:
     return pl.col(col).dt.strftime("%Y-%m")
 
 
-#: Decimal places kept in computed amounts: enough for any currency's minor unit and for
-#: sub-cent prices, while removing binary floating-point noise (1680.0000000000002 -> 1680.0).
-MONEY_DECIMALS = 6
+def with_products(df: pl.DataFrame, products: list[tuple[str, str, str, int]]) -> pl.DataFrame:
+    """Add each ``(out, a, b, scale_b)``: ``out = a * b`` (``model/money.py: exact_product``:
+    exact, rounded once half to even to MONEY_SCALE places), in order (a later
+    product may use an earlier one); a row whose product does not fit gets a reason."""
+    for out, a, b, scale_b in products:
+        df = df.with_columns(exact_product(a, b, scale_b).alias(out))  # null: too large
+        overflow = pl.col(out).is_null() & pl.col(a).is_not_null() & pl.col(b).is_not_null()
+        df = df.with_columns(
+            pl.when(pl.col(REASON).is_null() & overflow)
+            .then(
+                pl.format(
+                    "{} = {} × {} = {} × {} does not fit {}",
+                    pl.lit(out),
+                    pl.lit(a),
+                    pl.lit(b),
+                    pl.col(a).cast(pl.String),
+                    pl.col(b).cast(pl.String),
+                    pl.lit(f"decimal({MONEY.precision},{MONEY.scale})"),
+                )
+            )
+            .otherwise(pl.col(REASON))
+            .alias(REASON)
+        )
+    return df
 
 
-def money(e: pl.Expr) -> pl.Expr:
-    return e.round(MONEY_DECIMALS)
+def difference(a: str, b: str) -> pl.Expr:
+    """``a - b`` of two amounts, exact (same scale)."""
+    return (pl.col(a) - pl.col(b)).cast(MONEY_PL, strict=False)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from ledgerhouse.ingest.errors import UnknownDataset
 from ledgerhouse.ingest.models import Column, Contract
+from ledgerhouse.model.schema import RATE_SCALE
 
 _CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$"
 _EFFECTIVE = Column(
@@ -85,7 +88,7 @@ FX_RATES = Contract(
     (
         Column("rate_date", "date"),
         Column("currency", "currency"),
-        Column("rate_to_usd", "float", min=0, min_exclusive=True),
+        Column("rate_to_usd", "decimal", min=0, min_exclusive=True, scale=RATE_SCALE),
     ),
     key=("currency", "rate_date"),
     target="fact_fx_rate (upsert by key), dim_currency",
@@ -98,7 +101,7 @@ PRICES = Contract(
     (
         Column("price_date", "date"),
         Column("instrument_code", "str", pattern=_CODE),
-        Column("close_price", "float", min=0, min_exclusive=True),
+        Column("close_price", "decimal", min=0, min_exclusive=True),
     ),
     key=("instrument_code", "price_date"),
     target="fact_price (upsert by key)",
@@ -138,17 +141,17 @@ TRADES = Contract(
         Column("side", "str", required=False, enum=("BUY", "SELL"), description=_TRADE_FIELD),
         Column(
             "quantity",
-            "float",
+            "decimal",
             required=False,
             min=0,
             min_exclusive=True,
             description=_TRADE_FIELD,
         ),
         Column(
-            "price", "float", required=False, min=0, min_exclusive=True, description=_TRADE_FIELD
+            "price", "decimal", required=False, min=0, min_exclusive=True, description=_TRADE_FIELD
         ),
         Column("currency", "currency", required=False, description=_TRADE_FIELD),
-        Column("fees", "float", required=False, min=0, default=0.0),
+        Column("fees", "decimal", required=False, min=0, default=Decimal(0)),
     ),
     key=("trade_id", "event_ts"),
     target="fact_trade (current state), fact_trade_event (history)",
@@ -171,11 +174,11 @@ POSITIONS = Contract(
         Column("position_date", "date"),
         Column("portfolio_code", "str", pattern=_CODE),
         Column("instrument_code", "str", pattern=_CODE),
-        Column("quantity", "float"),
-        Column("market_value", "float", description="Quantity × close, local currency."),
+        Column("quantity", "decimal"),
+        Column("market_value", "decimal", description="Quantity × close, local currency."),
         Column(
             "cost_basis",
-            "float",
+            "decimal",
             required=False,
             description="Average-cost basis of the open quantity, local currency: the quantity "
             "× the average price paid (average-cost method, gross of fees; negative for a "
@@ -199,16 +202,16 @@ PERFORMANCE = Contract(
     (
         Column("performance_date", "date"),
         Column("portfolio_code", "str", pattern=_CODE),
-        Column("begin_nav", "float"),
-        Column("end_nav", "float"),
+        Column("begin_nav", "decimal"),
+        Column("end_nav", "decimal"),
         Column(
             "net_flow",
-            "float",
+            "decimal",
             required=False,
-            default=0.0,
+            default=Decimal(0),
             description="External flows (subscriptions +, redemptions −), start of day.",
         ),
-        Column("income", "float", required=False, default=0.0),
+        Column("income", "decimal", required=False, default=Decimal(0)),
         Column(
             "daily_return",
             "float",
@@ -275,7 +278,11 @@ def render_markdown() -> str:
         "Formats: CSV, JSON (array of objects), NDJSON, Parquet, Arrow IPC (file or stream).",
         "CSV: UTF-8 with a header row; the separator (`,` `;` tab or `|`) is detected from the",
         "header, and a byte-order mark is ignored (spreadsheet exports load as they are).",
-        "Timestamps without a zone are read as UTC. Text values longer than `max_field_chars`",
+        "Timestamps without a zone are read as UTC. A `decimal(p,s)` column (money, quantities,",
+        "prices, FX rates) is stored exactly: a value with more than `s` decimal places or more",
+        "than `p - s` integer digits is quarantined with the column and value named, never",
+        "rounded; a float (Parquet, Arrow) is read as its shortest decimal text (`0.1` is 0.1)",
+        "and JSON numbers as their text. Text values longer than `max_field_chars`",
         "are quarantined. A batch whose share of quarantined rows exceeds `max_error_rate`",
         "is rejected whole and changes nothing.",
         "",
@@ -289,7 +296,7 @@ def render_markdown() -> str:
         out += ["", "| column | type | required | rules | description |", "|---|---|---|---|---|"]
         for col in c.columns:
             out.append(
-                f"| `{col.name}` | {col.kind} | {'yes' if col.required else 'no'} | "
+                f"| `{col.name}` | {col.type_text} | {'yes' if col.required else 'no'} | "
                 f"{col.rule_text()} | {col.description} |"
             )
         out.append("")

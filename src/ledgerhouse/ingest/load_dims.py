@@ -8,6 +8,7 @@ import pycountry
 from ledgerhouse.ingest.context import LoadContext, LoadPlan
 from ledgerhouse.ingest.scd2 import assign_keys, scd2_versions
 from ledgerhouse.ingest.validate import ROW
+from ledgerhouse.model.currencies import minor_unit
 from ledgerhouse.model.schema import DIM_COUNTERPARTY, DIM_CURRENCY, TableDef
 
 
@@ -111,9 +112,16 @@ def plan_currencies(ctx: LoadContext, codes: pl.Series, plan: LoadPlan) -> None:
                 "currency_code": c,
                 "name": getattr(cur, "name", c),
                 "numeric_code": getattr(cur, "numeric", None),
+                "minor_unit": minor_unit(c),
             }
         )
     df = pl.DataFrame(
-        rows, schema={"currency_code": pl.String, "name": pl.String, "numeric_code": pl.String}
+        rows,
+        schema={
+            "currency_code": pl.String,
+            "name": pl.String,
+            "numeric_code": pl.String,
+            "minor_unit": pl.Int16,
+        },
     ).with_columns(ctx.audit())
     plan.writes.append((DIM_CURRENCY, lambda: ctx.store.append(ctx.tenant, DIM_CURRENCY, df)))

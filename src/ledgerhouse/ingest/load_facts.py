@@ -6,9 +6,17 @@ otherwise it is MERGEd on the key, restricted to the partitions (months) it touc
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import polars as pl
 
-from ledgerhouse.ingest.conform import fx_to, fx_to_reporting, money, month_of
+from ledgerhouse.ingest.conform import (
+    difference,
+    fx_to,
+    fx_to_reporting,
+    month_of,
+    with_products,
+)
 from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, unchecked
 from ledgerhouse.ingest.load_dims import plan_currencies
 from ledgerhouse.model.schema import (
@@ -17,6 +25,7 @@ from ledgerhouse.model.schema import (
     FACT_PERFORMANCE,
     FACT_POSITION,
     FACT_PRICE,
+    RATE_SCALE,
     TableDef,
 )
 
@@ -94,25 +103,26 @@ def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     rates = ctx.read(FACT_FX_RATE)
     df = fx_to(df, rates, on="position_date", from_ccy="currency", to_ccy="base_currency")
     df = fx_to_reporting(df, rates, on="position_date", reporting_currency=ctx.reporting_currency)
-    amounts = ("market_value", "cost_basis", "unrealized_pnl")
-    df = (
-        _accepted(plan, df)
-        .with_columns(
-            position_month=month_of("position_date"),
-            market_value_local=pl.col("market_value"),
-            cost_basis_local=pl.col("cost_basis"),
-            # average cost: what the open quantity is worth beyond what it cost
-            unrealized_pnl_local=pl.col("market_value") - pl.col("cost_basis"),
-        )
-        .with_columns(
-            [money(pl.col(f"{a}_local") * pl.col("fx_rate")).alias(f"{a}_base") for a in amounts]
-            + [
-                money(pl.col(f"{a}_local") * pl.col("fx_rate") * pl.col("reporting_fx_rate")).alias(
-                    f"{a}_reporting"
-                )
-                for a in amounts
-            ]
-        )
+    df = _accepted(plan, df).with_columns(
+        position_month=month_of("position_date"),
+        market_value_local=pl.col("market_value"),
+        cost_basis_local=pl.col("cost_basis"),
+    )
+    products = []
+    for a in ("market_value", "cost_basis"):
+        products += [
+            (f"{a}_base", f"{a}_local", "fx_rate", RATE_SCALE),
+            (f"{a}_reporting", f"{a}_base", "reporting_fx_rate", RATE_SCALE),
+        ]
+    df = with_products(df, products)
+    # average cost: what the open quantity is worth beyond what it cost, in each currency
+    # exactly the difference of the two amounts stored beside it
+    df = _accepted(
+        plan,
+        df.with_columns(
+            difference(f"market_value_{c}", f"cost_basis_{c}").alias(f"unrealized_pnl_{c}")
+            for c in ("local", "base", "reporting")
+        ),
     )
     upsert(ctx, plan, FACT_POSITION, df)
     return plan
@@ -133,18 +143,29 @@ def plan_performance(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     )
     df = (
         _accepted(plan, df)
-        .with_columns(pl.col("net_flow").fill_null(0.0), pl.col("income").fill_null(0.0))
         .with_columns(
+            pl.col("net_flow").fill_null(Decimal(0)), pl.col("income").fill_null(Decimal(0))
+        )
+        .with_columns(
+            # a ratio: float64, from the exact amounts (one division, the same bits every time)
             daily_return=pl.coalesce(
                 pl.col("daily_return"),
-                pl.col("end_nav") / (pl.col("begin_nav") + pl.col("net_flow")) - 1.0,
+                pl.col("end_nav").cast(pl.Float64)
+                / (pl.col("begin_nav") + pl.col("net_flow")).cast(pl.Float64)
+                - 1.0,
             ),
             performance_month=month_of("performance_date"),
         )
-        .with_columns(
-            money(pl.col(a) * pl.col("reporting_fx_rate")).alias(f"{a}_reporting")
-            for a in ("begin_nav", "end_nav", "net_flow", "income")
-        )
+    )
+    df = _accepted(
+        plan,
+        with_products(
+            df,
+            [
+                (f"{a}_reporting", a, "reporting_fx_rate", RATE_SCALE)
+                for a in ("begin_nav", "end_nav", "net_flow", "income")
+            ],
+        ),
     )
     upsert(ctx, plan, FACT_PERFORMANCE, df)
     return plan

@@ -8,9 +8,18 @@ trades are applied with one MERGE restricted to the months they touch.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import polars as pl
 
-from ledgerhouse.ingest.conform import fx_to, fx_to_reporting, lookup_version, money, month_of
+from ledgerhouse.ingest.conform import (
+    MONEY_SCALE,
+    fx_to,
+    fx_to_reporting,
+    lookup_version,
+    month_of,
+    with_products,
+)
 from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, keep, unchecked
 from ledgerhouse.ingest.validate import REASON
 from ledgerhouse.model.schema import (
@@ -19,6 +28,7 @@ from ledgerhouse.model.schema import (
     FACT_TRADE,
     FACT_TRADE_EVENT,
     OPEN_END,
+    RATE_SCALE,
 )
 
 # Columns a CANCEL inherits from the trade's previous state.
@@ -76,17 +86,18 @@ def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
         signed_quantity=pl.when(pl.col("side") == "BUY")
         .then(pl.col("quantity"))
         .otherwise(-pl.col("quantity")),
-        notional_local=money(pl.col("quantity") * pl.col("price")),
-        fees_local=pl.col("fees").fill_null(0.0),
-    ).with_columns(
-        notional_base=money(pl.col("notional_local") * pl.col("fx_rate")),
-        fees_base=money(pl.col("fees_local") * pl.col("fx_rate")),
-        notional_reporting=money(
-            pl.col("notional_local") * pl.col("fx_rate") * pl.col("reporting_fx_rate")
-        ),
-        fees_reporting=money(
-            pl.col("fees_local") * pl.col("fx_rate") * pl.col("reporting_fx_rate")
-        ),
+        fees_local=pl.col("fees").fill_null(Decimal(0)),
+    )
+    # exact, each rounded once to MONEY_SCALE places; reporting amounts convert the base ones
+    live = with_products(
+        live,
+        [
+            ("notional_local", "quantity", "price", MONEY_SCALE),
+            ("notional_base", "notional_local", "fx_rate", RATE_SCALE),
+            ("fees_base", "fees_local", "fx_rate", RATE_SCALE),
+            ("notional_reporting", "notional_base", "reporting_fx_rate", RATE_SCALE),
+            ("fees_reporting", "fees_base", "reporting_fx_rate", RATE_SCALE),
+        ],
     )
     return pl.concat([live, cancels], how="diagonal_relaxed") if has_cancel else live
 

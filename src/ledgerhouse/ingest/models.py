@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-Kind = Literal["str", "float", "int", "date", "ts", "currency"]
+Kind = Literal["str", "float", "decimal", "int", "date", "ts", "currency"]
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "str": pa.string(),
@@ -31,6 +31,20 @@ class Column:
     max: float | None = None
     pattern: str | None = None
     default: Any = None
+    #: a decimal column's declared type: at most ``scale`` decimal places and
+    #: ``precision - scale`` integer digits; a value that does not fit is refused, never rounded
+    precision: int = 24
+    scale: int = 6
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        if self.kind == "decimal":
+            return pa.decimal128(self.precision, self.scale)
+        return ARROW_TYPES[self.kind]
+
+    @property
+    def type_text(self) -> str:
+        return f"decimal({self.precision},{self.scale})" if self.kind == "decimal" else self.kind
 
     def rule_text(self) -> str:
         parts = []
@@ -45,7 +59,8 @@ class Column:
         if self.kind == "currency":
             parts.append("ISO 4217 code")
         if self.default is not None:
-            parts.append(f"default {self.default!r}")
+            default = self.default if self.kind == "decimal" else repr(self.default)
+            parts.append(f"default {default}")
         return "; ".join(parts)
 
 
@@ -72,7 +87,7 @@ class Contract:
 
     @property
     def arrow_columns(self) -> tuple[tuple[str, pa.DataType], ...]:
-        return tuple((c.name, ARROW_TYPES[c.kind]) for c in self.columns)
+        return tuple((c.name, c.arrow_type) for c in self.columns)
 
 
 @dataclass

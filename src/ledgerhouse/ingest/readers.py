@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from decimal import Decimal
 
 import polars as pl
 
@@ -87,7 +88,7 @@ def _json(data: bytes, limits: ReadLimits) -> pl.DataFrame:
     import json
 
     text = data.decode("utf-8")
-    parsed = json.loads(text)
+    parsed = json.loads(text, parse_float=Decimal)  # a number's own digits, no float
     if isinstance(parsed, dict):
         for key in ("rows", "data", "records"):
             if isinstance(parsed.get(key), list):
@@ -112,7 +113,7 @@ def _ndjson(data: bytes, limits: ReadLimits) -> pl.DataFrame:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_float=Decimal)
         except json.JSONDecodeError as exc:
             raise UnreadablePayload(
                 f"NDJSON line {n} is not valid JSON: {exc.msg}",
@@ -151,6 +152,8 @@ def _text(v: object) -> str:
         return "true" if v else "false"
     if isinstance(v, int | float):
         return repr(v)
+    if isinstance(v, Decimal):
+        return str(v)
     return json.dumps(v)
 
 

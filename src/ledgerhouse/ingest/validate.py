@@ -7,10 +7,12 @@ person can fix it: the column, the value, the rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import polars as pl
 import pycountry
 
+from ledgerhouse.ingest.decimals import DecimalType, to_decimal
 from ledgerhouse.ingest.errors import BatchRejected
 from ledgerhouse.ingest.models import Column, Contract
 
@@ -76,13 +78,14 @@ def validate(df: pl.DataFrame, contract: Contract, max_field_chars: int) -> Vali
     df, warnings = normalize_columns(df, contract)
     df = df.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
     original = df
+    df, decimal_checks = _decimals(df, contract)
     typed_exprs: list[pl.Expr] = []
-    checks: list[pl.Expr] = []
+    checks: list[pl.Expr] = list(decimal_checks)
     for col in contract.columns:
         if col.name in df.columns:
             typed, failed = _cast(df, col)
         else:
-            typed, failed = pl.lit(col.default, dtype=_POLARS[col.kind]), pl.lit(False)
+            typed, failed = pl.lit(col.default, dtype=_polars_type(col)), pl.lit(False)
         typed_exprs.append(typed.alias(col.name))
         raw = pl.col(col.name) if col.name in df.columns else pl.lit(None)
         if col.name in df.columns and df.schema[col.name] == pl.String:
@@ -123,6 +126,34 @@ def validate(df: pl.DataFrame, contract: Contract, max_field_chars: int) -> Vali
     return Validated(typed_df, original, warnings)
 
 
+def _polars_type(col: Column) -> pl.DataType:
+    if col.kind == "decimal":
+        return pl.Decimal(col.precision, col.scale)
+    return _POLARS[col.kind]
+
+
+def _decimals(df: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, list[pl.Expr]]:
+    """Read the decimal columns exactly (ingest/decimals.py) into hidden columns, with the
+    reason of each value refused."""
+    added: list[pl.Series] = []
+    checks: list[pl.Expr] = []
+    for col in contract.columns:
+        if col.kind != "decimal" or col.name not in df.columns:
+            continue
+        typed, why = to_decimal(df[col.name], DecimalType(col.precision, col.scale))
+        added += [typed.alias(_typed_name(col)), why.alias(f"__why__{col.name}")]
+        checks.append(
+            pl.when(pl.col(f"__why__{col.name}").is_not_null()).then(
+                pl.format("column {}: {}", pl.lit(col.name), pl.col(f"__why__{col.name}"))
+            )
+        )
+    return (df.with_columns(added) if added else df), checks
+
+
+def _typed_name(col: Column) -> str:
+    return f"__typed__{col.name}"
+
+
 def _quote(e: pl.Expr) -> pl.Expr:
     return pl.format("'{}'", e)
 
@@ -130,6 +161,8 @@ def _quote(e: pl.Expr) -> pl.Expr:
 def _cast(df: pl.DataFrame, col: Column) -> tuple[pl.Expr, pl.Expr]:
     src = df.schema[col.name]
     c = pl.col(col.name)
+    if col.kind == "decimal":  # read by _decimals, its refusals among the checks
+        return pl.col(_typed_name(col)), pl.lit(False)
     target = _POLARS[col.kind]
     if isinstance(src, pl.List | pl.Struct | pl.Array | pl.Object):
         return pl.lit(None, dtype=target), c.is_not_null()
@@ -211,14 +244,17 @@ def _rules(col: Column, contract: Contract) -> list[pl.Expr]:
                 )
             )
         )
-    if col.kind in ("float", "int"):
-        out.append(
-            pl.when(c.is_nan() | c.is_infinite()).then(
-                pl.format("column {}: {} is not a finite number", name, c.cast(pl.String))
+    if col.kind in ("float", "int", "decimal"):
+        if col.kind != "decimal":
+            out.append(
+                pl.when(c.is_nan() | c.is_infinite()).then(
+                    pl.format("column {}: {} is not a finite number", name, c.cast(pl.String))
+                )
             )
-        )
+        low = _bound(col, col.min)
+        high = _bound(col, col.max)
         if col.min is not None:
-            bad = c <= col.min if col.min_exclusive else c < col.min
+            bad = c <= low if col.min_exclusive else c < low
             op = ">" if col.min_exclusive else "≥"
             out.append(
                 pl.when(bad).then(
@@ -233,7 +269,7 @@ def _rules(col: Column, contract: Contract) -> list[pl.Expr]:
             )
         if col.max is not None:
             out.append(
-                pl.when(c > col.max).then(
+                pl.when(c > high).then(
                     pl.format(
                         "column {}: {} must be ≤ {}",
                         name,
@@ -243,6 +279,12 @@ def _rules(col: Column, contract: Contract) -> list[pl.Expr]:
                 )
             )
     return out
+
+
+def _bound(col: Column, value: float | None) -> pl.Expr:
+    if col.kind == "decimal" and value is not None:
+        return pl.lit(Decimal(str(value)), pl.Decimal(38, col.scale))
+    return pl.lit(value)
 
 
 _TRADE_FIELDS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledgerhouse.model.schema import DATE, F64, I64, STR, TS, TableDef
+from ledgerhouse.model.schema import DATE, F64, I64, MONEY, STR, TOTAL, TS, TableDef
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,10 @@ MART_TRADING_ACTIVITY = MartDef(
             ("asset_class", STR),
             ("trades", I64),
             ("instruments", I64),
-            ("buy_notional_base", F64),
-            ("sell_notional_base", F64),
-            ("notional_base", F64),
-            ("fees_base", F64),
+            ("buy_notional_base", TOTAL),
+            ("sell_notional_base", TOTAL),
+            ("notional_base", TOTAL),
+            ("fees_base", TOTAL),
             ("refreshed_at", TS),
         ),
         "Trading activity of live trades per portfolio, trade date and asset class (base "
@@ -49,12 +49,12 @@ MART_TRADING_ACTIVITY = MartDef(
     """
     SELECT t.trade_month AS activity_month, t.trade_date, t.portfolio_key, t.portfolio_code,
            i.asset_class, count(*) AS trades, count(DISTINCT t.instrument_key) AS instruments,
-           round(sum(CASE WHEN t.side = 'BUY' THEN t.notional_base ELSE 0 END), 6)
+           sum(CASE WHEN t.side = 'BUY' THEN t.notional_base ELSE 0 END)
                AS buy_notional_base,
-           round(sum(CASE WHEN t.side = 'SELL' THEN t.notional_base ELSE 0 END), 6)
+           sum(CASE WHEN t.side = 'SELL' THEN t.notional_base ELSE 0 END)
                AS sell_notional_base,
-           round(sum(t.notional_base), 6) AS notional_base,
-           round(sum(t.fees_base), 6) AS fees_base,
+           sum(t.notional_base) AS notional_base,
+           sum(t.fees_base) AS fees_base,
            now() AS refreshed_at
     FROM fact_trade t JOIN dim_instrument i USING (instrument_key)
     WHERE t.trade_month IN ({months})
@@ -73,11 +73,11 @@ MART_PORTFOLIO_DAILY_PNL = MartDef(
             ("portfolio_key", I64),
             ("portfolio_code", STR),
             ("base_currency", STR),
-            ("begin_nav", F64),
-            ("end_nav", F64),
-            ("net_flow", F64),
-            ("income", F64),
-            ("pnl", F64),
+            ("begin_nav", MONEY),
+            ("end_nav", MONEY),
+            ("net_flow", MONEY),
+            ("income", MONEY),
+            ("pnl", TOTAL),
             ("daily_return", F64),
             ("refreshed_at", TS),
         ),
@@ -89,7 +89,7 @@ MART_PORTFOLIO_DAILY_PNL = MartDef(
     """
     SELECT performance_month AS pnl_month, performance_date, portfolio_key, portfolio_code,
            base_currency, begin_nav, end_nav, net_flow, income,
-           round(end_nav - begin_nav - net_flow, 6) AS pnl, daily_return, now() AS refreshed_at
+           end_nav - begin_nav - net_flow AS pnl, daily_return, now() AS refreshed_at
     FROM fact_performance
     WHERE performance_month IN ({months})
     """,
@@ -106,10 +106,10 @@ MART_EXPOSURE_DAILY = MartDef(
             ("portfolio_code", STR),
             ("asset_class", STR),
             ("sector", STR),
-            ("long_base", F64),
-            ("short_base", F64),
-            ("gross_base", F64),
-            ("net_base", F64),
+            ("long_base", TOTAL),
+            ("short_base", TOTAL),
+            ("gross_base", TOTAL),
+            ("net_base", TOTAL),
             ("positions", I64),
             ("refreshed_at", TS),
         ),
@@ -122,10 +122,10 @@ MART_EXPOSURE_DAILY = MartDef(
     """
     SELECT p.position_month AS exposure_month, p.position_date, p.portfolio_key,
            p.portfolio_code, i.asset_class, i.sector,
-           round(sum(greatest(p.market_value_base, 0)), 6) AS long_base,
-           round(sum(least(p.market_value_base, 0)), 6) AS short_base,
-           round(sum(abs(p.market_value_base)), 6) AS gross_base,
-           round(sum(p.market_value_base), 6) AS net_base,
+           sum(greatest(p.market_value_base, 0)) AS long_base,
+           sum(least(p.market_value_base, 0)) AS short_base,
+           sum(abs(p.market_value_base)) AS gross_base,
+           sum(p.market_value_base) AS net_base,
            count(*) AS positions, now() AS refreshed_at
     FROM fact_position p JOIN dim_instrument i USING (instrument_key)
     WHERE p.position_month IN ({months})

@@ -21,6 +21,22 @@ BOOL = pa.bool_()
 DATE = pa.date32()
 TS = pa.timestamp("us", tz="UTC")
 
+# Exact numbers (decision 0014): money, quantities and prices are decimals with a declared scale,
+# summed exactly by every engine; ratios and statistics (returns, weights, scores) stay float64.
+#: Decimal places of money, quantities and prices: holds every ISO 4217 minor unit (at most 4,
+#: checked by a test against ``model/currencies.py``) and sub-cent prices.
+MONEY_SCALE = 6
+#: Decimal places of FX rates (units of one currency per unit of another).
+RATE_SCALE = 12
+#: One row's amount, quantity or price: 18 integer digits (10^18 of any currency), so that an
+#: amount times a rate (scale 6 + 12) still fits the 38 digits every engine computes with.
+MONEY = pa.decimal128(24, MONEY_SCALE)
+QUANTITY = MONEY
+PRICE = MONEY
+RATE = pa.decimal128(24, RATE_SCALE)
+#: A sum of amounts (a mart or rollup column): 32 integer digits, as SQL's SUM widens it.
+TOTAL = pa.decimal128(38, MONEY_SCALE)
+
 #: valid_to of the current SCD2 version (exclusive upper bound, far future).
 OPEN_END = date(9999, 12, 31)
 
@@ -145,8 +161,16 @@ DIM_COUNTERPARTY = TableDef(
 DIM_CURRENCY = TableDef(
     "dim_currency",
     "core",
-    (("currency_code", STR), ("name", STR), ("numeric_code", STR), *_AUDIT),
-    "ISO 4217 currencies seen in FX rates, trades or reference data.",
+    (
+        ("currency_code", STR),
+        ("name", STR),
+        ("numeric_code", STR),
+        # decimal places of the currency's minor unit (JPY 0, USD 2, KWD 3); null for none
+        ("minor_unit", I16),
+        *_AUDIT,
+    ),
+    "ISO 4217 currencies seen in FX rates, trades or reference data, with the decimal places "
+    "of each one's minor unit.",
     grain="one row per currency",
     natural_key=("currency_code",),
 )
@@ -166,22 +190,22 @@ _TRADE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("instrument_code", STR),
     ("counterparty_code", STR),
     ("side", STR),
-    ("quantity", F64),
-    ("signed_quantity", F64),
-    ("price", F64),
+    ("quantity", QUANTITY),
+    ("signed_quantity", QUANTITY),
+    ("price", PRICE),
     ("currency", STR),
-    ("notional_local", F64),
-    ("fees_local", F64),
+    ("notional_local", MONEY),
+    ("fees_local", MONEY),
     ("base_currency", STR),
-    ("fx_rate", F64),
-    ("notional_base", F64),
-    ("fees_base", F64),
+    ("fx_rate", RATE),
+    ("notional_base", MONEY),
+    ("fees_base", MONEY),
     # the tenant's reporting currency (setting reporting_currency) when the row was loaded,
     # units of it per unit of the base currency on the trade date, and the amounts in it
     ("reporting_currency", STR),
-    ("reporting_fx_rate", F64),
-    ("notional_reporting", F64),
-    ("fees_reporting", F64),
+    ("reporting_fx_rate", RATE),
+    ("notional_reporting", MONEY),
+    ("fees_reporting", MONEY),
 )
 
 FACT_TRADE = TableDef(
@@ -214,22 +238,22 @@ FACT_POSITION = TableDef(
         ("instrument_key", I64),
         ("portfolio_code", STR),
         ("instrument_code", STR),
-        ("quantity", F64),
+        ("quantity", QUANTITY),
         ("currency", STR),
-        ("market_value_local", F64),
+        ("market_value_local", MONEY),
         # average-cost basis of the open quantity; unrealized = market value - cost basis
-        ("cost_basis_local", F64),
-        ("unrealized_pnl_local", F64),
+        ("cost_basis_local", MONEY),
+        ("unrealized_pnl_local", MONEY),
         ("base_currency", STR),
-        ("fx_rate", F64),
-        ("market_value_base", F64),
-        ("cost_basis_base", F64),
-        ("unrealized_pnl_base", F64),
+        ("fx_rate", RATE),
+        ("market_value_base", MONEY),
+        ("cost_basis_base", MONEY),
+        ("unrealized_pnl_base", MONEY),
         ("reporting_currency", STR),
-        ("reporting_fx_rate", F64),
-        ("market_value_reporting", F64),
-        ("cost_basis_reporting", F64),
-        ("unrealized_pnl_reporting", F64),
+        ("reporting_fx_rate", RATE),
+        ("market_value_reporting", MONEY),
+        ("cost_basis_reporting", MONEY),
+        ("unrealized_pnl_reporting", MONEY),
         *_AUDIT,
     ),
     "Daily position snapshot per portfolio and instrument: market value, average-cost basis "
@@ -248,17 +272,17 @@ FACT_PERFORMANCE = TableDef(
         ("portfolio_key", I64),
         ("portfolio_code", STR),
         ("base_currency", STR),
-        ("begin_nav", F64),
-        ("end_nav", F64),
-        ("net_flow", F64),
-        ("income", F64),
+        ("begin_nav", MONEY),
+        ("end_nav", MONEY),
+        ("net_flow", MONEY),
+        ("income", MONEY),
         ("daily_return", F64),
         ("reporting_currency", STR),
-        ("reporting_fx_rate", F64),
-        ("begin_nav_reporting", F64),
-        ("end_nav_reporting", F64),
-        ("net_flow_reporting", F64),
-        ("income_reporting", F64),
+        ("reporting_fx_rate", RATE),
+        ("begin_nav_reporting", MONEY),
+        ("end_nav_reporting", MONEY),
+        ("net_flow_reporting", MONEY),
+        ("income_reporting", MONEY),
         *_AUDIT,
     ),
     "Daily portfolio performance: NAV, external flows, income and the day's return.",
@@ -276,7 +300,7 @@ FACT_PRICE = TableDef(
         ("instrument_key", I64),
         ("instrument_code", STR),
         ("currency", STR),
-        ("close_price", F64),
+        ("close_price", PRICE),
         *_AUDIT,
     ),
     "Daily close price per instrument, in the instrument's currency.",
@@ -288,7 +312,7 @@ FACT_PRICE = TableDef(
 FACT_FX_RATE = TableDef(
     "fact_fx_rate",
     "core",
-    (("rate_date", DATE), ("currency_code", STR), ("rate_to_usd", F64), *_AUDIT),
+    (("rate_date", DATE), ("currency_code", STR), ("rate_to_usd", RATE), *_AUDIT),
     "Daily FX rate: the value in USD of one unit of the currency.",
     grain="currency × day",
     natural_key=("currency_code", "rate_date"),

@@ -9,8 +9,10 @@ documents the encoding; in short:
   ``2024-01-31T17:00:00+00:00``); one it cannot is the same text with an expanded year
   (``+10000-01-01``, ``-0044-03-15``: astronomical years, year 0 is 1 BC), and DuckDB's
   infinities are ``"infinity"`` and ``"-infinity"``;
-- integers, HUGEINT and DECIMAL without a fraction are exact JSON integers; DECIMAL with a
-  fraction is a double; NaN and infinite doubles are ``null``;
+- integers and HUGEINT are exact JSON integers; a DECIMAL is a JSON number written with its
+  exact digits and scale (``1234.500000``, written by ``ledgerhouse.jsonio.dumps``; a reader
+  that wants the exact value parses numbers as decimals, as ``ledgerhouse.client`` does);
+  NaN and infinite doubles are ``null``;
 - BLOB and BIT are hex text; INTERVAL is an ISO 8601 duration (``P1M2DT3.5S``);
 - LIST is an array, STRUCT an object, MAP an array of ``[key, value]`` pairs, UNION the value of
   its member.
@@ -24,7 +26,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any, TypeAlias
 
 import pyarrow as pa
@@ -108,7 +109,7 @@ def _values(arr: pa.Array, as_json: bool) -> list[Any]:
     if not as_json:  # no other type fails to_pylist: keep the error if one does
         return arr.to_pylist()
     if pa.types.is_decimal(t):
-        return [_number(v) for v in arr.to_pylist()]
+        return arr.to_pylist()  # Decimals: ``dumps`` writes their exact digits
     if pa.types.is_floating(t):
         return _finite(arr)
     if _is_binary(t):
@@ -238,12 +239,6 @@ def _timedelta(nanoseconds: int) -> timedelta | str:
         return timedelta(microseconds=nanoseconds // 1000)
     except OverflowError:
         return iso_interval(0, 0, nanoseconds)
-
-
-def _number(value: Decimal | None) -> int | float | None:
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _finite(arr: pa.Array) -> list[Any]:

@@ -115,15 +115,18 @@ class Bindings:
         has none (or no version). ``check_uniform`` reads every footer to learn whether the
         files agree on their columns (then the engine need not unify them on each read)."""
         files = self.store.files(tenant, table, version) if version is not None else []
-        if not files:
+        if not files or version is None:
             return table.schema.empty_table()
+        stored = set(self.store.column_names(tenant, table, version))
+        absent = tuple((n, t) for n, t in table.columns if n not in stored)
         return PinnedFiles(
             relation=table.relation,
             version=version,
             columns=tuple(table.column_names),
             files=tuple(files),
             partition_by=tuple(table.partition_by),
-            uniform=check_uniform and _uniform(files),
+            uniform=check_uniform and _uniform(files) and not absent,
+            absent=absent,
         )
 
     def _evict(self, newest: Key) -> None:

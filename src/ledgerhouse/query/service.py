@@ -103,11 +103,13 @@ class QueryResult:
         return out
 
     def rows(self) -> list[list[Any]]:
-        """Rows as Python values. Decimals become int when they have no fraction (DuckDB's
-        sum of integers is DECIMAL(38, 0)) and float otherwise, so JSON carries numbers. A
-        value Python cannot hold ('infinity'::date, year 10000) comes as its JSON text."""
+        """Rows as Python values. A decimal column is ``Decimal`` values, exact (money,
+        quantities), except one of scale 0 (DuckDB's sum of integers is DECIMAL(38, 0)): ints.
+        A value Python cannot hold ('infinity'::date, year 10000) comes as its JSON text."""
         cols = [
-            [_number(v) for v in c.to_pylist()] if pa.types.is_decimal(c.type) else python_values(c)
+            [_integer(v) for v in c.to_pylist()]
+            if pa.types.is_decimal(c.type) and c.type.scale == 0
+            else python_values(c)
             for c in self.table.columns
         ]
         return [list(r) for r in zip(*cols, strict=True)] if cols else []
@@ -527,10 +529,8 @@ def to_dialect(sql: str, dialect: str) -> str:
     return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
 
 
-def _number(value: Decimal | None) -> int | float | None:
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
+def _integer(value: Decimal | None) -> int | None:
+    return None if value is None else int(value)
 
 
 _WATCHDOG = Watchdog()

@@ -25,6 +25,7 @@ from ledgerhouse.semantic.models import (
     Measure,
     Rollup,
 )
+from ledgerhouse.semantic.numerics import EXACT, EXACT_DECIMALS, FLOAT_SUM
 
 ROLLUP_MONTH = "rollup_month"
 
@@ -283,29 +284,45 @@ def _lit(value: str) -> str:
 
 
 def primitives(name: str, m: Measure) -> dict[str, str]:
-    """Primitive column suffix -> aggregate over fact rows."""
+    """Primitive column suffix -> aggregate over fact rows. Sums of an exact measure are
+    DECIMAL sums; a float measure's values are each cast to FLOAT_SUM first (numerics.py)."""
     x, w = m.sql, m.weight
+
+    def total(e: str) -> str:
+        return f"sum({e})" if m.numeric == "exact" else f"sum(CAST({e} AS {FLOAT_SUM}))"
+
     match m.type:
         case "sum":
-            return {"sum": f"sum({x})"}
+            return {"sum": total(f"{x}")}
         case "count":
             return {"count": f"count({x})" if x else "count(*)"}
         case "count_distinct":
             return {"distinct": f"count(DISTINCT {x})"}
         case "avg":
-            return {"sum": f"sum({x})", "count": f"count({x})"}
+            return {"sum": total(f"{x}"), "count": f"count({x})"}
         case "min" | "max":
             return {m.type: f"{m.type}({x})"}
         case "weighted_avg":
             return {
-                "wsum": f"sum(({x}) * ({w}))",
-                "weight": f"sum(CASE WHEN ({x}) IS NOT NULL THEN ({w}) END)",
+                "wsum": total(f"({x}) * ({w})"),
+                "weight": total(f"CASE WHEN ({x}) IS NOT NULL THEN ({w}) END"),
             }
         case "stddev":  # from sums, so that a rollup can re-aggregate it
-            return {"sum": f"sum({x})", "sumsq": f"sum(({x}) * ({x}))", "count": f"count({x})"}
+            return {"sum": total(f"{x}"), "sumsq": total(f"({x}) * ({x})"), "count": f"count({x})"}
         case "percentile":
             return {"pct": f"quantile_cont({x}, {float(m.quantile or 0.5)!r})"}
     raise AssertionError(f"{name} ({m.type}) has no primitives")
+
+
+def primitive_type(suffix: str, m: Measure) -> str:
+    """The SQL type a primitive is stored in (a rollup column) and computed as (both routes)."""
+    if suffix in ("count", "distinct"):
+        return "BIGINT"
+    if suffix == "pct":
+        return "DOUBLE"
+    if suffix in ("min", "max"):
+        return EXACT if m.numeric == "exact" else "DOUBLE"
+    return EXACT if m.numeric == "exact" else FLOAT_SUM
 
 
 _REAGGREGATE = {"sum": "sum", "count": "sum", "distinct": "sum", "min": "min", "max": "max"}
@@ -318,18 +335,36 @@ def _reaggregate(suffix: str, column: str) -> str:
     return f"coalesce({agg}, 0)" if suffix in ("count", "distinct") else agg
 
 
-def _cast(suffix: str, sql: str) -> str:
-    return f"CAST({sql} AS {'BIGINT' if suffix in ('count', 'distinct') else 'DOUBLE'})"
+def _cast(suffix: str, m: Measure, sql: str) -> str:
+    return f"CAST({sql} AS {primitive_type(suffix, m)})"
+
+
+def is_exact(cube: Cube, name: str) -> bool:
+    """Whether a measure's value is a DECIMAL (exact) rather than a DOUBLE."""
+    m = cube.measures[name]
+    if m.type in ("sum", "min", "max"):
+        return m.numeric == "exact"
+    if m.type == "running_total":
+        return is_exact(cube, m.measure or "")
+    return False
 
 
 def _final(cube: Cube, name: str, r: Resolved) -> str:
-    """The SQL of a measure's value from its primitives, rounded to its ``decimals``."""
+    """The SQL of a measure's value from its primitives: an exact one as DECIMAL(38, its
+    ``decimals``) (rounded half away from zero, DuckDB's cast), a float one rounded to its
+    ``decimals`` if it has any."""
     m = cube.measures[name]
     expr = _value(cube, name, r)
     decimals = m.decimals
     if m.type == "running_total" and decimals is None:
         decimals = cube.measures[m.measure or ""].decimals
+    if is_exact(cube, name):
+        return f"CAST({expr} AS DECIMAL(38, {EXACT_DECIMALS if decimals is None else decimals}))"
     return expr if decimals is None else f"round({expr}, {decimals})"
+
+
+def _double(sql: str) -> str:
+    return f"CAST({sql} AS DOUBLE)"
 
 
 def _value(cube: Cube, name: str, r: Resolved) -> str:
@@ -343,12 +378,12 @@ def _value(cube: Cube, name: str, r: Resolved) -> str:
             return col(m.type)
         case "count_distinct":
             return col("distinct")
-        case "avg":
-            return f"{col('sum')} / nullif({col('count')}, 0)"
+        case "avg":  # one division of exact sums: the same bits every time
+            return f"{_double(col('sum'))} / nullif({col('count')}, 0)"
         case "weighted_avg":
-            return f"{col('wsum')} / nullif({col('weight')}, 0)"
+            return f"{_double(col('wsum'))} / nullif({_double(col('weight'))}, 0)"
         case "stddev":  # sample standard deviation; null below two values
-            n, s, ss = col("count"), col("sum"), col("sumsq")
+            n, s, ss = col("count"), _double(col("sum")), _double(col("sumsq"))
             return (
                 f"CASE WHEN {n} > 1 THEN sqrt(greatest({ss} - {s} * {s} / {n}, 0) / ({n} - 1)) END"
             )
@@ -356,10 +391,12 @@ def _value(cube: Cube, name: str, r: Resolved) -> str:
             return col("pct")
         case "ratio":
             num, den = _final(cube, m.numerator or "", r), _final(cube, m.denominator or "", r)
-            return f"({num}) / nullif({den}, 0)"
+            return f"{_double(num)} / nullif({_double(den)}, 0)"
         case "share":  # of the total over every group of the answer (before any limit)
             base = _final(cube, m.measure or "", r)
-            return f"({base}) / nullif(sum({base}) OVER (), 0)"
+            # the total added up exactly (a window sum of doubles depends on row order)
+            whole = base if is_exact(cube, m.measure or "") else f"CAST({base} AS {FLOAT_SUM})"
+            return f"{_double(base)} / nullif({_double(f'sum({whole}) OVER ()')}, 0)"
         case "running_total":
             base = _final(cube, m.measure or "", r)
             part = ", ".join(_q(d) for d in r.dimensions)
@@ -416,7 +453,7 @@ def compile_query(r: Resolved, rollup: str | None) -> tuple[str, list[Any]]:
         }
         time_sql = cube.dimensions[r.time_dimension].sql if r.time_dimension else ""
         prim = {
-            f"{m}__{s}": _cast(s, agg)
+            f"{m}__{s}": _cast(s, cube.measures[m], agg)
             for m in r.base_measures
             for s, agg in primitives(m, cube.measures[m]).items()
         }
@@ -436,7 +473,7 @@ def compile_query(r: Resolved, rollup: str | None) -> tuple[str, list[Any]]:
         dim_sql = filter_sql = {d: f"fact.{_q(d)}" for d in spec.dimensions}
         time_sql = f"fact.{_q(spec.time_dimension or '')}"
         prim = {
-            f"{m}__{s}": _cast(s, _reaggregate(s, f"fact.{_q(f'{m}__{s}')}"))
+            f"{m}__{s}": _cast(s, cube.measures[m], _reaggregate(s, f"fact.{_q(f'{m}__{s}')}"))
             for m in r.base_measures
             for s in primitives(m, cube.measures[m])
         }
@@ -497,7 +534,8 @@ def rollup_select(cube: Cube, name: str) -> str:
         measure = cube.measures[m]
         used += [s for s in (measure.sql, measure.weight) if s]
         select += [
-            f"{_cast(s, agg)} AS {_q(f'{m}__{s}')}" for s, agg in primitives(m, measure).items()
+            f"{_cast(s, measure, agg)} AS {_q(f'{m}__{s}')}"
+            for s, agg in primitives(m, measure).items()
         ]
     select.append("now() AS refreshed_at")
     source = f"{cube.fact} AS fact"

@@ -99,6 +99,13 @@ class Measure(_Strict):
     reporting_measure: str | None = Field(
         default=None, description="base: the same amount in the reporting currency (a measure)."
     )
+    numeric: Literal["exact", "float"] | None = Field(
+        default=None,
+        description="exact: the expression is over decimal or integer columns, summed exactly "
+        "(money, quantities); float: over a float column (returns, weights), summed "
+        "order-independently at 18 decimal places. Found from the tables' column types when "
+        "not given (semantic/numerics.py).",
+    )
     title: str = ""
     description: str = ""
 

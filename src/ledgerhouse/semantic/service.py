@@ -8,7 +8,7 @@ control and query log as any SQL query.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,14 +24,23 @@ from ledgerhouse.semantic.compiler import (
     CubePlan,
     choose,
     compile_query,
+    primitive_type,
     primitives,
     resolve,
     rollup_select,
 )
 from ledgerhouse.semantic.cube_query import CubeQuery
 from ledgerhouse.semantic.models import DATE_LEVELS, Cube
+from ledgerhouse.semantic.numerics import classified
 
 _ARROW = {"string": STR, "number": F64, "integer": I64, "boolean": pa.bool_(), "time": DATE}
+
+
+def _arrow_type(sql_type: str) -> pa.DataType:
+    if sql_type.startswith("DECIMAL("):
+        precision, scale = (int(n) for n in sql_type[len("DECIMAL(") : -1].split(","))
+        return pa.decimal128(precision, scale)
+    return {"BIGINT": I64, "DOUBLE": F64}[sql_type]
 
 
 def parse_query(
@@ -67,7 +76,10 @@ def _parse(query: dict[str, Any] | str | bytes) -> CubeQuery:
 
 class SemanticLayer:
     def __init__(
-        self, cubes: dict[str, Cube], relations: Collection[str], reporting_currency: str = "USD"
+        self,
+        cubes: dict[str, Cube],
+        relations: Mapping[str, TableDef],
+        reporting_currency: str = "USD",
     ) -> None:
         for cube in cubes.values():
             for table in [cube.fact, *(j.table for j in cube.joins.values())]:
@@ -76,7 +88,8 @@ class SemanticLayer:
                         f"cube {cube.name!r} uses unknown table {table!r}",
                         hint="Name a core table (see `ledgerhouse tables`).",
                     )
-        self.cubes = cubes
+        # each measure exact or float, from the column types it reads (semantic/numerics.py)
+        self.cubes = {name: classified(cube, relations) for name, cube in cubes.items()}
         #: the currency of measures declared ``currency: reporting`` (setting
         #: reporting_currency; the loaders store their amounts in it)
         self.reporting_currency = reporting_currency
@@ -104,7 +117,7 @@ class SemanticLayer:
                 cols.append((ROLLUP_MONTH, STR))
                 for m in spec.measures:
                     for s in primitives(m, cube.measures[m]):
-                        cols.append((f"{m}__{s}", I64 if s in ("count", "distinct") else F64))
+                        cols.append((f"{m}__{s}", _arrow_type(primitive_type(s, cube.measures[m]))))
                 cols.append(("refreshed_at", TS))
                 grain = " × ".join([*spec.dimensions, spec.granularity or "all time"])
                 table = TableDef(

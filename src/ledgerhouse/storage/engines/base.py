@@ -53,6 +53,9 @@ class PinnedFiles:
     partition_by: tuple[str, ...] = ()
     #: every file has the same columns in the same order (no need to unify them by name)
     uniform: bool = False
+    #: columns of the table this version has no data for (written by an older release,
+    #: before ``ledgerhouse upgrade`` added them), read as NULLs of the given Arrow type
+    absent: tuple[tuple[str, pa.DataType], ...] = ()
 
 
 #: What an engine binds: a table version's files, or an Arrow table (an empty version).
@@ -204,10 +207,14 @@ def binding_failed(relation: str, version: int | None, reason: str) -> StorageUn
 
 def query_failed(reason: str, engine: str) -> QueryFailed:
     """The engine refused an accepted statement (a type error, division by zero...)."""
-    return QueryFailed(
-        f"the query failed: {reason}",
-        hint=f"Fix the SQL; the error names the part {engine} could not run.",
-    )
+    hint = f"Fix the SQL; the error names the part {engine} could not run."
+    if "Overflow in" in reason:  # exact decimals (decision 0014) have 38 digits, no more
+        hint = (
+            "An exact decimal result needs more than 38 digits: a product of decimals adds "
+            "their scales (amount × rate × rate has 30 places). Round a factor first "
+            "(CAST(x * fx_rate AS DECIMAL(38, 6))), or CAST to DOUBLE for an approximate value."
+        )
+    return QueryFailed(f"the query failed: {reason}", hint=hint)
 
 
 # -- spill folders ---------------------------------------------------------------------------

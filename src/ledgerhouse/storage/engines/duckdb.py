@@ -245,8 +245,13 @@ class DuckDBSession:
 
 
 def read_parquet_sql(files: PinnedFiles) -> str:
-    """The SELECT of a table version's columns from its Parquet files."""
-    cols = ", ".join(_ident(c) for c in files.columns)
+    """The SELECT of a table version's columns from its Parquet files (a column the version
+    lacks, from an older release, as typed NULLs: old commits answer as they did)."""
+    absent = dict(files.absent)
+    cols = ", ".join(
+        f"CAST(NULL AS {_sql_type(absent[c])}) AS {_ident(c)}" if c in absent else _ident(c)
+        for c in files.columns
+    )
     file_list = "[" + ", ".join(_literal(f) for f in files.files) + "]"
     options = f"union_by_name = {'false' if files.uniform else 'true'}"
     if files.partition_by:
@@ -255,6 +260,14 @@ def read_parquet_sql(files: PinnedFiles) -> str:
     else:
         options += ", hive_partitioning = false"
     return f"SELECT {cols} FROM read_parquet({file_list}, {options})"
+
+
+def _sql_type(t: pa.DataType) -> str:
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    names = {"int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE"}
+    names |= {"bool": "BOOLEAN", "date32[day]": "DATE", "string": "VARCHAR"}
+    return names.get(str(t), "VARCHAR")
 
 
 def _duckdb_error(exc: OSError) -> duckdb.Error:
