@@ -263,3 +263,57 @@ def test_a_decimal_overflow_says_how_to_fix_it(loaded: Session) -> None:
         "FROM fact_trade"
     ).rows()
     assert isinstance(fixed[0][0], Decimal)
+
+
+def test_every_protocol_carries_the_same_digits(loaded: Session, tmp_path: Path) -> None:
+    """The JSON API, the streamed CSV, Parquet and Arrow answers, a library export and the
+    CLI's JSON all give the exact sums the library gives (no float in between)."""
+    import io
+    import json
+
+    import pyarrow.csv as pacsv
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from ledgerhouse.api import create_app
+    from ledgerhouse.cli.main import app as cli
+
+    sql = (
+        "SELECT portfolio_code, sum(notional_base) AS n, sum(fees_reporting) AS f "
+        "FROM fact_trade GROUP BY 1 ORDER BY 1"
+    )
+    want = loaded.query(sql).rows()
+    assert want and all(isinstance(v, Decimal) for r in want for v in r[1:])
+    key = loaded.create_api_key("digits", ("reader",))
+    wh = loaded.warehouse
+    with TestClient(create_app(wh)) as c:
+        c.headers["Authorization"] = f"Bearer {key}"
+        body = c.post("/v1/query/sql", json={"sql": sql}).text
+        assert json.loads(body, parse_float=Decimal)["rows"] == want
+        media = {
+            "text/csv": lambda b: pacsv.read_csv(
+                io.BytesIO(b),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={"n": pa.string(), "f": pa.string()}
+                ),
+            ),
+            "application/vnd.apache.parquet": lambda b: pq.read_table(io.BytesIO(b)),
+            "application/vnd.apache.arrow.stream": lambda b: ipc.open_stream(b).read_all(),
+        }
+        for accept, read in media.items():
+            r = c.post("/v1/query/sql", headers={"Accept": accept}, json={"sql": sql})
+            assert r.status_code == 200, r.text
+            got = read(r.content).to_pylist()
+            assert [[g["portfolio_code"], Decimal(g["n"]), Decimal(g["f"])] for g in got] == want
+            if accept != "text/csv":
+                assert all(isinstance(g["n"], Decimal) for g in got), accept
+    path = tmp_path / "out.parquet"
+    loaded.export(sql, path, format="parquet")
+    assert [list(r.values()) for r in pq.read_table(path).to_pylist()] == want
+    res = CliRunner().invoke(
+        cli, ["query", sql, "--format", "json", "--root", str(wh.settings.root)]
+    )
+    assert res.exit_code == 0, res.stdout
+    assert json.loads(res.stdout, parse_float=Decimal)["rows"] == want

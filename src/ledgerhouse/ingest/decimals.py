@@ -45,10 +45,18 @@ def to_decimal(values: pl.Series, target: DecimalType) -> tuple[pl.Series, pl.Se
         text = values.str.strip_chars()
         return _from_text(_only_where(text != "", text), target)
     if dtype.is_float():
-        return _from_float(values.cast(pl.Float64), target)
-    if dtype.is_integer() or isinstance(dtype, pl.Decimal):
-        return _from_text(values.cast(pl.String), target)
-    if dtype == pl.Boolean or dtype == pl.Null or dtype.is_temporal():
+        values = values.cast(pl.Float64)
+        small = (values.abs() < min(_FAST_FLOAT, _limit(target))).fill_null(False)
+        fast = _only_where(small, values).cast(target.polars, strict=False)
+        # the shortest text of a double below 2^33 has at most 6 places iff it reads back
+        ok = values.is_null() | (small & (fast.cast(pl.Float64) == values)).fill_null(False)
+        return _with_slow_rows(fast, ok, values, target)
+    if dtype.is_integer() or (isinstance(dtype, pl.Decimal) and (dtype.scale or 0) <= target.scale):
+        wide = values.cast(pl.Decimal(38, target.scale), strict=False)
+        fits = (wide.abs() < Decimal(10) ** _integer_digits(target)).fill_null(False)
+        fast = _only_where(fits, wide).cast(target.polars, strict=False)
+        return _with_slow_rows(fast, values.is_null() | fits, values, target)
+    if isinstance(dtype, pl.Decimal) or dtype in (pl.Boolean, pl.Null) or dtype.is_temporal():
         return _from_text(values.cast(pl.String), target)
     unreadable = pl.Series(["cannot be read as a number"] * len(values), dtype=pl.String)
     return pl.Series([None] * len(values), dtype=target.polars), _only_where(
@@ -56,22 +64,48 @@ def to_decimal(values: pl.Series, target: DecimalType) -> tuple[pl.Series, pl.Se
     )
 
 
-def _from_float(values: pl.Series, target: DecimalType) -> tuple[pl.Series, pl.Series]:
-    small = (values.abs() < min(_FAST_FLOAT, 10.0 ** (target.precision - target.scale))).fill_null(
-        False
-    )
-    fast = _only_where(small, values).cast(target.polars, strict=False)
-    ok = (small & (fast.cast(pl.Float64) == values)).fill_null(False)
-    if bool(ok.all()) or values.null_count() == len(values):
-        return fast, pl.Series([None] * len(values), dtype=pl.String)
-    # the rest (large, non-finite, or with more places than the scale) through their text
-    slow_typed, slow_reason = _from_text(values.cast(pl.String), target)
-    typed = pl.select(pl.when(ok).then(fast).otherwise(slow_typed)).to_series()
-    reason = pl.select(pl.when(ok).then(None).otherwise(slow_reason)).to_series()
-    return typed.cast(target.polars), reason
+def _limit(target: DecimalType) -> float:
+    return 10.0 ** _integer_digits(target)
+
+
+def _integer_digits(target: DecimalType) -> int:
+    return target.precision - target.scale
+
+
+def _with_slow_rows(
+    fast: pl.Series, ok: pl.Series, values: pl.Series, target: DecimalType
+) -> tuple[pl.Series, pl.Series]:
+    """``fast`` where ``ok``; the other rows (large, non-finite, more places than the scale)
+    read through their text, which says why one is refused. Only those rows are rendered."""
+    reasons = pl.Series([None] * len(values), dtype=pl.String)
+    if bool(ok.all()):
+        return fast, reasons
+    rows = (~ok).arg_true()
+    slow_typed, slow_reason = _from_text(values.gather(rows).cast(pl.String), target)
+    typed = fast.cast(target.polars).scatter(rows, slow_typed)
+    return typed, reasons.scatter(rows, slow_reason)
 
 
 def _from_text(text: pl.Series, target: DecimalType) -> tuple[pl.Series, pl.Series]:
+    """Plain decimal text (``-12.50``) by Polars' parser and the position of the point; the
+    rest (exponents, text the parser refuses, values too large for it) by the full grammar."""
+    parsed = text.str.to_decimal(scale=target.scale)
+    dot = text.str.find(".", literal=True)
+    places = (text.str.strip_chars_end("0").str.len_chars() - dot - 1).fill_null(0)
+    plain = parsed.is_not_null() & ~text.str.contains("[eE]").fill_null(True)
+    too_large = parsed.abs() >= Decimal(10) ** _integer_digits(target)
+    ok = text.is_null() | (plain & (places <= target.scale) & ~too_large).fill_null(False)
+    fast = _only_where(ok, parsed).cast(target.polars, strict=False)
+    reasons = pl.Series([None] * len(text), dtype=pl.String)
+    if bool(ok.all()):
+        return fast, reasons
+    rows = (~ok).arg_true()
+    slow_typed, slow_reason = _by_grammar(text.gather(rows), target)
+    return fast.scatter(rows, slow_typed), reasons.scatter(rows, slow_reason)
+
+
+def _by_grammar(text: pl.Series, target: DecimalType) -> tuple[pl.Series, pl.Series]:
+    """Every row by the number grammar ``_NUMBER``: sign, digits, point, exponent."""
     frame = pl.DataFrame({"v": text})
     v = pl.col("v")
     parts = v.str.extract_groups(_NUMBER)
