@@ -37,6 +37,8 @@ def _reference(text: str, target: DecimalType) -> Decimal | None:
         ("1000000e-12", Decimal("0.000001"), None),
         ("+.5", Decimal("0.5"), None),
         ("1E3", Decimal(1000), None),
+        ("0E-10", Decimal(0), None),  # zero has no decimal places, whatever its exponent
+        ("-0.000e-20", Decimal(0), None),
         ("123456789012345678.5", Decimal("123456789012345678.5"), None),
         ("1.1234567", None, "'1.1234567' has 7 decimal places; decimal(24,6) holds at most 6"),
         ("1e-7", None, "'1e-7' has 7 decimal places"),

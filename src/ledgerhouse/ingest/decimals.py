@@ -115,6 +115,7 @@ def _by_grammar(text: pl.Series, target: DecimalType) -> tuple[pl.Series, pl.Ser
     digits = whole + fraction
     trailing_zeros = digits.str.len_chars() - digits.str.strip_chars_end("0").str.len_chars()
     places = fraction.str.len_chars().cast(pl.Int64) - exponent.fill_null(0) - trailing_zeros
+    places = pl.when(digits.str.strip_chars("0") == "").then(0).otherwise(places)  # 0E-10 is 0
     integer_digits = whole.str.strip_chars_start("0").str.len_chars()
     matched = v.str.contains(_NUMBER) & digits.str.contains("[0-9]")
     max_integer = target.precision - target.scale
