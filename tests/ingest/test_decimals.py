@@ -91,3 +91,12 @@ def test_integer_and_decimal_columns_are_taken_as_they_are() -> None:
     typed, why = to_decimal(wide, MONEY)
     assert typed.to_list() == [None, Decimal("2.5")]
     assert "8 decimal places" in (why[0] or "")
+
+
+def test_rates_keep_their_digits_above_the_money_fast_path() -> None:
+    """A float read at 12 places: above 2^52 / 10^12 (about 4503) a double cannot tell two
+    12-place decimals apart, so those go through their shortest text."""
+    values = [8192.7, 4503.1, 123456.000001, 0.000123456789]
+    typed, why = to_decimal(pl.Series(values), DecimalType(24, 12))
+    assert typed.to_list() == [Decimal(repr(v)) for v in values]
+    assert why.to_list() == [None] * len(values)

@@ -71,5 +71,6 @@ def test_performance_return_derived_when_absent(ref_wh: Session) -> None:
     rows = ref_wh.query(
         "SELECT daily_return, net_flow FROM fact_performance ORDER BY performance_date"
     ).rows()
-    assert rows[0][0] == 1100 / 1050 - 1 and rows[0][1] == 50.0
-    assert rows[1] == [1089 / 1100 - 1, 0.0]
+    # the day's exact gain over the exact base, one float division (docs/analytics.md)
+    assert rows[0][0] == (1100 - 1000 - 50) / 1050 and rows[0][1] == 50
+    assert rows[1] == [(1089 - 1100) / 1100, 0]

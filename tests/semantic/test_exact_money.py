@@ -317,3 +317,119 @@ def test_every_protocol_carries_the_same_digits(loaded: Session, tmp_path: Path)
     )
     assert res.exit_code == 0, res.stdout
     assert json.loads(res.stdout, parse_float=Decimal)["rows"] == want
+
+
+# -- found in review: large values, rates, nested values, declared kinds ----------------------
+def test_a_large_valid_trade_is_stored_and_its_statistics_do_not_overflow(
+    ref_wh: Session,
+) -> None:
+    """A 10^13 notional (a USD 1bn trade in IDR is 1.6e13) fits decimal(24,6): it is stored,
+    and the rollups' standard-deviation sums of squares hold it."""
+    csv = TRADE_HEADER + trade_row("A1", qty="10000000", price="1000000") + trade_row("A2")
+    assert ref_wh.ingest("trades", csv.encode(), fmt="csv").status == "committed"
+    q = {"measures": ["notional", "notional_stddev"], "cache": False}
+    raw = ref_wh.cube("trades", {**q, "route": "raw"}).rows()
+    assert raw[0][0] == Decimal("10000000001000")
+    assert math.isclose(raw[0][1], float(Decimal("10000000001000") - 2000) / math.sqrt(2))
+
+
+def test_a_product_too_large_is_refused_with_a_reason_not_a_crash(ref_wh: Session) -> None:
+    csv = (
+        TRADE_HEADER
+        + trade_row("B1", qty="10000000000000", price="10000000000000")
+        + "".join(trade_row(f"OK{i}") for i in range(30))
+    )
+    report = ref_wh.ingest("trades", csv.encode(), fmt="csv")
+    assert report.status == "committed" and report.rows_quarantined == 1
+    (reason,) = report.quarantine_reasons
+    assert "notional_local = quantity × price" in reason and "does not fit decimal(…,…)" in reason
+
+
+def test_an_unusable_cross_rate_and_an_overflowing_pnl_are_refused(ref_wh: Session) -> None:
+    positions = (
+        "position_date,portfolio_code,instrument_code,quantity,market_value,cost_basis\n"
+        "2024-01-02,P1,AAPL,1,900000000000000000,-900000000000000000\n"
+        + "".join(f"2024-01-{3 + i:02d},P1,AAPL,1,100,90\n" for i in range(25))
+    )
+    report = ref_wh.ingest("positions", positions.encode(), fmt="csv")
+    assert report.rows_quarantined == 1
+    assert any("unrealized_pnl_local = market_value_local - cost_basis_local" in r
+               for r in report.quarantine_reasons)  # fmt: skip
+    fx = "rate_date,currency,rate_to_usd\n2024-01-01,VND,0.000000000001\n"
+    assert ref_wh.ingest("fx_rates", fx.encode(), fmt="csv").status == "committed"
+    pf = (
+        "portfolio_code,name,firm,desk,base_currency,effective_date\n"
+        "PV,Viet,ACME,Asia,VND,2020-01-01\n"
+    )
+    ref_wh.ingest("portfolios", pf.encode(), fmt="csv")
+    csv = TRADE_HEADER + trade_row("V1", pf="PV") + "".join(trade_row(f"W{i}") for i in range(30))
+    report = ref_wh.ingest("trades", csv.encode(), fmt="csv")
+    assert report.rows_quarantined == 1
+    (reason,) = report.quarantine_reasons
+    assert "the FX rate from USD to VND" in reason and "does not fit decimal(…,…)" in reason
+
+
+def test_rates_from_parquet_floats_keep_their_digits(ref_wh: Session, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "rate_date": ["2024-01-03", "2024-01-03"],
+            "currency": ["XAU", "EUR"],
+            "rate_to_usd": pa.array([8192.7, 1.0823], pa.float64()),
+        }
+    )
+    path = tmp_path / "fx.parquet"
+    pq.write_table(table, path)
+    assert ref_wh.ingest("fx_rates", path.read_bytes(), fmt="parquet").status == "committed"
+    rows = ref_wh.query(
+        "SELECT currency_code, rate_to_usd FROM fact_fx_rate "
+        "WHERE rate_date = DATE '2024-01-03' ORDER BY 1"
+    ).rows()
+    assert rows == [["EUR", Decimal("1.0823")], ["XAU", Decimal("8192.7")]]
+
+
+def test_nested_values_with_fractions_load_and_export(ref_wh: Session, tmp_path: Path) -> None:
+    body = (
+        '[{"rate_date": "2024-01-04", "currency": "EUR", "rate_to_usd": 1.1, "meta": {"src": 0.5}}]'
+    )
+    report = ref_wh.ingest("fx_rates", body.encode(), fmt="json")
+    assert report.status == "committed" and any("meta" in w for w in report.warnings)
+    out = tmp_path / "nested.csv"
+    ref_wh.export("SELECT [rate_to_usd] AS rates FROM fact_fx_rate ORDER BY 1", out, format="csv")
+    assert "[1.100000000000]" in out.read_text()
+
+
+def test_a_declared_exact_measure_must_be_exact(tmp_path: Path) -> None:
+    from ledgerhouse.errors import ConfigError
+    from ledgerhouse.model.schema import FACT_PERFORMANCE, FACT_TRADE
+    from ledgerhouse.semantic.models import Cube
+    from ledgerhouse.semantic.numerics import classified
+
+    def cube(sql: str, numeric: str | None = None) -> Cube:
+        measure = {"type": "sum", "sql": sql} | ({"numeric": numeric} if numeric else {})
+        return Cube.model_validate(
+            {"name": "c", "fact": "fact_trade", "partition": "trade_month",
+             "dimensions": {"side": {"sql": "fact.side"}}, "measures": {"m": measure}}
+        )  # fmt: skip
+
+    tables = {t.relation: t for t in (FACT_TRADE, FACT_PERFORMANCE)}
+    kinds = {
+        sql: classified(cube(sql), tables).measures["m"].numeric
+        for sql in (
+            "fact.quantity * fact.price",  # 12 places: exact
+            "fact.notional_base * 1e3",  # 1e3 is a DOUBLE in DuckDB
+            "fact.quantity * fact.fx_rate",  # 18 places: summed as a float at 18 places
+            "fact.notional_local / fact.quantity",
+            "abs(fact.notional_base) * 2",
+        )
+    }
+    assert list(kinds.values()) == ["exact", "float", "float", "float", "exact"]
+    with pytest.raises(ConfigError, match="declared `numeric: exact`"):
+        classified(cube("fact.notional_base * 1e3", "exact"), tables)
+
+
+def test_the_client_sends_decimal_parameters_with_every_digit() -> None:
+    from ledgerhouse.client.http import _jsonable
+
+    assert _jsonable([Decimal("123456789012.123457"), 1.5]) == ["123456789012.123457", 1.5]

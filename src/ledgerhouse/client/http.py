@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +363,8 @@ def _jsonable(value: Any) -> Any:
     """Dates and timestamps as ISO text, at any depth; the rest as it is."""
     if isinstance(value, date | datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):  # text keeps every digit; a JSON number would be a double
+        return str(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

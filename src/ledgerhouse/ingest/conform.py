@@ -109,7 +109,29 @@ def fx_to(
     )
     # one exact division, rounded half-even to RATE_SCALE places: the rate stored and applied
     rate = (pl.col("_from_usd") / pl.col("_to_usd")).round(RATE_SCALE).cast(RATE_PL, strict=False)
-    return df.with_columns(rate.alias(out), reason.alias(REASON)).drop("_from_usd", "_to_usd")
+    df = df.with_columns(rate.alias(out), reason.alias(REASON))
+    unusable = (
+        pl.col("_from_usd").is_not_null()
+        & pl.col("_to_usd").is_not_null()
+        & (pl.col(out).is_null() | (pl.col(out) == 0))
+    )
+    df = df.with_columns(
+        pl.when(pl.col(REASON).is_null() & unusable)
+        .then(
+            pl.format(
+                "the FX rate from {} to {} on {} ({} / {} USD) does not fit {} as a non-zero rate",
+                pl.col(from_ccy),
+                pl.col(to_ccy),
+                pl.col(on).cast(pl.String),
+                pl.col("_from_usd").cast(pl.String),
+                pl.col("_to_usd").cast(pl.String),
+                pl.lit(f"decimal({RATE_PL.precision},{RATE_PL.scale})"),
+            )
+        )
+        .otherwise(pl.col(REASON))
+        .alias(REASON)
+    )
+    return df.drop("_from_usd", "_to_usd")
 
 
 def fx_to_reporting(
@@ -139,26 +161,28 @@ def with_products(df: pl.DataFrame, products: list[tuple[str, str, str, int]]) -
     product may use an earlier one); a row whose product does not fit gets a reason."""
     for out, a, b, scale_b in products:
         df = df.with_columns(exact_product(a, b, scale_b).alias(out))  # null: too large
-        overflow = pl.col(out).is_null() & pl.col(a).is_not_null() & pl.col(b).is_not_null()
-        df = df.with_columns(
-            pl.when(pl.col(REASON).is_null() & overflow)
-            .then(
-                pl.format(
-                    "{} = {} × {} = {} × {} does not fit {}",
-                    pl.lit(out),
-                    pl.lit(a),
-                    pl.lit(b),
-                    pl.col(a).cast(pl.String),
-                    pl.col(b).cast(pl.String),
-                    pl.lit(f"decimal({MONEY.precision},{MONEY.scale})"),
-                )
-            )
-            .otherwise(pl.col(REASON))
-            .alias(REASON)
-        )
+        df = _refuse_unfit(df, out, a, "×", b)
     return df
 
 
-def difference(a: str, b: str) -> pl.Expr:
-    """``a - b`` of two amounts, exact (same scale)."""
-    return (pl.col(a) - pl.col(b)).cast(MONEY_PL, strict=False)
+def with_differences(df: pl.DataFrame, differences: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """Add each ``(out, a, b)``: ``out = a - b`` of two amounts, exact; a row whose difference
+    does not fit MONEY gets a reason (never a silent null)."""
+    for out, a, b in differences:
+        df = df.with_columns((pl.col(a) - pl.col(b)).cast(MONEY_PL, strict=False).alias(out))
+        df = _refuse_unfit(df, out, a, "-", b)
+    return df
+
+
+def _refuse_unfit(df: pl.DataFrame, out: str, a: str, op: str, b: str) -> pl.DataFrame:
+    """A reason for each row where ``out`` (``a op b``) is null though ``a`` and ``b`` are not:
+    the result does not fit MONEY."""
+    unfit = pl.col(out).is_null() & pl.col(a).is_not_null() & pl.col(b).is_not_null()
+    text = pl.format(
+        f"{out} = {a} {op} {b} = {{}} {op} {{}} does not fit "
+        f"decimal({MONEY.precision},{MONEY.scale})",
+        pl.col(a).cast(pl.String),
+        pl.col(b).cast(pl.String),
+    )
+    reason = pl.when(pl.col(REASON).is_null() & unfit).then(text).otherwise(pl.col(REASON))
+    return df.with_columns(reason.alias(REASON))

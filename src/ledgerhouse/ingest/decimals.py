@@ -18,9 +18,10 @@ import polars as pl
 
 #: sign, integer digits, fraction digits, exponent
 _NUMBER = r"^[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
-#: Below 2^33 a double's spacing is under 10^-6, so rounding its exact binary value to 6
-#: places gives its shortest decimal: the fast path (no text) for most Parquet floats.
-_FAST_FLOAT = 2.0**33
+#: Below 2^52 / 10^scale a double is spaced finer than 10^-scale, so at most one decimal of
+#: ``scale`` places reads back as it: rounding its binary value to those places gives its
+#: shortest decimal. The fast path (no text) for most Parquet floats.
+_FAST_FLOAT = 2.0**52
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,10 @@ def to_decimal(values: pl.Series, target: DecimalType) -> tuple[pl.Series, pl.Se
         return _from_text(_only_where(text != "", text), target)
     if dtype.is_float():
         values = values.cast(pl.Float64)
-        small = (values.abs() < min(_FAST_FLOAT, _limit(target))).fill_null(False)
+        bound = min(_FAST_FLOAT / 10.0**target.scale, _limit(target))
+        small = (values.abs() < bound).fill_null(False)
         fast = _only_where(small, values).cast(target.polars, strict=False)
-        # the shortest text of a double below 2^33 has at most 6 places iff it reads back
+        # below the bound, the shortest text has at most ``scale`` places iff it reads back
         ok = values.is_null() | (small & (fast.cast(pl.Float64) == values)).fill_null(False)
         return _with_slow_rows(fast, ok, values, target)
     if dtype.is_integer() or (isinstance(dtype, pl.Decimal) and (dtype.scale or 0) <= target.scale):

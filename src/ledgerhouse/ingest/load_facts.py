@@ -11,10 +11,10 @@ from decimal import Decimal
 import polars as pl
 
 from ledgerhouse.ingest.conform import (
-    difference,
     fx_to,
     fx_to_reporting,
     month_of,
+    with_differences,
     with_products,
 )
 from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, unchecked
@@ -119,9 +119,12 @@ def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     # exactly the difference of the two amounts stored beside it
     df = _accepted(
         plan,
-        df.with_columns(
-            difference(f"market_value_{c}", f"cost_basis_{c}").alias(f"unrealized_pnl_{c}")
-            for c in ("local", "base", "reporting")
+        with_differences(
+            df,
+            [
+                (f"unrealized_pnl_{c}", f"market_value_{c}", f"cost_basis_{c}")
+                for c in ("local", "base", "reporting")
+            ],
         ),
     )
     upsert(ctx, plan, FACT_POSITION, df)
@@ -150,9 +153,9 @@ def plan_performance(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
             # a ratio: float64, from the exact amounts (one division, the same bits every time)
             daily_return=pl.coalesce(
                 pl.col("daily_return"),
-                pl.col("end_nav").cast(pl.Float64)
-                / (pl.col("begin_nav") + pl.col("net_flow")).cast(pl.Float64)
-                - 1.0,
+                # the day's exact gain over the exact base, one float division
+                (pl.col("end_nav") - pl.col("begin_nav") - pl.col("net_flow")).cast(pl.Float64)
+                / (pl.col("begin_nav") + pl.col("net_flow")).cast(pl.Float64),
             ),
             performance_month=month_of("performance_date"),
         )

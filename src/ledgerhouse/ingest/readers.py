@@ -18,6 +18,7 @@ from ledgerhouse.errors import LedgerhouseError
 from ledgerhouse.ingest.bounds import CELL_BYTES, DecodeBudget, ReadLimits
 from ledgerhouse.ingest.columnar import read_arrow, read_parquet
 from ledgerhouse.ingest.errors import UnreadablePayload, UnsupportedFormat
+from ledgerhouse.jsonio import dumps
 
 Reader = Callable[[bytes, ReadLimits], pl.DataFrame]
 READERS: dict[str, Reader] = {}
@@ -144,7 +145,6 @@ def _from_records(rows: list[dict[str, object]], budget: DecodeBudget, size: int
 
 
 def _text(v: object) -> str:
-    import json
 
     if isinstance(v, str):
         return v
@@ -154,7 +154,7 @@ def _text(v: object) -> str:
         return repr(v)
     if isinstance(v, Decimal):
         return str(v)
-    return json.dumps(v)
+    return dumps(v)  # a nested value as JSON text, its numbers with their own digits
 
 
 register_format("csv", _csv)

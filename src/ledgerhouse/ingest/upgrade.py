@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from ledgerhouse.errors import StorageError
-from ledgerhouse.ingest.conform import difference, fx_to_reporting, with_products
+from ledgerhouse.ingest.conform import fx_to_reporting, with_differences, with_products
 from ledgerhouse.ingest.validate import REASON
 from ledgerhouse.model.schema import (
     FACT_FX_RATE,
@@ -87,7 +87,7 @@ def _reporting(
         df = with_products(
             df, [(out, base, "reporting_fx_rate", RATE_SCALE) for out, base in products]
         )
-        df = df.with_columns(difference(a, b).alias(d) for d, a, b in differences)
+        df = with_differences(df, differences)
         bad = df.filter(pl.col(REASON).is_not_null())
         if bad.height:
             raise StorageError(

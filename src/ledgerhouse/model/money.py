@@ -13,6 +13,7 @@ from ledgerhouse.model.schema import MONEY, MONEY_SCALE, RATE
 
 MONEY_PL = pl.Decimal(MONEY.precision, MONEY.scale)
 RATE_PL = pl.Decimal(RATE.precision, RATE.scale)
+_FAR_TOO_LARGE = 1e19
 
 
 def exact_product(
@@ -22,5 +23,10 @@ def exact_product(
     to even to MONEY_SCALE places, as ``out``; null where it does not fit ``out``."""
     left = pl.col(a) if isinstance(a, str) else a
     right = pl.col(b) if isinstance(b, str) else b
+    # Polars raises (it does not give null) when a product overflows its 38 digits: a product
+    # far past what ``out`` holds is null before it is computed (estimated in floats, with room
+    # to spare: ``out`` holds less than 10^19, the wide product up to 10^20)
+    estimate = (left.cast(pl.Float64) * right.cast(pl.Float64)).abs()
+    left = pl.when(estimate < _FAR_TOO_LARGE).then(left)
     wide = left.cast(pl.Decimal(38, MONEY_SCALE + scale_b))
     return (wide * right).round(MONEY_SCALE).cast(out, strict=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from ledgerhouse.errors import InvalidRequest
+from ledgerhouse.jsonio import dumps
 from ledgerhouse.model.values import json_values
 from ledgerhouse.storage.metadata import WarehouseCommit
 
@@ -229,7 +229,7 @@ def _fits_parquet(column: pa.ChunkedArray) -> bool:
 
 def _as_text(column: pa.ChunkedArray) -> pa.Array:
     return pa.array(
-        [v if v is None or isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+        [v if v is None or isinstance(v, str) else dumps(v)
          for v in json_values(column)],
         pa.string(),
     )  # fmt: skip

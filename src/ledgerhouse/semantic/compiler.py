@@ -25,7 +25,7 @@ from ledgerhouse.semantic.models import (
     Measure,
     Rollup,
 )
-from ledgerhouse.semantic.numerics import EXACT, EXACT_DECIMALS, FLOAT_SUM
+from ledgerhouse.semantic.numerics import EXACT, EXACT_DECIMALS, FLOAT_SUM, SQUARES
 
 ROLLUP_MONTH = "rollup_month"
 
@@ -308,6 +308,9 @@ def primitives(name: str, m: Measure) -> dict[str, str]:
                 "weight": total(f"CASE WHEN ({x}) IS NOT NULL THEN ({w}) END"),
             }
         case "stddev":  # from sums, so that a rollup can re-aggregate it
+            if m.numeric == "exact":
+                square = f"CAST(CAST({x} AS DOUBLE) * CAST({x} AS DOUBLE) AS {SQUARES})"
+                return {"sum": total(f"{x}"), "sumsq": f"sum({square})", "count": f"count({x})"}
             return {"sum": total(f"{x}"), "sumsq": total(f"({x}) * ({x})"), "count": f"count({x})"}
         case "percentile":
             return {"pct": f"quantile_cont({x}, {float(m.quantile or 0.5)!r})"}
@@ -322,6 +325,8 @@ def primitive_type(suffix: str, m: Measure) -> str:
         return "DOUBLE"
     if suffix in ("min", "max"):
         return EXACT if m.numeric == "exact" else "DOUBLE"
+    if suffix == "sumsq" and m.numeric == "exact":
+        return SQUARES
     return EXACT if m.numeric == "exact" else FLOAT_SUM
 
 

@@ -6,9 +6,10 @@ to 18 places, then added exactly): a parallel sum of doubles depends on the orde
 finish in, a sum of decimals does not, so the same query gives the same bits every time and a
 rollup's sums of sums equal the raw sum.
 
-A measure is exact when every column its SQL reads is a decimal or an integer and it uses only
-operations that keep decimals exact (+, -, *, abs, greatest, least, coalesce, CASE, negation);
-anything else (a float column, a division, another function, an unknown column) is a float.
+A measure is exact when every column its SQL reads is a decimal or an integer, it uses only
+operations that keep decimals exact (+, -, *, abs, greatest, least, coalesce, CASE, negation)
+and its value has at most EXACT_SCALE places; anything else (a float column or literal, a
+division, another function, an unknown column) is a float.
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from ledgerhouse.errors import ConfigError
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.semantic.models import Cube, Measure
 
 #: SQL types of the primitives (compiler.py): what a rollup stores and both routes return.
-EXACT = "DECIMAL(38, 12)"
+#: An exact measure's values have at most EXACT_SCALE places (a product adds its factors'
+#: places: quantity * price has 12); one with more is a float measure, summed at 18 places.
+EXACT_SCALE = 12
+EXACT = f"DECIMAL(38, {EXACT_SCALE})"
+#: Sums of squares of an exact measure (for its standard deviation): each square in doubles,
+#: then added exactly at 6 places — the same bits every run, and no 38-digit overflow for
+#: amounts up to 10^16 (a statistic is a float anyway).
+SQUARES = "DECIMAL(38, 6)"
 FLOAT_SUM = "DECIMAL(38, 18)"
 #: Decimal places of an exact measure's value when it declares no ``decimals``.
 EXACT_DECIMALS = 6
@@ -62,41 +71,86 @@ _EXACT_NODES = (
 
 
 def classified(cube: Cube, tables: Mapping[str, TableDef]) -> Cube:
-    """``cube`` with every plain measure's ``numeric`` set (a declared one is kept)."""
+    """``cube`` with every plain measure's ``numeric`` set. A declared ``numeric`` is kept,
+    except ``exact`` on an expression this module can see is not exact: refused."""
     aliases = {"fact": cube.fact, **{a: j.table for a, j in cube.joins.items()}}
-    changed = {
-        name: m.model_copy(update={"numeric": _kind(m, aliases, tables)})
-        for name, m in cube.measures.items()
-        if m.numeric is None and m.sql is not None
-    }
+    changed = {}
+    for name, m in cube.measures.items():
+        if m.sql is None:
+            continue
+        found = _kind(m, aliases, tables)
+        if m.numeric == "exact" and found == "float":
+            raise ConfigError(
+                f"measure {name!r} of cube {cube.name!r} is declared `numeric: exact` but its "
+                "SQL is not exact (a float column, a float literal, a division or another "
+                f"function, or a scale above {EXACT_SCALE})",
+                hint="Drop `numeric: exact` (it is then summed order-independently as a float).",
+                cube=cube.name,
+                measure=name,
+            )
+        if m.numeric is None:
+            changed[name] = m.model_copy(update={"numeric": "float" if found != "exact" else found})
     if not changed:
         return cube
     return cube.model_copy(update={"measures": {**cube.measures, **changed}})
 
 
 def _kind(m: Measure, aliases: Mapping[str, str], tables: Mapping[str, TableDef]) -> str:
-    texts = [t for t in (m.sql, m.weight) if t]
-    return "exact" if all(_exact(t, aliases, tables) for t in texts) else "float"
+    """``exact``, ``float``, or ``unknown`` (exact but for columns of tables not known)."""
+    kinds = [_expression_kind(t, aliases, tables) for t in (m.sql, m.weight) if t]
+    if "float" in kinds:
+        return "float"
+    return "unknown" if "unknown" in kinds else "exact"
 
 
-def _exact(sql: str, aliases: Mapping[str, str], tables: Mapping[str, TableDef]) -> bool:
+def _expression_kind(sql: str, aliases: Mapping[str, str], tables: Mapping[str, TableDef]) -> str:
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.ParseError:
-        return False
-    for node in tree.walk():
-        if not isinstance(node, _EXACT_NODES):
-            return False
-        if isinstance(node, exp.Literal) and not node.is_string and "." in node.this:
-            continue  # a decimal literal (0.5) is exact in DuckDB
-        if isinstance(node, exp.Column):
-            table = tables.get(aliases.get(node.table, ""))
-            types = dict(table.columns) if table is not None else {}
-            t = types.get(node.name)
-            if t is None or not (pa.types.is_decimal(t) or pa.types.is_integer(t)):
-                if t is not None and (
-                    pa.types.is_string(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t)
-                ):
-                    continue  # compared in a CASE, not added up
-                return False
-    return True
+        return "float"
+    state = {"unknown": False}
+    scale = _scale(tree, aliases, tables, state)
+    if scale is None or scale > EXACT_SCALE:
+        return "float"
+    return "unknown" if state["unknown"] else "exact"
+
+
+def _scale(
+    node: exp.Expr,
+    aliases: Mapping[str, str],
+    tables: Mapping[str, TableDef],
+    state: dict[str, bool],
+) -> int | None:
+    """The decimal places of an exact expression's value (a product adds its factors'), or
+    None when it is not exact."""
+    if not isinstance(node, _EXACT_NODES):
+        return None
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return 0
+        text = node.this
+        if "e" in text.lower():
+            return None  # 1e3 is a DOUBLE in DuckDB
+        return len(text.split(".", 1)[1]) if "." in text else 0
+    if isinstance(node, exp.Column):
+        table = tables.get(aliases.get(node.table, ""))
+        t = dict(table.columns).get(node.name) if table is not None else None
+        if t is None:
+            state["unknown"] = True
+            return 0
+        if pa.types.is_decimal(t):
+            return int(t.scale)
+        if pa.types.is_integer(t):
+            return 0
+        if pa.types.is_string(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
+            return 0  # compared in a CASE, not added up
+        return None
+    scales = []
+    for child in node.iter_expressions():
+        s = _scale(child, aliases, tables, state)
+        if s is None:
+            return None
+        scales.append(s)
+    if isinstance(node, exp.Mul):
+        return sum(scales)
+    return max(scales, default=0)
