@@ -9,9 +9,7 @@ import polars as pl
 
 from ledgerhouse.ingest.validate import REASON
 from ledgerhouse.model.money import MONEY_PL, RATE_PL, exact_product
-from ledgerhouse.model.schema import MONEY, MONEY_SCALE, RATE_SCALE
-
-__all__ = ["MONEY_PL", "MONEY_SCALE", "exact_product"]
+from ledgerhouse.model.schema import MONEY, RATE_SCALE
 
 
 def lookup_version(

@@ -13,7 +13,6 @@ from decimal import Decimal
 import polars as pl
 
 from ledgerhouse.ingest.conform import (
-    MONEY_SCALE,
     fx_to,
     fx_to_reporting,
     lookup_version,
@@ -27,6 +26,7 @@ from ledgerhouse.model.schema import (
     FACT_FX_RATE,
     FACT_TRADE,
     FACT_TRADE_EVENT,
+    MONEY_SCALE,
     OPEN_END,
     RATE_SCALE,
 )

@@ -29,7 +29,7 @@ _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoin
 class DeltaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._files: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
+        self._files: OrderedDict[tuple[str, int], tuple[list[str], list[str]]] = OrderedDict()
         self._counts: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
 
@@ -71,8 +71,8 @@ class DeltaStore:
 
     def column_names(self, tenant: str, table: TableDef, version: int) -> list[str]:
         """The columns the table has on disk at ``version`` (an older Ledgerhouse's layout
-        may lack some of ``table``'s)."""
-        return list(self._table(tenant, table, version).schema().to_arrow().names)
+        may lack some of ``table``'s); cached with its files (a version never changes)."""
+        return self._version(tenant, table, version)[1]
 
     def version(self, tenant: str, table: TableDef) -> int:
         return self._table(tenant, table).version()
@@ -141,6 +141,10 @@ class DeltaStore:
     # -- reads ------------------------------------------------------------------------------
     def files(self, tenant: str, table: TableDef, version: int) -> list[str]:
         """Absolute paths of the Parquet files that make up ``version`` (cached)."""
+        return self._version(tenant, table, version)[0]
+
+    def _version(self, tenant: str, table: TableDef, version: int) -> tuple[list[str], list[str]]:
+        """The files and the column names of ``version``, read from one open of its log."""
         key = (str(self.path(tenant, table)), version)
         with self._lock:
             hit = self._files.get(key)
@@ -157,12 +161,12 @@ class DeltaStore:
                 hint="Rewrite the table without them (e.g. OPTIMIZE with deletion vectors off).",
                 table=table.relation,
             )
-        files = dt.file_uris()
+        entry = (dt.file_uris(), list(dt.schema().to_arrow().names))
         with self._lock:
-            self._files[key] = files
+            self._files[key] = entry
             while len(self._files) > 4096:
                 self._files.popitem(last=False)
-        return files
+        return entry
 
     def row_count(self, tenant: str, table: TableDef, version: int) -> int:
         """Rows in a pinned version, from the Delta log's per-file record counts (cached)."""

@@ -81,7 +81,7 @@ class TableChange:
         """In a few words: ``14 columns float64 -> decimal, lacks minor_unit``."""
         parts = []
         if self.retyped:
-            kinds = sorted({f"{_kind(old)} -> {_kind(new)}" for _, old, new in self.retyped})
+            kinds = sorted({_change(old, new) for _, old, new in self.retyped})
             parts.append(f"{len(self.retyped)} columns {', '.join(kinds)}")
         if self.missing:
             parts.append(f"lacks {', '.join(self.missing)}")
@@ -90,6 +90,13 @@ class TableChange:
 
 def _kind(type_text: str) -> str:
     return "decimal" if type_text.startswith("decimal") else type_text
+
+
+def _change(old: str, new: str) -> str:
+    """``float64 -> decimal``; the full types where that would read ``decimal -> decimal``."""
+    if _kind(old) == _kind(new):
+        return f"{old} -> {new}"
+    return f"{_kind(old)} -> {_kind(new)}"
 
 
 @dataclass
