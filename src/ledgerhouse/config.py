@@ -63,6 +63,46 @@ class Settings(BaseSettings):
     max_field_chars: int = Field(
         default=4096, gt=0, description="Longest text value accepted in any field."
     )
+    max_future_days: int = Field(
+        default=5,
+        ge=0,
+        description="Trades, prices, positions and performance dated more than this many days "
+        "after the load date are quarantined.",
+    )
+    allow_non_business_days: bool = Field(
+        default=False,
+        description="Accept trades dated on a day that is not a business day (dim_date): for "
+        "tenants that trade every day (crypto).",
+    )
+    price_band: float = Field(
+        default=0.5,
+        ge=0,
+        description="A trade's price may differ from its instrument's prevailing close by at "
+        "most this share of it (0.5 = ±50%); 0 turns the rule off.",
+    )
+    price_jump_factor: float = Field(
+        default=10.0,
+        ge=0,
+        description="A close more than this many times (or less than 1/this of) the previous "
+        "close is quarantined unless the next close confirms it; 0 turns the rule off.",
+    )
+    notional_outlier_factor: float = Field(
+        default=10.0,
+        ge=0,
+        description="A trade's notional above this many times the 99th percentile of its "
+        "instrument's notionals is an outlier; 0 turns the rule off.",
+    )
+    notional_outlier_min_history: int = Field(
+        default=50,
+        ge=1,
+        description="Notionals an instrument needs before the outlier rule judges its trades.",
+    )
+    notional_outlier_action: str = Field(
+        default="warn",
+        pattern=r"^(warn|quarantine|off)$",
+        description="What a notional outlier gets: a warning in the batch report (the trade is "
+        "loaded), quarantine, or nothing.",
+    )
     query_engine: str = Field(
         default="duckdb",
         min_length=1,
@@ -107,6 +147,35 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of extra cube YAML files (a cube named like a built-in replaces it).",
     )
+    openlineage: str = Field(
+        default="file",
+        pattern=r"^(file|http|off)$",
+        description="OpenLineage run events of every writing job: `file` (NDJSON under "
+        "<root>/lineage/openlineage/<tenant>/), `http` (also sent to openlineage_url, e.g. "
+        "Marquez, from a background thread) or `off`.",
+    )
+    openlineage_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="Base URL of the OpenLineage receiver (Marquez: http://host:5000) when "
+        "openlineage is `http`; events are POSTed to <url>/api/v1/lineage.",
+    )
+    openlineage_api_key: str | None = Field(
+        default=None,
+        description="Bearer token sent with each event when openlineage is `http` (optional).",
+    )
+    lineage_capture: bool = Field(
+        default=True,
+        description="Work out the columns each query, cube query and analytics call read "
+        "(query log and audit trail), in the query log's background thread; `false` records "
+        "relations and versions only.",
+    )
+    quality_webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="URL that receives one JSON event (POST) per failing quality check, after "
+        "the commit or the rejection, from a background thread (2 s timeout, one retry).",
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, gt=0, lt=65536, description="Port `serve` listens on.")
     log_level: str = Field(default="INFO", description="Logging level.")
@@ -117,6 +186,13 @@ class Settings(BaseSettings):
         v = v.upper()
         if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @field_validator("price_jump_factor")
+    @classmethod
+    def _jump(cls, v: float) -> float:
+        if 0 < v <= 1:
+            raise ValueError("price_jump_factor must be above 1 (or 0 to turn the rule off)")
         return v
 
     @field_validator("duckdb_memory_limit")

@@ -171,6 +171,14 @@ class BatchRejected(UnprocessableBatch):
     code = "batch_rejected"
 
 
+class RejectedByQuality(UnprocessableBatch):
+    """A data-quality check of severity ``error`` failed on what a commit would publish: the
+    commit was not made visible and nothing stored changed (``details``: the failing checks with
+    their counts and sample rows; the batch report when an ingestion was refused)."""
+
+    code = "rejected_by_quality"
+
+
 class QueryRejected(LedgerhouseError):
     """A SQL text was refused by the guard before it reached the engine."""
 

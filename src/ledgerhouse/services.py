@@ -14,7 +14,9 @@ from ledgerhouse.access import Principal
 from ledgerhouse.analytics import Analytics
 from ledgerhouse.config import Settings, load_settings
 from ledgerhouse.errors import NotFound
+from ledgerhouse.governance.audit import AuditService
 from ledgerhouse.ingest import INGEST_TABLES, IngestLimits, Ingestor, IngestService
+from ledgerhouse.ingest.plausibility import IngestRules
 from ledgerhouse.ingest.upgrade import upgrade_fillers
 from ledgerhouse.model import CORE_TABLES, MART_TABLES, MARTS, ML_TABLES, TableDef, build_dim_date
 from ledgerhouse.model.schema import DIM_DATE
@@ -73,10 +75,23 @@ class Warehouse:
                 settings.max_upload_bytes,
                 settings.max_decoded_bytes,
                 settings.max_batch_rows,
+                IngestRules(
+                    settings.max_future_days,
+                    settings.allow_non_business_days,
+                    settings.price_band,
+                    settings.price_jump_factor,
+                    settings.notional_outlier_factor,
+                    settings.notional_outlier_min_history,
+                    settings.notional_outlier_action,
+                ),
             ),
             reporting_currency=settings.reporting_currency,
         )
-        self.query_log = QueryLog(self.meta)
+        self.query_log = QueryLog(
+            self.meta,
+            {r: [c for c, _ in t.columns] for r, t in self.relations.items()},
+            lineage_capture=settings.lineage_capture,
+        )
         self.queries = QueryService(
             self.store,
             self.meta,
@@ -94,12 +109,24 @@ class Warehouse:
         )
         self.marts = MartRefresher(self.queries, (*MARTS, *rollups))
         self.writer.add_listener(self.marts.refresh)  # marts and rollups join every commit
+        # the quality checks, after the marts (they are checked too) (docs/governance/quality.md)
+        self.quality = _quality_service(self)
+        # OpenLineage run events of every writing transaction (docs/governance/openlineage.md)
+        self.openlineage = _openlineage_emitter(self, settings, (*MARTS, *rollups))
         # the domain services a Session calls, each with the caller's Principal
         self.ingestion = IngestService(self.ingestor, self.meta)
         self.catalog = Catalog(self.queries, self.meta, self.root)
         self.cube_service = CubeService(self.semantic, self.queries)
         self.analytics_jobs = Analytics(self.queries, self.writer, self.store, self.meta)
         self.keys = KeyService(self.meta)
+        self.audit = AuditService(self.meta, self.query_log.flush)  # read_audit: the trail
+        # table and column lineage per commit, cell lineage (docs/governance/lineage.md)
+        self.lineage = _lineage_service(self, (*MARTS, *rollups))
+        # owners, descriptions, tags, classifications, glossary; catalog search
+        # (docs/governance/metadata.md, docs/governance/catalog.md)
+        self.metadata, self.catalog_index = _metadata_and_catalog(self, (*MARTS, *rollups))
+        # the governance report of a period, from the stores above (docs/governance/report.md)
+        self.governance_reports = _governance_reports(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -238,6 +265,8 @@ class Warehouse:
         self._upgrader().check(tenant, versions)
 
     def close(self) -> None:
+        self.quality.monitor.alerts.close()
+        self.openlineage.close()
         self.query_log.close()
         self.engines.close()
         self.meta.close()
@@ -284,4 +313,154 @@ class Warehouse:
             )
 
 
+def _openlineage_emitter(wh: Warehouse, settings: Settings, derived: Iterable[Any]) -> Any:
+    """The OpenLineage observer, registered on the commit writer unless ``openlineage=off``;
+    column lineage and inputs come from the lineage service's current graph."""
+    from ledgerhouse.governance.lineage.openlineage import OpenLineageEmitter
+
+    emitter = OpenLineageEmitter(
+        wh.root,
+        wh.relations,
+        {m.table.relation for m in derived},
+        lambda tenant: wh.lineage.current(tenant),
+        mode=settings.openlineage,
+        url=settings.openlineage_url,
+        api_key=settings.openlineage_api_key,
+        # the features of the anomaly scores read the trades and the prices (analytics/ml.py)
+        extra_inputs={"ml_trade_anomaly": ("fact_trade", "fact_price")},
+    )
+    if settings.openlineage != "off":
+        wh.writer.add_observer(emitter)
+    return emitter
+
+
+def _lineage_service(wh: Warehouse, derived: Iterable[Any]) -> Any:
+    """The lineage service: the graph of the marts' and rollups' SQL, ingestion's declared
+    transforms and the cubes, linked to every new commit by an observer; cell lineage through
+    the query and cube services as the caller."""
+    from functools import cache
+
+    from ledgerhouse.governance.lineage.build import build_graph
+    from ledgerhouse.governance.lineage.cells import CellLineage, CellPorts
+    from ledgerhouse.governance.lineage.service import LineageRecorder, LineageService
+    from ledgerhouse.ingest.lineage import declared_transforms
+    from ledgerhouse.semantic import parse_query
+
+    marts = tuple(derived)
+
+    @cache
+    def graph(_tenant: str) -> Any:  # every tenant sees the same cubes today
+        return build_graph(wh.all_tables, marts, declared_transforms(), wh.semantic.lineage_specs())
+
+    def entry(tenant: str, query_id: str) -> dict[str, Any]:
+        wh.query_log.flush()
+        return wh.meta.query_store.query_entry(tenant, query_id)
+
+    def cube_answer(principal: Principal, cube: str, query: dict[str, Any], commit: int) -> Any:
+        return wh.cube_service.cube(principal, cube, {**query, "as_of": commit}).table
+
+    def provenance(cube: str, query: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        return wh.semantic.provenance(cube, parse_query(query, cube), row)
+
+    service = LineageService(wh.meta.lineage, graph, wh.queries.resolve_commit)
+    service.cells = CellLineage(
+        CellPorts(
+            queries=wh.queries,
+            entry=entry,
+            cube_answer=cube_answer,
+            cube_provenance=provenance,
+            batches=wh.meta.lineage.batches,
+            files=lambda tenant, rel, v: wh.store.files(tenant, wh.relations[rel], v),
+            graph_at=service.graph_at,
+            tenant_root=wh.store.tenant_root,
+            derived_from={m.table.relation: (*m.sources, *m.dimensions) for m in marts},
+        )
+    )
+    wh.writer.add_observer(LineageRecorder(service))
+    return service
+
+
+def _metadata_and_catalog(wh: Warehouse, derived: Iterable[Any]) -> tuple[Any, Any]:
+    """The metadata service (annotations over the TableDefs and the cubes, Delta descriptions
+    through the commit writer) and catalog search, with the lineage graph, the quality score,
+    the row counts (``QueryService.rows_at``) and sample values read as the caller through
+    the guarded query service."""
+    from ledgerhouse.governance.catalog import CatalogSearch, StaticLineage
+    from ledgerhouse.governance.metadata import MetadataService
+    from ledgerhouse.model.values import json_rows
+
+    metadata = MetadataService(
+        wh.meta, wh.writer, wh.relations, lambda _tenant: wh.semantic.describe()
+    )  # every tenant has the same cubes today
+    static = StaticLineage({m.table.relation: (*m.sources, *m.dimensions) for m in derived})
+
+    def lineage(tenant: str) -> Any:
+        service = getattr(wh, "lineage", None)
+        return service.current(tenant) if service is not None else static
+
+    def quality(tenant: str) -> dict[str, float | None]:
+        return dict(wh.quality.scores_of(tenant))  # {relation: score}, one read per search
+
+    def sample(principal: Principal, sql: str, limit: int) -> tuple[list[str], list[list[Any]]]:
+        from decimal import Decimal
+
+        res = wh.queries.sql(principal, sql, limit=limit, route="catalog_sample")
+        # JSON values; a decimal as its text (every digit), the same in process and over HTTP
+        rows = [[str(v) if isinstance(v, Decimal) else v for v in r] for r in json_rows(res.table)]
+        return list(res.table.column_names), rows
+
+    search = CatalogSearch(
+        metadata, wh.meta, rows=wh.queries.rows_at, lineage=lineage, quality=quality,
+        sample=sample,
+    )  # fmt: skip
+    return metadata, search
+
+
+def _quality_service(wh: Warehouse) -> Any:
+    """The quality checks: a commit listener (after the mart refresher) that refuses a commit
+    when an ``error`` check fails, and an observer that records the results and sends alerts;
+    the SQL runs on pinned sessions of the mart refresher (governance does not import query)."""
+    from ledgerhouse.governance.quality import (
+        CheckCatalog,
+        KindRegistry,
+        QualityMonitor,
+        QualityService,
+        WebhookAlerts,
+    )
+
+    catalog = CheckCatalog(
+        KindRegistry.default(), wh.relations, wh.meta.quality, wh.marts.guard, wh.settings.cube_dir
+    )
+    alerts = WebhookAlerts(wh.settings.quality_webhook_url)
+    monitor = QualityMonitor(catalog, wh.marts, wh.writer, wh.meta.quality, alerts)
+    wh.writer.add_listener(monitor.on_commit)
+    wh.writer.add_observer(monitor)
+    return QualityService(monitor, wh.meta)
+
+
 _SESSION_CALLS = frozenset(n for n in vars(Session) if not n.startswith("_"))
+
+
+def _governance_reports(wh: Warehouse) -> Any:
+    """The governance report, each section read from the store that holds its figures: the
+    quality results, the ingestion ledger, the lineage graph, the metadata (classifications
+    and changes) and the audit trail."""
+    from ledgerhouse.governance.report import GovernanceReports, ReportSources
+
+    def accesses(tenant: str, since: Any, until: Any) -> list[dict[str, Any]]:
+        wh.query_log.flush()  # the reads logged so far are in the trail
+        return wh.meta.audit.reads(tenant, since, until)
+
+    return GovernanceReports(
+        ReportSources(
+            quality_results=wh.quality.results_between,
+            quality_scores=wh.quality.scores_of,
+            quality_trend=wh.quality.trend_between,
+            batches=wh.meta.commit_log.batches_between,
+            freshness=wh.quality.freshness,
+            lineage_coverage=lambda tenant: wh.lineage.current(tenant).coverage(),
+            classifications=wh.metadata.classifications,
+            accesses=accesses,
+            metadata_changes=wh.metadata.metadata_changes,
+        )
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -131,6 +131,33 @@ class Session:
         """One logged query; with ``plan``, the engine's plan for it on the commit it pinned."""
         return self.warehouse.catalog.query_log_entry(self.principal, query_id, plan=plan)
 
+    # -- lineage ------------------------------------------------------------------------------
+    def lineage(
+        self,
+        relation: str,
+        column: str | None = None,
+        *,
+        direction: str = "upstream",
+        depth: int | None = None,
+        as_of: AsOf = None,
+    ) -> dict[str, Any]:
+        """Where a relation (or one of its columns) comes from (``upstream``) or what is made
+        from it (``downstream``), in the lineage graph of the pinned commit
+        (docs/governance/lineage.md)."""
+        return self.warehouse.lineage.lineage(
+            self.principal, relation, column, direction=direction, depth=depth, as_of=as_of
+        )
+
+    def explain_cell(self, query_id: str, row: int) -> dict[str, Any]:
+        """Cell lineage of row ``row`` (0-based) of a logged answer: the source batches, the
+        raw records' location and the column paths, reproduced at the answer's commit."""
+        return self.warehouse.lineage.explain_cell(self.principal, query_id, row)
+
+    def lineage_events(self, limit: int = 100, job: str | None = None) -> list[dict[str, Any]]:
+        """The tenant's latest OpenLineage run events (of ``job`` only, when named), newest
+        first, as the JSON they were emitted as (docs/governance/openlineage.md)."""
+        return self.warehouse.openlineage.events(self.principal, limit=limit, job=job)
+
     # -- cubes --------------------------------------------------------------------------------
     def cubes(self, *, as_of: AsOf = None) -> list[dict[str, Any]]:
         """Metadata of every cube, with each rollup's rows at the pinned commit."""
@@ -164,6 +191,129 @@ class Session:
         return self.warehouse.cube_service.drill(
             self.principal, cube, query, hierarchy, up=up, value=value
         )
+
+    # -- metadata, glossary and catalog (docs/governance/metadata.md, catalog.md) -------------
+    def describe_object(self, name: str) -> dict[str, Any]:
+        """An object's metadata: ``fact_trade``, ``fact_trade.price``, ``cube:trades``,
+        ``cube:trades.notional``, ``term:Exposure``: description, owner, tags,
+        classifications, glossary terms, version; its columns or members; a term's links."""
+        return self.warehouse.metadata.describe(self.principal, name)
+
+    def annotate(
+        self,
+        name: str,
+        *,
+        owner: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        classifications: list[str] | None = None,
+        terms: list[str] | None = None,
+        reset: list[str] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Set an object's owner, description, tags, classifications or glossary terms (None
+        leaves a field; ``reset`` returns fields to their built-in value); a steward's or an
+        admin's call, versioned. Returns the object's metadata with the ``change`` made."""
+        return self.warehouse.metadata.annotate(
+            self.principal, name, owner=owner, description=description, tags=tags,
+            classifications=classifications, terms=terms, reset=reset or (), reason=reason,
+        )  # fmt: skip
+
+    def metadata_history(
+        self, name: str | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The changes of one object (every object when None), newest first: who, when, the
+        fields before and after, the reason."""
+        return self.warehouse.metadata.history(self.principal, name, limit=limit)
+
+    def glossary(self) -> list[dict[str, Any]]:
+        """The tenant's glossary terms: definition, owner, synonyms and the linked objects."""
+        return self.warehouse.metadata.glossary(self.principal)
+
+    def define_term(
+        self,
+        name: str,
+        *,
+        definition: str | None = None,
+        owner: str | None = None,
+        synonyms: list[str] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a glossary term (a definition is required) or change one."""
+        return self.warehouse.metadata.define_term(
+            self.principal, name, definition=definition, owner=owner, synonyms=synonyms,
+            reason=reason,
+        )  # fmt: skip
+
+    def link_term(
+        self, term: str, objects: list[str], *, unlink: bool = False, reason: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Link a glossary term to columns, measures or other objects (``unlink`` removes)."""
+        return self.warehouse.metadata.link_term(
+            self.principal, term, objects, unlink=unlink, reason=reason
+        )
+
+    def catalog_search(
+        self,
+        text: str = "",
+        *,
+        kind: str | list[str] | None = None,
+        layer: str | list[str] | None = None,
+        tag: str | list[str] | None = None,
+        owner: str | list[str] | None = None,
+        classification: str | list[str] | None = None,
+        limit: int = 10,
+        samples: bool = True,
+    ) -> dict[str, Any]:
+        """Ranked search of the tenant's tables, columns, cubes, measures, dimensions and
+        glossary terms, with facet counts; each hit with its lineage, freshness, quality
+        score, row count and (when the caller may read the table) sample values."""
+        return self.warehouse.catalog_index.search(
+            self.principal, text, kind=kind, layer=layer, tag=tag, owner=owner,
+            classification=classification, limit=limit, samples=samples,
+        )  # fmt: skip
+
+    # -- data quality (docs/governance/quality.md) --------------------------------------------
+    def quality_checks(self) -> list[dict[str, Any]]:
+        """Every quality check of the tenant: built-in, beside the cubes, and its own."""
+        return self.warehouse.quality.checks(self.principal)
+
+    def add_quality_checks(self, yaml_text: str) -> list[dict[str, Any]]:
+        """Validate and store the tenant's checks of a YAML text (stewards, admins); a check
+        named like an existing one replaces it. Returns the checks as stored."""
+        return self.warehouse.quality.add_checks(self.principal, yaml_text)
+
+    def remove_quality_check(self, name: str) -> dict[str, Any]:
+        """Remove one of the tenant's own checks (stewards, admins)."""
+        return self.warehouse.quality.remove_check(self.principal, name)
+
+    def quality_results(
+        self,
+        relation: str | None = None,
+        *,
+        check: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Check results, newest first: per commit, rejected batch and on-demand run."""
+        return self.warehouse.quality.results(
+            self.principal, relation=relation, check=check, status=status, limit=limit
+        )
+
+    def quality_scores(self) -> list[dict[str, Any]]:
+        """The quality score (0-100) of each checked relation, from its newest results."""
+        return self.warehouse.quality.scores(self.principal)
+
+    def quality_trend(
+        self, relation: str | None = None, *, by: str = "day", since: date | str | None = None
+    ) -> list[dict[str, Any]]:
+        """Each relation's score after each commit (``by="commit"``) or at each day's end."""
+        return self.warehouse.quality.trend(self.principal, relation=relation, by=by, since=since)
+
+    def run_quality(self, relation: str | None = None) -> list[dict[str, Any]]:
+        """Run the checks (of ``relation``) over the whole latest commit now; the results are
+        recorded with that commit (stewards, admins)."""
+        return self.warehouse.quality.run(self.principal, relation)
 
     # -- ingestion ----------------------------------------------------------------------------
     def ingest(
@@ -322,3 +472,36 @@ class Session:
     def rotate_api_key(self, key_id: int) -> IssuedKey:
         """A new secret for the same user and roles; the old one is revoked at once."""
         return self.warehouse.keys.rotate(self.principal, key_id)
+
+    # -- audit trail (auditors, admins) -------------------------------------------------------
+    def audit_entries(
+        self,
+        *,
+        user: str | None = None,
+        action: str | None = None,
+        relation: str | None = None,
+        since: datetime | date | str | None = None,
+        until: datetime | date | str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The tenant's audit entries, newest first, filtered (docs/governance/audit.md)."""
+        return self.warehouse.audit.entries(
+            self.principal, user=user, action=action, relation=relation, since=since,
+            until=until, limit=limit,
+        )  # fmt: skip
+
+    def verify_audit(self, *, expect_head: str | None = None) -> dict[str, Any]:
+        """Recompute the tenant's audit chain: ok, entries checked, head seq and hash, and
+        every problem found; ``expect_head`` (an earlier head hash) must still be in it."""
+        return self.warehouse.audit.verify(self.principal, expect_head=expect_head)
+
+    # -- governance report (auditors, admins) -------------------------------------------------
+    def governance_report(
+        self, start: date, end: date, *, format: str | None = None
+    ) -> dict[str, Any] | str:
+        """The governance report of the days ``start`` to ``end`` (docs/governance/report.md):
+        a dict, or the document as text in ``format`` (``md``, ``html`` or ``json``)."""
+        from ledgerhouse.governance.report import render
+
+        report = self.warehouse.governance_reports.report(self.principal, start, end)
+        return report if format is None else render(report, format)

@@ -66,13 +66,14 @@ def test_features_do_not_look_ahead(wh: Session, data: Path) -> None:
     before = _features(wh, *window).sort("trade_id")
     # later trades (after the window) arrive: the window's features must not change
     trades = pl.read_parquet(data / "trades.parquet")
+    after = last + timedelta(days=3 if last.weekday() == 4 else 1)  # the next business day
     later = (
         trades.filter(pl.col("event") == "NEW")
         .head(300)
         .with_columns(
             trade_id=pl.concat_str(pl.lit("F"), pl.col("trade_id")),
-            trade_date=pl.lit(last + timedelta(days=1)),
-            settle_date=pl.lit(last + timedelta(days=3)),
+            trade_date=pl.lit(after),
+            settle_date=pl.lit(after + timedelta(days=2)),
             quantity=pl.col("quantity") * 1000,
         )
     )
@@ -93,9 +94,10 @@ def test_injected_anomalies_are_flagged_and_queryable(wh: Session, data: Path) -
         .with_columns(
             trade_id=pl.concat_str(pl.lit("X"), pl.col("trade_id")),
             quantity=pl.col("quantity") * 500,
-            # far from the prevailing close, and huge (to the cent: prices are exact decimals
-            # of at most 6 places, and a float times 1.5 may have more)
-            price=(pl.col("price") * 1.5).round(2),
+            # far from the prevailing close (inside the price band of 50%, or ingestion would
+            # refuse it), and huge (to the cent: prices are exact decimals of at most 6
+            # places, and a float times 1.4 may have more)
+            price=(pl.col("price") * 1.4).round(2),
         )
     )
     path = data.parent / "odd.parquet"

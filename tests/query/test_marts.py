@@ -36,8 +36,8 @@ def test_incremental_refresh_equals_full_recompute(ref_wh: Session) -> None:
     batches = [
         [
             trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"),
-            trade_row("T2", date="2024-02-10", ts="2024-02-10T10:00:00Z", inst="SAP", ccy="EUR"),
-            trade_row("T3", date="2024-02-11", ts="2024-02-11T10:00:00Z", side="SELL"),
+            trade_row("T2", date="2024-02-09", ts="2024-02-09T10:00:00Z", inst="SAP", ccy="EUR"),
+            trade_row("T3", date="2024-02-12", ts="2024-02-12T10:00:00Z", side="SELL"),
         ],
         [trade_row("T2", "AMEND", date="2024-03-01", ts="2024-03-01T09:00:00Z", qty="7")],
         [trade_row("T3", "CANCEL", ts="2024-03-02T09:00:00Z")],
@@ -56,7 +56,7 @@ def test_only_changed_months_are_rewritten(ref_wh: Session) -> None:
     _send(
         ref_wh,
         trade_row("T1", date="2024-01-10", ts="2024-01-10T10:00:00Z"),
-        trade_row("T2", date="2024-02-10", ts="2024-02-10T10:00:00Z"),
+        trade_row("T2", date="2024-02-09", ts="2024-02-09T10:00:00Z"),
     )
     before = ref_wh.query(
         "SELECT activity_month, refreshed_at FROM mart_trading_activity ORDER BY 1"
@@ -65,7 +65,7 @@ def test_only_changed_months_are_rewritten(ref_wh: Session) -> None:
         "trades",
         (
             TRADE_HEADER
-            + trade_row("T2", "AMEND", date="2024-02-10", ts="2024-02-12T10:00:00Z", qty="3")
+            + trade_row("T2", "AMEND", date="2024-02-09", ts="2024-02-12T10:00:00Z", qty="3")
         ).encode(),
         fmt="csv",
     )

@@ -90,9 +90,10 @@ def old_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             me = admin(wh)
             for ds, body in REF.items():
                 me.ingest(ds, body.encode(), fmt="csv")
-            me.ingest("prices", PRICES.encode(), fmt="csv")
             rows = trade_row("T1") + trade_row("T2", qty="5", price="20.25", inst="SAP", ccy="EUR")
             me.ingest("trades", (TRADE_HEADER + rows).encode(), fmt="csv", batch_id="b-1")
+            # after the trades: their prices are far from these closes (the price band)
+            me.ingest("prices", PRICES.encode(), fmt="csv")
             # rows as the previous release's float arithmetic stored them
             fact = wh.store.read("default", FACT_TRADE, wh.store.version("default", FACT_TRADE))
             legacy = fact.filter(pl.col("trade_id") == "T2").with_columns(
@@ -199,7 +200,8 @@ def test_the_upgrade_rewrites_once_and_keeps_history(old_root: Path) -> None:
         again = me.ingest("trades", (TRADE_HEADER + rows).encode(), fmt="csv", batch_id="b-1")
         assert again.status == "duplicate" and (again.commit_id or 0) < legacy_commit
         # and new data lands in the new layout
-        new = me.ingest("trades", (TRADE_HEADER + trade_row("T3", qty="0.5")).encode(), fmt="csv")
+        t3 = trade_row("T3", qty="0.5", price="185.64")  # at AAPL's close (the price band)
+        new = me.ingest("trades", (TRADE_HEADER + t3).encode(), fmt="csv")
         assert new.status == "committed"
         assert me.query("SELECT sum(quantity) FROM fact_trade").rows() == [[Decimal("110.5")]]
         last = me.commits()[0].id

@@ -14,14 +14,28 @@ from typing import Literal
 from ledgerhouse.access.principal import Principal
 from ledgerhouse.errors import Forbidden
 
-Action = Literal["read", "ingest", "manage_keys"]
-Kind = Literal["tenant", "table", "cube", "analytics", "batches", "keys", "models", "query_log"]
+Action = Literal[
+    "read", "ingest", "manage_keys", "read_governance", "edit_metadata", "manage_quality",
+    "read_audit",
+]  # fmt: skip
+Kind = Literal[
+    "tenant", "table", "cube", "analytics", "batches", "keys", "models", "query_log",
+    "lineage", "quality", "metadata", "catalog", "audit", "governance_report",
+]  # fmt: skip
 
 #: The roles that may do each action.
 ACTIONS: dict[Action, frozenset[str]] = {
-    "read": frozenset({"reader", "writer", "admin"}),
+    "read": frozenset({"reader", "writer", "admin", "steward"}),
     "ingest": frozenset({"writer", "admin"}),
     "manage_keys": frozenset({"admin"}),
+    # lineage, quality results, the catalog's metadata: what every data role may look at
+    "read_governance": frozenset({"reader", "writer", "admin", "steward", "auditor"}),
+    # owners, descriptions, tags, classifications, glossary terms
+    "edit_metadata": frozenset({"steward", "admin"}),
+    # a tenant's own quality checks, and running them on demand
+    "manage_quality": frozenset({"steward", "admin"}),
+    # the audit trail and the governance report (who read what)
+    "read_audit": frozenset({"auditor", "admin"}),
 }
 
 

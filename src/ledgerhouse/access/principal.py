@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from ledgerhouse.errors import InvalidRequest
 
-#: The roles a key (or a local caller) may hold, weakest first.
-ROLES = ("reader", "writer", "admin")
+#: The roles a key (or a local caller) may hold: the data roles weakest first, then the
+#: governance roles (a ``steward`` curates metadata and quality checks, an ``auditor`` reads
+#: the audit trail and governance reports).
+ROLES = ("reader", "writer", "admin", "steward", "auditor")
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ the caller may read, at the commit asked for, through the same guard and grants 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol
 
 import polars as pl
@@ -46,9 +48,10 @@ class Analytics:
 
         def read(sql: str, params: list[Any], as_of: Any) -> tuple[pl.DataFrame, int]:
             # analytics inputs can be millions of rows: never fill the result cache with them
+            request = {"kind": "analytics", "call": _analytics_call()}  # for the audit trail
             res = self.queries.sql(
                 principal, sql, as_of=as_of, params=params, timeout_s=timeout_s,
-                unlimited=True, route="analytics", use_cache=False,
+                unlimited=True, route="analytics", use_cache=False, request=request,
             )  # fmt: skip
             return res.to_polars(), int(res.commit.id)
 
@@ -119,6 +122,26 @@ class Analytics:
         return [
             _relative_artifact(m, root) for m in self.meta.models_store.models(principal.tenant)
         ]
+
+
+def _analytics_call() -> str | None:
+    """The public analytics call (``performance``, ``pnl``, ``detect``...) a read is made for:
+    the outermost public method of the analytics classes on the stack (a few frames up)."""
+    frame: FrameType | None = sys._getframe(2)
+    found = None
+    for _ in range(12):
+        if frame is None:
+            break
+        code = frame.f_code
+        owner, _, name = code.co_qualname.rpartition(".")
+        if owner in _CALLERS and not name.startswith("_"):
+            found = name
+        frame = frame.f_back
+    return found
+
+
+#: The classes whose public methods name an analytics call.
+_CALLERS = frozenset({"AnalyticsService", "TradeAnomalies"})
 
 
 def _conventions(value: Conventions | dict[str, Any] | None) -> Conventions:

@@ -26,9 +26,16 @@ from rich.progress import (
 from ledgerhouse.api.schemas.records import BatchRecord
 from ledgerhouse.cli import reads
 from ledgerhouse.cli.analytics import analytics_app, models
+from ledgerhouse.cli.audit import audit_app
+from ledgerhouse.cli.catalog import catalog_app
 from ledgerhouse.cli.common import Cli, bad, command, defaults, progress
+from ledgerhouse.cli.governance import governance_app
 from ledgerhouse.cli.keys import keys_app
+from ledgerhouse.cli.lineage import register as register_lineage
+from ledgerhouse.cli.metadata import glossary_app, metadata_app
+from ledgerhouse.cli.openlineage import register as register_openlineage
 from ledgerhouse.cli.output import reason_counts, refused_rows
+from ledgerhouse.cli.quality import quality_app
 from ledgerhouse.cli.upgrade import upgrade
 
 app = typer.Typer(
@@ -164,6 +171,14 @@ def load(
 
 reads.register(app)
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(metadata_app, name="metadata")
+app.add_typer(glossary_app, name="glossary")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(quality_app, name="quality")
+app.add_typer(governance_app, name="governance")
+register_lineage(app)  # lineage, explain-cell
+register_openlineage(app)  # lineage-events
 command(app, "upgrade")(upgrade)
 
 

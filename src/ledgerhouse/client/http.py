@@ -22,6 +22,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import polars as pl
@@ -119,6 +120,63 @@ class Client:
         )
         return result
 
+    # -- data quality -------------------------------------------------------------------------
+    def quality_checks(self) -> list[dict[str, Any]]:
+        """Every quality check of the tenant: built-in, beside the cubes, and its own."""
+        result: list[dict[str, Any]] = self._call("GET", "/v1/quality/checks")
+        return result
+
+    def add_quality_checks(self, yaml_text: str) -> list[dict[str, Any]]:
+        """Validate and store the tenant's checks of a YAML text (stewards, admins)."""
+        result: list[dict[str, Any]] = self._call(
+            "POST", "/v1/quality/checks", json={"yaml": yaml_text}
+        )
+        return result
+
+    def remove_quality_check(self, name: str) -> dict[str, Any]:
+        """Remove one of the tenant's own checks (stewards, admins)."""
+        result: dict[str, Any] = self._call("DELETE", f"/v1/quality/checks/{name}")
+        return result
+
+    def quality_results(
+        self,
+        relation: str | None = None,
+        *,
+        check: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Check results, newest first: per commit, rejected batch and on-demand run."""
+        given = {"relation": relation, "check": check, "status": status}
+        params = {k: v for k, v in given.items() if v is not None}
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/v1/quality/results", params={**params, "limit": limit}
+        )
+        return result
+
+    def quality_scores(self) -> list[dict[str, Any]]:
+        """The quality score (0-100) of each checked relation, from its newest results."""
+        result: list[dict[str, Any]] = self._call("GET", "/v1/quality/scores")
+        return result
+
+    def quality_trend(
+        self, relation: str | None = None, *, by: str = "day", since: date | str | None = None
+    ) -> list[dict[str, Any]]:
+        """Each relation's score after each commit (``by="commit"``) or at each day's end."""
+        given = {"relation": relation, "since": _jsonable(since)}
+        params = {k: v for k, v in given.items() if v is not None}
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/v1/quality/trend", params={**params, "by": by}
+        )
+        return result
+
+    def run_quality(self, relation: str | None = None) -> list[dict[str, Any]]:
+        """Run the checks (of ``relation``) over the whole latest commit now (stewards, admins)."""
+        result: list[dict[str, Any]] = self._call(
+            "POST", "/v1/quality/run", json={"relation": relation}
+        )
+        return result
+
     # -- reads --------------------------------------------------------------------------------
     def query(
         self,
@@ -170,6 +228,41 @@ class Client:
     def query_log_entry(self, query_id: str, *, plan: bool = False) -> dict[str, Any]:
         """One logged query; with ``plan``, the engine's plan for it on the commit it pinned."""
         result: dict[str, Any] = self._call("GET", f"/v1/queries/{query_id}", params={"plan": plan})
+        return result
+
+    # -- lineage ------------------------------------------------------------------------------
+    def lineage(
+        self,
+        relation: str,
+        column: str | None = None,
+        *,
+        direction: str = "upstream",
+        depth: int | None = None,
+        as_of: AsOf = None,
+    ) -> dict[str, Any]:
+        """Where a relation (or one of its columns) comes from, or what is made from it."""
+        params: dict[str, Any] = {"direction": direction}
+        if depth is not None:
+            params["depth"] = depth
+        if as_of is not None:
+            params["as_of"] = _jsonable(as_of)
+        path = f"/v1/lineage/{quote(relation, safe=':')}"
+        if column is not None:
+            path += f"/{quote(column, safe='')}"
+        result: dict[str, Any] = self._call("GET", path, params=params)
+        return result
+
+    def explain_cell(self, query_id: str, row: int) -> dict[str, Any]:
+        """Cell lineage of row ``row`` (0-based) of a logged answer."""
+        result: dict[str, Any] = self._call(
+            "GET", f"/v1/queries/{quote(query_id, safe='')}/cells/{int(row)}"
+        )
+        return result
+
+    def lineage_events(self, limit: int = 100, job: str | None = None) -> list[dict[str, Any]]:
+        """The tenant's latest OpenLineage run events (of ``job`` only), newest first."""
+        params: dict[str, Any] = {"limit": limit, **({"job": job} if job is not None else {})}
+        result: list[dict[str, Any]] = self._call("GET", "/v1/lineage/events", params=params)
         return result
 
     # -- cubes --------------------------------------------------------------------------------
@@ -338,6 +431,98 @@ class Client:
         """The tenant's trained models, newest first, with their metadata."""
         return [_model(m) for m in self._call("GET", "/v1/models")]
 
+    # -- metadata, glossary and catalog -------------------------------------------------------
+    def describe_object(self, name: str) -> dict[str, Any]:
+        """An object's metadata (fact_trade, fact_trade.price, cube:trades.notional, ...)."""
+        result: dict[str, Any] = self._call("GET", f"/v1/metadata/{quote(name, safe=':')}")
+        return result
+
+    def annotate(
+        self,
+        name: str,
+        *,
+        owner: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        classifications: list[str] | None = None,
+        terms: list[str] | None = None,
+        reset: list[str] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Set an object's owner, description, tags, classifications or glossary terms."""
+        given = {"owner": owner, "description": description, "tags": tags,
+                 "classifications": classifications, "terms": terms, "reason": reason}  # fmt: skip
+        body = {k: v for k, v in given.items() if v is not None}
+        body["reset"] = list(reset or [])
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/v1/metadata/{quote(name, safe=':')}", json=body
+        )
+        return result
+
+    def metadata_history(
+        self, name: str | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The changes of one object (every object when None), newest first."""
+        path = "/v1/metadata/history"
+        if name is not None:
+            path = f"/v1/metadata/{quote(name, safe=':')}/history"
+        result: list[dict[str, Any]] = self._call("GET", path, params={"limit": limit})
+        return result
+
+    def glossary(self) -> list[dict[str, Any]]:
+        """The tenant's glossary terms with their links."""
+        result: list[dict[str, Any]] = self._call("GET", "/v1/glossary")
+        return result
+
+    def define_term(
+        self,
+        name: str,
+        *,
+        definition: str | None = None,
+        owner: str | None = None,
+        synonyms: list[str] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a glossary term (a definition is required) or change one."""
+        given = {"definition": definition, "owner": owner, "synonyms": synonyms, "reason": reason}
+        body = {k: v for k, v in given.items() if v is not None}
+        result: dict[str, Any] = self._call(
+            "PUT", f"/v1/glossary/{quote(name, safe='')}", json=body
+        )
+        return result
+
+    def link_term(
+        self, term: str, objects: list[str], *, unlink: bool = False, reason: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Link a glossary term to columns, measures or other objects (``unlink`` removes)."""
+        body = {"objects": list(objects), "unlink": unlink, "reason": reason}
+        result: list[dict[str, Any]] = self._call(
+            "POST", f"/v1/glossary/{quote(term, safe='')}/links", json=body
+        )
+        return result
+
+    def catalog_search(
+        self,
+        text: str = "",
+        *,
+        kind: str | list[str] | None = None,
+        layer: str | list[str] | None = None,
+        tag: str | list[str] | None = None,
+        owner: str | list[str] | None = None,
+        classification: str | list[str] | None = None,
+        limit: int = 10,
+        samples: bool = True,
+    ) -> dict[str, Any]:
+        """Ranked catalog search with facet counts (GET /v1/catalog/search)."""
+        params: dict[str, Any] = {"q": text, "limit": limit, "samples": samples}
+        facets = {"kind": kind, "layer": layer, "tag": tag, "owner": owner,
+                  "classification": classification}  # fmt: skip
+        for key, value in facets.items():
+            if value is not None:
+                params[key] = [value] if isinstance(value, str) else list(value)
+        result: dict[str, Any] = self._call("GET", "/v1/catalog/search", params=params)
+        return result
+
     # -- keys (admins) ------------------------------------------------------------------------
     def create_api_key(self, user: str, roles: tuple[str, ...] | list[str] = ("reader",)) -> str:
         """A new API key for ``user`` of this tenant; shown once."""
@@ -357,6 +542,45 @@ class Client:
         """A new secret for the same user and roles; the old one is revoked at once."""
         record = self._call("POST", f"/v1/keys/{key_id}/rotate")
         return IssuedKey(ApiKey.of(record), str(record["api_key"]))
+
+    # -- audit trail (auditors, admins) -------------------------------------------------------
+    def audit_entries(
+        self,
+        *,
+        user: str | None = None,
+        action: str | None = None,
+        relation: str | None = None,
+        since: datetime | date | str | None = None,
+        until: datetime | date | str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The tenant's audit entries, newest first, filtered."""
+        given = {"user": user, "action": action, "relation": relation, "since": since,
+                 "until": until}  # fmt: skip
+        params = {k: _jsonable(v) for k, v in given.items() if v is not None}
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/v1/audit", params={**params, "limit": limit}
+        )
+        return result
+
+    def verify_audit(self, *, expect_head: str | None = None) -> dict[str, Any]:
+        """Recompute the tenant's audit chain: ok, entries checked, head, problems."""
+        params = {"expect_head": expect_head} if expect_head is not None else None
+        result: dict[str, Any] = self._call("GET", "/v1/audit/verify", params=params)
+        return result
+
+    # -- governance report (auditors, admins) -------------------------------------------------
+    def governance_report(
+        self, start: date, end: date, *, format: str | None = None
+    ) -> dict[str, Any] | str:
+        """The governance report of the days ``start`` to ``end``: a dict, or the document
+        (``format`` ``md``, ``html`` or ``json``) as text."""
+        params = {"from": start.isoformat(), "to": end.isoformat(), "format": format or "json"}
+        resp = self._send("GET", "/v1/governance/report", params=params)
+        if format is None:
+            report: dict[str, Any] = resp.json()
+            return report
+        return resp.text
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 import polars as pl
 
 from ledgerhouse.ingest.conform import lookup_version
+from ledgerhouse.ingest.plausibility import DEFAULT_RULES, IngestRules
 from ledgerhouse.ingest.validate import REASON, ROW
 from ledgerhouse.model.schema import DIM_INSTRUMENT, DIM_PORTFOLIO, TableDef
 from ledgerhouse.storage.delta import DeltaStore
@@ -25,6 +26,8 @@ class LoadPlan:
         default_factory=lambda: pl.DataFrame(schema={ROW: pl.Int64, REASON: pl.String})
     )
     writes: list[tuple[TableDef, Write]] = field(default_factory=list)
+    #: what the batch report's ``warnings`` should add (rows loaded, but worth a look)
+    warnings: list[str] = field(default_factory=list)
 
     def refuse(self, rows: pl.DataFrame) -> None:
         if rows[REASON].null_count() == rows.height:
@@ -44,6 +47,14 @@ class LoadContext:
     #: the tenant's reporting currency (setting reporting_currency): amounts are stored in
     #: it beside the base-currency ones
     reporting_currency: str = "USD"
+    #: the plausibility rules' settings (ingest/plausibility.py)
+    rules: IngestRules = DEFAULT_RULES
+
+    @property
+    def today(self) -> date:
+        """The load date: the ingestor's clock, in UTC (the future horizon counts from it)."""
+        at = self.loaded_at
+        return at.astimezone(UTC).date() if at.tzinfo else at.date()
 
     def version(self, table: TableDef) -> int:
         return self.versions[table.relation]
@@ -57,11 +68,15 @@ class LoadContext:
     def is_empty(self, table: TableDef) -> bool:
         return not self.store.files(self.tenant, table, self.version(table))
 
-    def instrument_version(self, df: pl.DataFrame, on: str, take: list[str]) -> pl.DataFrame:
-        """Attach the dim_instrument version valid on ``on`` (or a reason)."""
+    def instrument_version(
+        self, df: pl.DataFrame, on: str, take: list[str], rename: dict[str, str] | None = None
+    ) -> pl.DataFrame:
+        """Attach the dim_instrument version valid on ``on`` (or a reason); ``rename`` names
+        dimension columns that the facts already have (a trade's own ``currency``)."""
+        dim = self.read(DIM_INSTRUMENT)
         return lookup_version(
             df,
-            self.read(DIM_INSTRUMENT),
+            dim.rename(rename) if rename else dim,
             code="instrument_code",
             on=on,
             key="instrument_key",
@@ -78,6 +93,22 @@ class LoadContext:
             key="portfolio_key",
             take=take,
         )
+
+    def stored(
+        self, table: TableDef, columns: list[str], codes: pl.Series, where: pl.Expr | None = None
+    ) -> pl.DataFrame:
+        """``columns`` of the committed rows of ``table`` whose ``instrument_code`` is one of
+        ``codes`` and that match ``where`` (a partition filter prunes files); empty when the
+        table is."""
+        if self.is_empty(table):
+            empty = pl.from_arrow(table.schema.empty_table())
+            assert isinstance(empty, pl.DataFrame)
+            return empty.select(columns)
+        wanted = pl.DataFrame({"instrument_code": codes.unique()}).lazy()
+        rows = self.scan(table)
+        if where is not None:
+            rows = rows.filter(where)
+        return rows.select(columns).join(wanted, on="instrument_code", how="semi").collect()
 
     def audit(self) -> list[pl.Expr]:
         return [

@@ -105,7 +105,12 @@ PRICES = Contract(
     ),
     key=("instrument_code", "price_date"),
     target="fact_price (upsert by key)",
-    rules=("`instrument_code` must have a version valid on `price_date`.",),
+    rules=(
+        "`instrument_code` must have a version valid on `price_date`.",
+        "`price_date` at most `max_future_days` after the load date; a close more than "
+        "`price_jump_factor` times (or less than 1/`price_jump_factor` of) the previous close "
+        "is quarantined unless the next close confirms it (see Plausibility rules).",
+    ),
 )
 
 BENCHMARKS = Contract(
@@ -164,6 +169,10 @@ TRADES = Contract(
         "base-currency amounts use the FX rate of `trade_date` (latest on or before); "
         "reporting amounts convert them to the `reporting_currency` setting at that date's "
         "rate.",
+        "`currency` must be the currency of the instrument's version valid on `trade_date`; "
+        "`trade_date` at most `max_future_days` after the load date and a business day "
+        "(unless `allow_non_business_days`); `price` within `price_band` of the prevailing "
+        "close; a notional outlier is warned about (see Plausibility rules).",
     ),
 )
 
@@ -193,6 +202,7 @@ POSITIONS = Contract(
         "`reporting_currency` setting at the rate of `position_date`.",
         "Unrealized P&L = `market_value` − `cost_basis` (null without a cost basis): the "
         "unrealized figure of `ledgerhouse analytics pnl`.",
+        "`position_date` at most `max_future_days` after the load date.",
     ),
 )
 
@@ -225,6 +235,7 @@ PERFORMANCE = Contract(
     rules=(
         "Reporting amounts convert the base amounts to the `reporting_currency` setting at the "
         "FX rate of `performance_date` (latest on or before).",
+        "`performance_date` at most `max_future_days` after the load date.",
     ),
 )
 
@@ -255,6 +266,95 @@ LOAD_ORDER = (
     "positions",
     "performance",
 )
+
+
+#: The plausibility rules' section of docs/datasets.md (ingest/plausibility.py).
+_PLAUSIBILITY = [
+    "## Plausibility rules",
+    "",
+    "Some values read and conform but cannot be right. These rules quarantine them like any",
+    "other refused row (the reason names the value, what was expected and the fix; the batch is",
+    "rejected whole above `max_error_rate`). Each rule runs after the reference-data lookups",
+    "(an unknown code is reported first) and is set in the configuration",
+    "([configuration.md](configuration.md)) for the whole warehouse (every tenant: there are",
+    "no per-tenant settings yet); the load date is the ingestor's clock, in UTC.",
+    "",
+    "| rule | datasets | setting (default) | refused when |",
+    "|---|---|---|---|",
+    "| currency mismatch | trades | — | `currency` is not the currency of the instrument's "
+    "version valid on `trade_date` |",
+    "| future date | trades, prices, positions, performance | `max_future_days` (5) | the "
+    "business date is more than that many days after the load date |",
+    "| non-business day | trades | `allow_non_business_days` (false) | `trade_date` is not a "
+    "business day of `dim_date` (weekends); set it to true for a tenant that trades every day "
+    "(crypto) |",
+    "| price band | trades | `price_band` (0.5; 0 = off) | `price` is outside close × "
+    "(1 ± band), close being the prevailing close |",
+    "| close jump | prices | `price_jump_factor` (10; 0 = off) | a close is more than factor × "
+    "(or less than 1/factor of) the previous close, and the next close does not confirm it |",
+    "| notional outlier | trades | `notional_outlier_factor` (10), "
+    "`notional_outlier_min_history` (50), `notional_outlier_action` (`warn`) | `notional_local` "
+    "is above factor × the 99th percentile of the instrument's stored notionals |",
+    "",
+    "- **Trades**: NEW and AMEND events are judged (an AMEND carries the whole new state); a",
+    "  CANCEL carries the stored state and is not.",
+    "- **Edges pass.** A date exactly `max_future_days` after the load date, a price exactly at",
+    "  close × (1 ± band), a close exactly factor × the previous one and a notional exactly",
+    "  factor × the 99th percentile are accepted. Prices are compared exactly (decimals).",
+    "- **Prevailing close**: the latest `fact_price` close of the instrument on or before the",
+    "  trade date, in the committed warehouse (an as-of join; load prices before the trades",
+    "  they price). Without one (a new instrument, a trade before its first close) the band",
+    "  does not apply. The close may be old: the rule does not judge its age.",
+    "- **Close jumps** compare each close with the previous close of the instrument, from the",
+    "  batch itself or the committed `fact_price`. A jump that the next close confirms (it stays",
+    "  within the factor of the new level: a split) passes; a spike between two ordinary closes",
+    "  is refused, the close after it passes. A real jump in the last close of a batch (a daily",
+    "  feed) has no next close yet: it is refused until `price_jump_factor` is raised for that",
+    "  load.",
+    "- **Notional outliers** compare a trade's `notional_local` (quantity × price, in the",
+    "  instrument's currency) with the 99th percentile of the notionals of the instrument's",
+    "  trades already stored (`fact_trade`, the current state) in the months from 12 months",
+    "  before the batch's first trade date on, for instruments with at least",
+    "  `notional_outlier_min_history` of them; the batch's own trades are not part of the",
+    "  reference, so a batch cannot raise its own bar, and a first load of an instrument is not",
+    "  judged. By default an outlier is loaded and **warned** about in the batch report's",
+    "  `warnings` (trade ids, notional, the percentile): a notional ten times an instrument's",
+    "  usual size is often real (a block trade, a rebalance, a new large client), and refusing",
+    "  it would leave positions and cash out of step with what was traded; the rules above catch",
+    "  the values that cannot be right (a wrong currency, a price far from the market), which is",
+    '  how a wrong notional usually arises. Set `notional_outlier_action = "quarantine"` to',
+    '  refuse outliers instead, or `"off"`.',
+    "",
+    "Examples (AAPL closed at 64 on 2024-01-02; load date 2024-01-31):",
+    "",
+    "```text",
+    "price 1000000000 is outside ±50% of the prevailing close 64 of instrument 'AAPL' (close of"
+    " 2024-01-02): expected 32 to 96; correct the price (its unit or decimal point), load the "
+    "close of the trade date first, or widen price_band",
+    "currency 'EUR' differs from the currency 'USD' of instrument 'AAPL' on 2024-01-03; send the"
+    " trade in the currency of the instrument (or correct its reference data)",
+    "trade_date 2024-02-06 is more than 5 days after the load date 2024-01-31 (latest accepted "
+    "2024-02-05); correct the date, or raise max_future_days",
+    "trade_date 2024-01-06 is a Saturday, not a business day; correct the date, or set "
+    "allow_non_business_days for a tenant that trades every day",
+    "close_price 6400 of instrument 'AAPL' on 2024-01-10 is 100× the previous close 64 of "
+    "2024-01-09, beyond price_jump_factor 10; correct the price (its unit or decimal point); a "
+    "real jump passes when the next close confirms it, or raise price_jump_factor",
+    "```",
+    "",
+    "A notional outlier's warning, in the batch report:",
+    "",
+    "```text",
+    "notional outliers: 1 trade(s) above 10 × the 99th percentile of their instrument's stored "
+    "notionals (notional_outlier_factor): O1 (instrument AAPL, notional 640000.000000, above 10 "
+    "× its 99th percentile 6400.00). They were loaded: check their quantity and price, and "
+    "amend them if they are wrong",
+    "```",
+    "",
+    "The FinBench generator's data passes every rule (trades on business days, in the",
+    "instrument's currency, within 0.1% of the day's close).",
+    "",
+]
 
 
 def contract(dataset: str) -> Contract:
@@ -300,4 +400,5 @@ def render_markdown() -> str:
                 f"{col.rule_text()} | {col.description} |"
             )
         out.append("")
+    out += _PLAUSIBILITY
     return "\n".join(out)

@@ -19,6 +19,7 @@ from ledgerhouse.ingest.conform import (
 )
 from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, unchecked
 from ledgerhouse.ingest.load_dims import plan_currencies
+from ledgerhouse.ingest.plausibility import close_jumps, within_horizon
 from ledgerhouse.model.schema import (
     FACT_BENCHMARK_CONSTITUENT,
     FACT_FX_RATE,
@@ -71,6 +72,11 @@ def _accepted(plan: LoadPlan, df: pl.DataFrame) -> pl.DataFrame:
     return accepted(df)
 
 
+def _horizon(ctx: LoadContext, df: pl.DataFrame, on: str) -> pl.DataFrame:
+    """End-of-day data dated too far after the load date is refused (max_future_days)."""
+    return within_horizon(df, on, ctx.today, ctx.rules.max_future_days)
+
+
 def plan_fx_rates(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
     rows = good.rename({"currency": "currency_code"})
@@ -82,6 +88,13 @@ def plan_fx_rates(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 def plan_prices(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
     df = ctx.instrument_version(unchecked(good), "price_date", ["currency"])
+    df = _horizon(ctx, df, "price_date")
+    factor = ctx.rules.price_jump_factor
+    if factor > 0:
+        stored = ctx.stored(
+            FACT_PRICE, ["instrument_code", "price_date", "close_price"], df["instrument_code"]
+        )
+        df = close_jumps(df, stored, factor)
     df = _accepted(plan, df).with_columns(price_month=month_of("price_date"))
     upsert(ctx, plan, FACT_PRICE, df)
     return plan
@@ -97,9 +110,9 @@ def plan_benchmarks(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = unchecked(good)
-    df = ctx.portfolio_version(df, "position_date", ["base_currency"])
+    df = ctx.portfolio_version(unchecked(good), "position_date", ["base_currency"])
     df = ctx.instrument_version(df, "position_date", ["currency"])
+    df = _horizon(ctx, df, "position_date")
     rates = ctx.read(FACT_FX_RATE)
     df = fx_to(df, rates, on="position_date", from_ccy="currency", to_ccy="base_currency")
     df = fx_to_reporting(df, rates, on="position_date", reporting_currency=ctx.reporting_currency)
@@ -133,11 +146,8 @@ def plan_positions(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
 
 def plan_performance(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    df = ctx.portfolio_version(
-        unchecked(good),
-        "performance_date",
-        ["base_currency"],
-    )
+    df = ctx.portfolio_version(unchecked(good), "performance_date", ["base_currency"])
+    df = _horizon(ctx, df, "performance_date")
     df = fx_to_reporting(
         df,
         ctx.read(FACT_FX_RATE),

@@ -8,6 +8,7 @@ trades are applied with one MERGE restricted to the months they touch.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import polars as pl
@@ -20,10 +21,20 @@ from ledgerhouse.ingest.conform import (
     with_products,
 )
 from ledgerhouse.ingest.context import LoadContext, LoadPlan, accepted, keep, unchecked
+from ledgerhouse.ingest.plausibility import (
+    currency_matches_instrument,
+    notional_outliers,
+    on_business_day,
+    price_in_band,
+    within_horizon,
+)
 from ledgerhouse.ingest.validate import REASON
+from ledgerhouse.model.calendar import days_before
 from ledgerhouse.model.schema import (
     DIM_COUNTERPARTY,
+    DIM_DATE,
     FACT_FX_RATE,
+    FACT_PRICE,
     FACT_TRADE,
     FACT_TRADE_EVENT,
     MONEY_SCALE,
@@ -61,12 +72,14 @@ _STATE = [
 ]
 
 
-def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
+def _conform(ctx: LoadContext, ev: pl.DataFrame, plan: LoadPlan) -> pl.DataFrame:
     has_cancel = bool(ev.select((pl.col("event") == "CANCEL").any()).item())
     live = ev.filter(pl.col("event") != "CANCEL") if has_cancel else ev
     cancels = ev.filter(pl.col("event") == "CANCEL") if has_cancel else ev.clear()
     live = ctx.portfolio_version(live, "trade_date", ["base_currency"])
-    live = ctx.instrument_version(live, "trade_date", [])
+    live = ctx.instrument_version(
+        live, "trade_date", ["instrument_currency"], rename={"currency": "instrument_currency"}
+    )
     cps = ctx.read(DIM_COUNTERPARTY).with_columns(
         valid_from=pl.lit("1900-01-01").str.to_date(), valid_to=pl.lit(OPEN_END)
     )
@@ -78,6 +91,19 @@ def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
         key="counterparty_key",
         take=[],
     )
+    # the plausibility rules (ingest/plausibility.py), after the reference-data lookups: an
+    # unknown code is the first thing to fix
+    rules = ctx.rules
+    live = within_horizon(live, "trade_date", ctx.today, rules.max_future_days)
+    if not rules.allow_non_business_days:
+        calendar = ctx.scan(DIM_DATE).select("date", "is_business_day").collect()
+        live = on_business_day(live, "trade_date", calendar)
+    live = currency_matches_instrument(live).drop("instrument_currency")
+    if rules.price_band > 0 and not live.is_empty():
+        closes = ctx.stored(
+            FACT_PRICE, ["instrument_code", "price_date", "close_price"], live["instrument_code"]
+        )
+        live = price_in_band(live, closes, rules.price_band)
     rates = ctx.read(FACT_FX_RATE)
     live = fx_to(live, rates, on="trade_date", from_ccy="currency", to_ccy="base_currency")
     live = fx_to_reporting(live, rates, on="trade_date", reporting_currency=ctx.reporting_currency)
@@ -99,6 +125,17 @@ def _conform(ctx: LoadContext, ev: pl.DataFrame) -> pl.DataFrame:
             ("fees_reporting", "fees_base", "reporting_fx_rate", RATE_SCALE),
         ],
     )
+    judged = rules.notional_outlier_action != "off" and rules.notional_outlier_factor > 0
+    if judged and not live.is_empty():
+        # the reference: the instrument's stored trades from 12 months before the batch's
+        # first trade date on (recent sizes; older partitions are not read)
+        first = live["trade_date"].min()
+        since = days_before(first, 366).strftime("%Y-%m") if isinstance(first, date) else "0"
+        codes = live["instrument_code"]
+        cols = ["instrument_code", "notional_local"]
+        stored = ctx.stored(FACT_TRADE, cols, codes, pl.col("trade_month") >= since)
+        live, warnings = notional_outliers(live, stored, rules)
+        plan.warnings += warnings
     return pl.concat([live, cancels], how="diagonal_relaxed") if has_cancel else live
 
 
@@ -118,7 +155,7 @@ def _prior_state(ctx: LoadContext, ids: pl.DataFrame) -> pl.DataFrame:
 
 def plan_trades(ctx: LoadContext, good: pl.DataFrame) -> LoadPlan:
     plan = LoadPlan()
-    ev = _conform(ctx, unchecked(good))
+    ev = _conform(ctx, unchecked(good), plan)
     plan.refuse(ev)
     ev = accepted(ev)
     prior = _prior_state(ctx, ev.select("trade_id").unique())

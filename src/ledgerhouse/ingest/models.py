@@ -96,7 +96,7 @@ class BatchReport:
 
     batch_id: str
     dataset: str
-    status: Literal["committed", "rejected", "duplicate"]
+    status: Literal["committed", "rejected", "rejected_by_quality", "duplicate"]
     rows_received: int = 0
     #: rows stored: 0 when the batch is rejected
     rows_accepted: int = 0
@@ -113,6 +113,9 @@ class BatchReport:
     rows_per_s: float = 0.0
     #: ``sha256:<hex>`` of the bytes sent: a batch id names one content
     content_digest: str = ""
+    #: quality checks that did not pass: the failing ones of a ``rejected_by_quality`` batch,
+    #: the warnings of a committed one (check, relation, severity, status, failing, sample)
+    quality: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +135,7 @@ class BatchReport:
             "duration_s": round(self.duration_s, 3),
             "rows_per_s": round(self.rows_per_s, 1),
             "content_digest": self.content_digest,
+            "quality": self.quality,
         }
 
     @classmethod

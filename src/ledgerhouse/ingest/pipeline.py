@@ -9,9 +9,12 @@
    versions, FX). Refused rows go to quarantine with a reason; if their share exceeds the
    limit, the batch is rejected whole and nothing is written.
 4. The raw rows, the quarantine and the core tables are staged as new Delta versions, the
-   commit listeners refresh the marts and rollups, then one metadata transaction records the
-   warehouse commit and the ledger entry. That transaction is the commit point: until it,
-   readers and recovery ignore the new versions.
+   commit listeners refresh the marts and rollups and run the quality checks, then one
+   metadata transaction records the warehouse commit and the ledger entry. That transaction is
+   the commit point: until it, readers and recovery ignore the new versions.
+5. A quality check of severity ``error`` that fails refuses the commit: the batch is reported
+   ``rejected_by_quality`` (HTTP 422) with the failing checks and sample rows, nothing is
+   published, and a resend after a fix is loaded (docs/governance/quality.md).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 
@@ -29,6 +33,7 @@ from ledgerhouse.errors import (
     BatchIdConflict,
     InvalidRequest,
     PayloadTooLarge,
+    RejectedByQuality,
     UnprocessableBatch,
 )
 from ledgerhouse.ingest import load_dims, load_facts, load_trades
@@ -37,6 +42,7 @@ from ledgerhouse.ingest.context import LoadContext, LoadPlan
 from ledgerhouse.ingest.datasets import contract
 from ledgerhouse.ingest.errors import BatchRejected
 from ledgerhouse.ingest.models import BatchReport
+from ledgerhouse.ingest.plausibility import DEFAULT_RULES, IngestRules
 from ledgerhouse.ingest.progress import Progress
 from ledgerhouse.ingest.readers import read_payload
 from ledgerhouse.ingest.tables import RAW_TABLES
@@ -127,6 +133,7 @@ class IngestLimits:
     max_upload_bytes: int
     max_decoded_bytes: int = ReadLimits.max_decoded_bytes
     max_batch_rows: int = ReadLimits.max_rows
+    rules: IngestRules = DEFAULT_RULES  # the plausibility rules' settings
 
     @property
     def read(self) -> ReadLimits:
@@ -180,7 +187,12 @@ class Ingestor:
             return done
         say("recovering")
         batch = (batch_id, dataset)
-        with self.writer.transaction(tenant, f"ingest:{dataset}", batch) as txn:
+        gate = _QualityGate(self.meta, tenant, started)  # an error check refusing the commit
+        with gate, self.writer.transaction(tenant, f"ingest:{dataset}", batch) as txn:
+            # the batch as an input of this run, for the observers (OpenLineage events)
+            txn.notes["inputs"] = [{"batch_id": batch_id, "dataset": dataset,
+                                    "content_digest": digest, "format": fmt,
+                                    "bytes": len(payload)}]  # fmt: skip
             done = self._already_committed(tenant, batch_id, dataset, digest)
             if done is not None:
                 return done  # nothing staged: no commit
@@ -190,6 +202,7 @@ class Ingestor:
                 )
             say("reading")
             report = self._load(txn, dataset, payload, fmt, batch_id, say, digest)
+            gate.report = report
             # the ledger entry is recorded at the commit point, after this body: it carries
             # the duration up to here (the derived tables' refresh is not in it)
             _timed(report, started)
@@ -197,6 +210,7 @@ class Ingestor:
         assert txn.commit is not None
         report.tables_written = dict(txn.written)  # the marts and rollups included
         report.commit_id = txn.commit.id
+        report.quality = list(txn.report.get("quality", []))  # warnings of the quality checks
         say("committed")
         return _timed(report, started)
 
@@ -264,9 +278,11 @@ class Ingestor:
             batch_id,
             self.clock(),
             reporting_currency=self.reporting_currency,
+            rules=self.limits.rules,
         )
         say("conforming")
         plan = _planner(dataset)(ctx, checked.good)
+        report.warnings += plan.warnings
         bad = pl.concat([checked.bad, plan.bad]).unique(ROW, keep="first").sort(ROW)
         report.rows_quarantined = bad.height
         report.rows_valid = report.rows_received - bad.height
@@ -336,6 +352,40 @@ class Ingestor:
         # raised peak memory from 16 GB to 23 GB (docs/decisions/0004-ingestion-write-path.md).
         for table, write in [*writes, *plan.writes]:
             txn.stage(table, write)  # a failpoint after each write (tests/ingest)
+
+
+class _QualityGate:
+    """Turns a commit refused by a quality check (``RejectedByQuality``, raised by the quality
+    listener inside the commit) into a batch ``rejected_by_quality``: recorded in the ledger
+    (not as committed, so a resend after a fix is loaded), with the failing checks, their
+    counts and sample rows in the report. The staged versions were never published; recovery
+    rolls them back on the next transaction."""
+
+    def __init__(self, meta: MetadataStore, tenant: str, started: float) -> None:
+        self.meta = meta
+        self.tenant = tenant
+        self.started = started
+        self.report: BatchReport | None = None
+
+    def __enter__(self) -> _QualityGate:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        if not isinstance(exc, RejectedByQuality) or self.report is None:
+            return
+        report = self.report
+        report.status = "rejected_by_quality"
+        report.rows_accepted = 0
+        report.tables_written = {}
+        report.reason = exc.message
+        report.quality = list(exc.details.get("checks", []))
+        _timed(report, self.started)
+        self.meta.commit_log.record_rejection(
+            self.tenant, report.batch_id, report.dataset, report.to_dict(), status=report.status
+        )
+        exc.details["report"] = report.to_dict()
 
 
 #: A value in a reason: a number, a date or a timestamp ("2024-01-02 10:00:00.000000+00:00").

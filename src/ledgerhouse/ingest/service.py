@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from ledgerhouse.access import Principal, Resource, authorize
-from ledgerhouse.errors import InvalidRequest, NotFound
+from ledgerhouse.errors import InvalidRequest, LedgerhouseError, NotFound
 from ledgerhouse.ingest.models import BatchReport
 from ledgerhouse.ingest.pipeline import Ingestor
 from ledgerhouse.ingest.progress import Progress
 from ledgerhouse.media import format_from_path
 from ledgerhouse.storage.metadata import MetadataStore
+
+log = logging.getLogger("ledgerhouse.ingest")
 
 
 class IngestService:
@@ -41,7 +44,48 @@ class IngestService:
             payload = data
             if fmt is None:
                 raise InvalidRequest("fmt is required for bytes input", hint="Pass fmt='csv'.")
-        return self.ingestor.ingest(principal.tenant, dataset, payload, fmt, batch_id, progress)
+        try:
+            report = self.ingestor.ingest(
+                principal.tenant, dataset, payload, fmt, batch_id, progress
+            )
+        except LedgerhouseError as exc:
+            self._audit_rejected(principal, dataset, batch_id, exc)
+            raise
+        self._audit_report(principal, report)
+        return report
+
+    def _audit_report(self, principal: Principal, report: BatchReport) -> None:
+        """A committed (or duplicate) batch in the audit trail: the tables and versions it
+        wrote, its rows. The batch is committed whatever happens here: a failure is logged."""
+        try:
+            self.meta.audit.append(
+                principal.tenant, principal.user, principal.roles, "ingest",
+                relations=report.tables_written if report.status == "committed" else {},
+                rows=report.rows_accepted, batch_id=report.batch_id, status=report.status,
+                detail={"dataset": report.dataset, "commit_id": report.commit_id,
+                        "rows_received": report.rows_received,
+                        "rows_quarantined": report.rows_quarantined,
+                        "content_digest": report.content_digest},
+            )  # fmt: skip
+        except Exception:
+            log.exception("could not append batch %s to the audit trail", report.batch_id)
+
+    def _audit_rejected(
+        self, principal: Principal, dataset: str, batch_id: str | None, exc: LedgerhouseError
+    ) -> None:
+        """A refused batch in the audit trail (its report's reason when it has one)."""
+        report = exc.details.get("report") if isinstance(exc.details, dict) else None
+        report = report if isinstance(report, dict) else {}
+        try:
+            self.meta.audit.append(
+                principal.tenant, principal.user, principal.roles, "ingest_rejected",
+                rows=0, batch_id=report.get("batch_id", batch_id), status=exc.code,
+                detail={"dataset": dataset, "reason": exc.message[:500],
+                        "rows_received": report.get("rows_received"),
+                        "rows_quarantined": report.get("rows_quarantined")},
+            )  # fmt: skip
+        except Exception:
+            log.exception("could not append a rejected batch to the audit trail")
 
     def batch(self, principal: Principal, batch_id: str) -> dict[str, Any]:
         """One batch's report (committed or rejected)."""

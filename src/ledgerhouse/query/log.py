@@ -3,20 +3,30 @@
 Entries are written by a background thread in small batches, so a query's latency does not
 include a metadata-store commit (an fsync with SQLite). ``flush()`` waits until every entry
 handed in so far is stored; readers of the log call it first.
+
+The same thread computes the columns each query read (``columns_read``: sqlglot's ``qualify``
+with the relations' schemas, then the source columns per relation) and appends each query's
+audit entry (``storage/audit.py``) in the same metadata transaction as its log row: neither
+costs the query anything but the hand-over. ``lineage_capture=False`` skips the columns.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import logging
 import queue
 import threading
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import traverse_scope
 
+from ledgerhouse.storage.audit import AuditItem, make_item
 from ledgerhouse.storage.metadata import MetadataStore
 
 log = logging.getLogger("ledgerhouse.query")
@@ -46,9 +56,104 @@ def _fingerprint(sql: str) -> str:
 _fingerprint_cached = functools.lru_cache(maxsize=4096)(_fingerprint)
 
 
+#: A text this long is not analysed for its columns (its entry records relations only): the
+#: parse would hold the interpreter, and so the queries running beside it, for too long.
+MAX_ANALYSED_CHARS = 20_000
+#: How many distinct query texts' columns the log remembers.
+_COLUMNS_CACHED = 4096
+
+
+def columns_read(
+    sql: str, relations: Collection[str], schemas: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]] | None:
+    """The columns of each relation in ``relations`` that ``sql`` (DuckDB's dialect) reads:
+    every column it names anywhere (select list, join, filter, grouping, ordering, inside
+    CTEs and subqueries), ``*`` counting as every column. A column a CTE selects counts even
+    when the outer query drops it (conservative). None when the text cannot be analysed."""
+    if len(sql) > MAX_ANALYSED_CHARS:
+        return None
+    wanted = {r.lower() for r in relations}
+    schema: dict[str, object] = {
+        r: {c: "TEXT" for c in schemas.get(r, ())} for r in wanted if r in schemas
+    }
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        tree = qualify(
+            tree, schema=schema, dialect="duckdb", validate_qualify_columns=False,
+            quote_identifiers=False, identify=False,
+        )  # fmt: skip
+        found: dict[str, set[str]] = {r: set() for r in wanted}
+        for scope in traverse_scope(tree):
+            tables = {
+                alias: src.name.lower()
+                for alias, src in scope.sources.items()
+                if isinstance(src, exp.Table) and src.name.lower() in wanted
+            }
+            for column in scope.columns:
+                relation = tables.get(column.table)
+                if relation is None and not column.table and len(tables) == 1:
+                    relation = next(iter(tables.values()))
+                if relation is not None:
+                    found[relation].add(column.name.lower())
+            select = scope.expression
+            if isinstance(select, exp.Select) and any(
+                isinstance(e, exp.Star) for e in select.expressions
+            ):  # a star qualify could not expand: every column of its tables
+                for relation in tables.values():
+                    found[relation].update(c.lower() for c in schemas.get(relation, ()))
+    except Exception:  # never raise for a text we cannot analyse: relations only
+        log.debug("could not analyse the columns of a query", exc_info=True)
+        return None
+    return {r: sorted(c) for r, c in sorted(found.items())}
+
+
+def audit_item(entry: Mapping[str, Any], columns: dict[str, list[str]] | None) -> AuditItem:
+    """The audit entry of one query-log entry: a query, cube, analytics call or export."""
+    request = entry.get("request")
+    kind = request.get("kind") if isinstance(request, Mapping) else None
+    route = entry.get("route", "raw")
+    action = "export" if route == "export" else kind if kind in ("cube", "analytics") else "query"
+    detail: dict[str, Any] = {
+        "route": route,
+        "commit_id": entry.get("commit_id"),
+        "fingerprint": entry.get("fingerprint"),
+        "text": str(entry.get("text", ""))[:2000],
+    }
+    if request is not None:
+        detail["request"] = request
+    return make_item(
+        entry["tenant_id"],
+        entry["user"],
+        entry.get("_roles", ()),
+        action,
+        relations=entry.get("relations"),
+        columns=columns,
+        rows=entry.get("rows"),
+        query_id=entry["id"],
+        status=entry.get("status", "ok"),
+        detail=detail,
+        at=entry.get("started_at"),
+    )
+
+
 class QueryLog:
-    def __init__(self, meta: MetadataStore, max_pending: int = 10_000) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        schemas: Mapping[str, Sequence[str]] | None = None,
+        *,
+        lineage_capture: bool = True,
+        max_pending: int = 10_000,
+    ) -> None:
         self._meta = meta
+        #: relation -> its columns (the composition root's TableDefs)
+        self._schemas = dict(schemas or {})
+        self.lineage_capture = lineage_capture
+        #: (digest of the checked SQL, relations) -> its columns: a repeated query (a dashboard,
+        #: a cube query asked again) costs a lookup, not a parse; only this thread touches it
+        self._columns: collections.OrderedDict[tuple[bytes, tuple[str, ...]], Any] = (
+            collections.OrderedDict()
+        )
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name="query-log", daemon=True)
         self._thread.start()
@@ -81,10 +186,35 @@ class QueryLog:
                 else:
                     batch.append(item)
             try:
-                self._meta.query_store.record_queries([b for b in batch if b is not None])
+                self._store([b for b in batch if b is not None])
             except Exception:
                 log.exception("could not store %d query log entries", len(batch))
             for _ in range(len(batch) + (1 if stop else 0)):
                 self._queue.task_done()
             if stop:
                 return
+
+    def _store(self, batch: list[dict[str, Any]]) -> None:
+        """Each entry's columns, then its log row and its audit entry, in one transaction."""
+        audit = []
+        for entry in batch:
+            columns = None
+            relations = entry.get("relations")
+            sql = entry.get("_sql")
+            if self.lineage_capture and relations and isinstance(sql, str):
+                columns = self._columns_of(sql, tuple(sorted(relations)))
+            entry["columns"] = columns
+            audit.append(audit_item(entry, columns))
+        self._meta.query_store.record_queries(batch, audit)
+
+    def _columns_of(self, sql: str, relations: tuple[str, ...]) -> dict[str, list[str]] | None:
+        key = (hashlib.sha256(sql.encode()).digest(), relations)
+        if key in self._columns:
+            self._columns.move_to_end(key)
+            found: dict[str, list[str]] | None = self._columns[key]
+            return None if found is None else {r: list(c) for r, c in found.items()}
+        found = columns_read(sql, relations, self._schemas)
+        self._columns[key] = found
+        if len(self._columns) > _COLUMNS_CACHED:
+            self._columns.popitem(last=False)
+        return None if found is None else {r: list(c) for r, c in found.items()}

@@ -10,7 +10,11 @@ data it derives from.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pyarrow as pa
 
@@ -18,12 +22,69 @@ from ledgerhouse.errors import QueryFailed
 from ledgerhouse.model.marts import MARTS, MartDef
 from ledgerhouse.query.guard import check_query
 from ledgerhouse.query.service import QueryService, to_dialect
+from ledgerhouse.storage.engines import PinnedFiles
+
+
+class PinnedSession:
+    """One session of a tenant's engine whose names are bound to table versions that need not
+    be committed yet (what a commit listener reads): the quality checks run on it
+    (governance/quality/runner.py ``PinnedSession``)."""
+
+    def __init__(self, queries: QueryService, tenant: str, session: Any, dialect: str) -> None:
+        self._queries = queries
+        self._tenant = tenant
+        self._session = session
+        self._dialect = dialect
+
+    def bind(
+        self,
+        name: str,
+        relation: str,
+        version: int | None,
+        since: int | None,
+        *,
+        kept: bool = False,
+    ) -> None:
+        """Bind ``name`` to ``relation`` at ``version``; with ``since``, to the rows of the
+        Parquet files that version added after ``since`` only (the changed partitions), or with
+        ``kept`` too, to the rows of the files it kept from ``since`` (the unchanged ones)."""
+        table = self._queries.relations[relation]
+        source = self._queries.bindings.source(self._tenant, table, version)
+        if since is not None and isinstance(source, PinnedFiles):
+            old = set(self._queries.store.files(self._tenant, table, since))
+            part = tuple(f for f in source.files if (f in old) == kept)
+            source = dataclasses.replace(source, files=part) if part else table.schema.empty_table()
+        elif since is not None and version == since and not kept:
+            source = table.schema.empty_table()
+        self._session.bind(name, source)
+
+    def execute(self, sql: str) -> pa.Table:
+        """Ledgerhouse's own SQL; an engine error is a QueryFailed."""
+        table: pa.Table = self._session.execute(to_dialect(sql, self._dialect)).table
+        return table
+
+    def checked(self, sql: str) -> tuple[str, frozenset[str]]:
+        """A caller's SQL through the guard: the checked text and the relations it reads."""
+        checked = check_query(sql, self._queries.known_relations)
+        return checked.sql, checked.relations
 
 
 class MartRefresher:
     def __init__(self, queries: QueryService, marts: tuple[MartDef, ...] = MARTS) -> None:
         self.queries = queries
         self.marts = marts
+
+    @contextmanager
+    def pinned(self, tenant: str) -> Iterator[PinnedSession]:
+        """A session of the tenant's engine to bind (uncommitted) versions in, as a listener
+        reads them: the quality checks' SQL runs there, as the marts' does."""
+        engine = self.queries.engines.get(tenant)
+        with engine.session() as session:
+            yield PinnedSession(self.queries, tenant, session, engine.dialect)
+
+    def guard(self, sql: str) -> frozenset[str]:
+        """The relations a caller's SQL reads, through the guard (QueryRejected otherwise)."""
+        return check_query(sql, self.queries.known_relations).relations
 
     def changed_months(
         self, tenant: str, source: str, column: str, before: int | None, after: int | None

@@ -88,6 +88,8 @@ class QueryResult:
     truncated: bool
     sql: str
     route: str = "raw"
+    #: the warehouse relations the query names (their pinned versions are in ``commit``)
+    relations: frozenset[str] = frozenset()
 
     @property
     def cache_hit(self) -> bool:
@@ -196,6 +198,8 @@ class QueryService:
             options["params"] = check_params(options["params"])
         started = time.perf_counter()
         entry = _log_entry(principal, sql, options.get("route", "raw"))
+        # what a cube or analytics call asked (None for SQL): in the query log and the audit
+        entry["request"] = options.pop("request", None)
         query_id = entry["id"]
         try:
             with _failure_recorded(entry), self.admission.slot(tenant):
@@ -210,6 +214,7 @@ class QueryService:
             bytes=result.table.nbytes,
             route=result.route,
         )
+        _read_set_recorded(entry, result.relations, result.commit, result.sql)
         if self.log is not None:
             self.log.record(entry)
         return result
@@ -226,6 +231,7 @@ class QueryService:
         timeout_s: float | None = None,
         cancel: CancelToken | None = None,
         batch_rows: int = EXPORT_BATCH_ROWS,
+        request: dict[str, Any] | None = None,
     ) -> Iterator[Export]:
         """Every row of one guarded query, streamed: ``with service.export(...) as export:``
         then iterate ``export.batches``. The same guard, authorization, time limit, cancel
@@ -241,6 +247,7 @@ class QueryService:
             raise InvalidRequest(f"limit {limit} is not a number of rows", hint="Give 1 or more.")
         started = time.perf_counter()
         entry = _log_entry(principal, sql, "export")
+        entry["request"] = request
         export: Export | None = None
         try:
             with _failure_recorded(entry), self.admission.slot(tenant):
@@ -255,6 +262,7 @@ class QueryService:
                     return
                 checked, commit, tables = self._prepare(principal, sql, params, as_of)
                 entry["commit_id"] = commit.id
+                _read_set_recorded(entry, checked.relations, commit, checked.sql)
                 timeout = min(timeout_s or self.timeout_s, self.timeout_s)
                 engine = self.engines.get(tenant)
                 with (
@@ -360,6 +368,7 @@ class QueryService:
                     truncated=hit.truncated,
                     sql=checked.sql,
                     route="cache",
+                    relations=checked.relations,
                 )
         with self.bindings.pinned(tenant, tables, commit.table_versions) as names:
             try:
@@ -378,6 +387,7 @@ class QueryService:
             truncated=truncated,
             sql=checked.sql,
             route=route,
+            relations=checked.relations,
         )
 
     def _catalog(
@@ -451,7 +461,18 @@ def _log_entry(principal: Principal, sql: Any, route: str) -> dict[str, Any]:
         "bytes": 0,
         "status": "ok",
         "error": None,
+        "_roles": tuple(principal.roles),  # for the audit entry (not a query-log column)
     }
+
+
+def _read_set_recorded(
+    entry: dict[str, Any], relations: Collection[str], commit: WarehouseCommit, sql: str
+) -> None:
+    """Put in ``entry`` the relations the query read with their pinned versions, and the
+    checked SQL, whose columns the query log's thread works out (off the query path)."""
+    entry["relations"] = {r: commit.table_versions.get(r) for r in sorted(relations)}
+    if relations:
+        entry["_sql"] = sql
 
 
 @contextmanager

@@ -160,6 +160,19 @@ class SemanticLayer:
             considered=considered,
         )
 
+    def provenance(self, name: str, query: CubeQuery, row: dict[str, Any]) -> dict[str, Any]:
+        """The raw-route SQL of the fact rows (batch ids and counts) behind one answer row
+        (cell lineage; semantic/provenance.py)."""
+        from ledgerhouse.semantic.provenance import provenance_query
+
+        return provenance_query(self.cube(name), query, row)
+
+    def lineage_specs(self) -> list[dict[str, Any]]:
+        """Each cube's members with the SQL they are computed from (for the lineage graph)."""
+        from ledgerhouse.semantic.provenance import member_expressions
+
+        return [member_expressions(c) for _, c in sorted(self.cubes.items())]
+
     def navigation(self, cube: Cube, query: CubeQuery) -> dict[str, dict[str, str | None]]:
         """For each hierarchy: the level shown, and the levels a roll-up / drill-down go to."""
         out: dict[str, dict[str, str | None]] = {}

@@ -79,6 +79,8 @@ class CubeService:
             cancel=cancel,
             use_cache=q.cache,
             route=plan.route,
+            # the query log and the audit trail record what was asked, not just the SQL
+            request={"kind": "cube", "cube": cube, "query": q.model_dump(mode="json")},
         )
         return CubeResult(
             plan,

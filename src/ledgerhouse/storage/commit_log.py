@@ -142,16 +142,22 @@ class CommitLog:
             return (row.status, dict(row.report)) if row else None
 
     def record_rejection(
-        self, tenant: str, batch_id: str, dataset: str, report: dict[str, Any]
+        self,
+        tenant: str,
+        batch_id: str,
+        dataset: str,
+        report: dict[str, Any],
+        status: str = "rejected",
     ) -> None:
-        """Remember a rejected batch (so it can be looked up); a resend is tried again."""
+        """Remember a rejected batch (so it can be looked up); a resend is tried again.
+        ``status``: rejected, or rejected_by_quality (a quality check kept it out)."""
         with self._sessions.begin() as s:
             s.merge(
                 BatchRow(
                     tenant_id=tenant,
                     batch_id=batch_id,
                     dataset=dataset,
-                    status="rejected",
+                    status=status,
                     commit_id=None,
                     report=report,
                     received_at=_now(),
@@ -167,3 +173,29 @@ class CommitLog:
                 .limit(limit)
             )
             return [dict(r.report) for r in rows]
+
+    def batches_between(
+        self, tenant: str, since: datetime, until: datetime
+    ) -> list[dict[str, Any]]:
+        """Every batch received in [since, until), oldest first: batch id, dataset, status,
+        received time and its report (the governance report's ingestion section)."""
+        with self._sessions.begin() as s:
+            rows = s.scalars(
+                select(BatchRow)
+                .where(
+                    BatchRow.tenant_id == tenant,
+                    BatchRow.received_at >= since,
+                    BatchRow.received_at < until,
+                )
+                .order_by(BatchRow.received_at)
+            )
+            return [
+                {
+                    "batch_id": r.batch_id,
+                    "dataset": r.dataset,
+                    "status": r.status,
+                    "received_at": _aware(r.received_at).isoformat(),
+                    "report": dict(r.report),
+                }
+                for r in rows
+            ]

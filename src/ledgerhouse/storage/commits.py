@@ -17,12 +17,14 @@ Every writer (ingestion, tenant creation, anomaly scoring) runs the same sequenc
    new Delta version. Until the commit point readers and recovery ignore them.
 4. Commit listeners, registered once (``add_listener``), run inside the commit with the
    tenant, the committed versions and the new versions, and return the versions of the tables
-   they rewrote (marts and rollups today), which join the same commit. A listener that raises
-   aborts the commit.
+   they rewrote (marts and rollups, in the order registered; then the quality checks), which
+   join the same commit. A listener that raises aborts the commit.
 5. One metadata transaction records the warehouse commit (and the ledger entry of the batch,
    when there is one): the commit point.
 
-A body that raises, or stages nothing, records no commit. ``LEDGERHOUSE_FAILPOINT`` names a
+Observers (``add_observer``) hear each transaction start, commit or fail (lineage events,
+quality results); they cannot change the outcome. A body that raises, or stages nothing,
+records no commit. ``LEDGERHOUSE_FAILPOINT`` names a
 point (a table, after its write; or ``before-commit``) where the process SIGKILLs itself, as a
 power cut would; the crash tests use it.
 """
@@ -30,11 +32,13 @@ power cut would; the crash tests use it.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -43,8 +47,28 @@ from ledgerhouse.model.schema import TableDef
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
 
+log = logging.getLogger("ledgerhouse.commits")
+
 #: ``listener(tenant, committed_versions, new_versions) -> versions of the tables it rewrote``
 CommitListener = Callable[[str, dict[str, int], dict[str, int]], dict[str, int]]
+
+
+class CommitObserver(Protocol):
+    """Hears each transaction's outcome (lineage events, quality results): ``started`` once
+    recovery is done and before the body runs, then ``committed`` after the commit point (the
+    commit is visible; ``txn.commit`` is set) or ``failed`` when the body or a listener raised
+    (nothing was published), or ``abandoned`` when the body staged nothing. An observer must
+    not raise: a failure it has is logged, and the
+    transaction's outcome stands."""
+
+    def started(self, txn: Transaction) -> None: ...
+
+    def committed(self, txn: Transaction) -> None: ...
+
+    def failed(self, txn: Transaction, error: BaseException) -> None: ...
+
+    def abandoned(self, txn: Transaction) -> None:
+        """The body staged nothing (a duplicate batch, nothing to do): no commit, no error."""
 
 
 class Transaction:
@@ -72,6 +96,9 @@ class Transaction:
         self.report: dict[str, Any] = {}
         #: The recorded commit, once the ``with`` block has ended without an error.
         self.commit: WarehouseCommit | None = None
+        #: What the body and the listeners tell the observers (e.g. the batch's inputs, the
+        #: quality results): free-form, by key.
+        self.notes: dict[str, Any] = {}
 
     @property
     def versions(self) -> dict[str, int]:
@@ -109,11 +136,30 @@ class CommitWriter:
         self.meta = meta
         self.tables = tuple(tables)  # every table recovery restores (from the composition root)
         self.listeners: list[CommitListener] = []
+        self.observers: list[CommitObserver] = []
+        #: The transaction running in this thread (a listener reads and notes on it).
+        self._current = threading.local()
 
     def add_listener(self, listener: CommitListener) -> None:
         """Run ``listener`` inside every commit, after the ones registered before it (it sees
         their tables in the new versions)."""
         self.listeners.append(listener)
+
+    def add_observer(self, observer: CommitObserver) -> None:
+        """Tell ``observer`` when each transaction starts, commits or fails."""
+        self.observers.append(observer)
+
+    @property
+    def current(self) -> Transaction | None:
+        """The transaction this thread is in (for a listener: the one it runs inside)."""
+        return getattr(self._current, "txn", None)
+
+    def _notify(self, event: str, txn: Transaction, *args: Any) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, event)(txn, *args)
+            except Exception:  # an observer never changes a transaction's outcome
+                log.exception("commit observer %r failed on %s", observer, event)
 
     @contextmanager
     def writer_lock(self, tenant: str) -> Iterator[None]:
@@ -139,9 +185,18 @@ class CommitWriter:
         with self.writer_lock(tenant):
             base = self.meta.commit_log.latest_commit(tenant)
             txn = Transaction(self.store, tenant, operation, base, self.recover(tenant, base))
-            yield txn
-            if txn.written:
-                self._commit(txn, batch)
+            self._current.txn = txn
+            self._notify("started", txn)
+            try:
+                yield txn
+                if txn.written:
+                    self._commit(txn, batch)
+            except BaseException as exc:
+                self._notify("failed", txn, exc)
+                raise
+            finally:
+                self._current.txn = None
+            self._notify("committed" if txn.commit is not None else "abandoned", txn)
 
     def recover(self, tenant: str, base: WarehouseCommit | None) -> dict[str, int]:
         """Restore every table ahead of ``base`` (a crashed writer's versions) to its committed

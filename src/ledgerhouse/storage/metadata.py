@@ -9,6 +9,7 @@ is created and upgraded by Alembic migrations (``storage/migrations``), never by
 - ``commit_log`` (``storage/commit_log.py``): warehouse commits and the ingestion ledger, one
   store because an ingestion records both in one transaction, its commit point;
 - ``query_store`` (``storage/query_store.py``): the query log;
+- ``audit`` (``storage/audit.py``): the audit trail, hash-chained per tenant;
 - ``models_store`` (``storage/models.py``): machine-learning models.
 """
 
@@ -21,9 +22,13 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from ledgerhouse.storage.annotations import AnnotationStore
+from ledgerhouse.storage.audit import AuditStore
 from ledgerhouse.storage.commit_log import CommitLog, WarehouseCommit
 from ledgerhouse.storage.keys import ApiKeyStore
+from ledgerhouse.storage.lineage import LineageStore
 from ledgerhouse.storage.models import ModelStore
+from ledgerhouse.storage.quality import QualityStore
 from ledgerhouse.storage.query_store import QueryLogStore
 from ledgerhouse.storage.tenants import TenantStore
 
@@ -40,8 +45,12 @@ class MetadataStore:
         self.tenants_store = TenantStore(self.engine, self._sessions)
         self.keys = ApiKeyStore(self.engine, self._sessions)
         self.commit_log = CommitLog(self.engine, self._sessions)
-        self.query_store = QueryLogStore(self.engine, self._sessions)
+        self.audit = AuditStore(self.engine, self._sessions)  # the hash-chained audit trail
+        self.query_store = QueryLogStore(self.engine, self._sessions, self.audit)
         self.models_store = ModelStore(self.engine, self._sessions)
+        self.quality = QualityStore(self.engine, self._sessions)  # checks and results
+        self.lineage = LineageStore(self.engine, self._sessions)  # graphs per commit
+        self.annotations = AnnotationStore(self.engine, self._sessions)  # governance metadata
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest Alembic revision."""

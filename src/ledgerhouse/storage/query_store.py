@@ -1,8 +1,13 @@
-"""The query log in the metadata store: every query's text, route, commit, timing and outcome."""
+"""The query log in the metadata store: every query's text, route, commit, timing and outcome,
+its request (a cube or analytics call's), the relations and versions it read and the columns.
+
+``record_queries`` can chain the queries' audit entries (``storage/audit.py``) in the same
+transaction: one commit (one fsync with SQLite) for both, off the query path."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -10,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerhouse.errors import NotFound
 from ledgerhouse.storage.rows import QueryLogRow, _aware
+
+if TYPE_CHECKING:
+    from ledgerhouse.storage.audit import AuditItem, AuditStore
 
 QUERY_LOG_FIELDS = (
     "id",
@@ -25,19 +33,39 @@ QUERY_LOG_FIELDS = (
     "bytes",
     "status",
     "error",
+    "request",
+    "relations",
+    "columns",
 )
 
 
 class QueryLogStore:
-    def __init__(self, engine: Engine, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, engine: Engine, sessions: sessionmaker[Session], audit: AuditStore | None = None
+    ) -> None:
         self._engine = engine
         self._sessions = sessions
+        self._audit = audit
 
-    def record_queries(self, entries: list[dict[str, Any]]) -> None:
-        if not entries:
+    def record_queries(
+        self, entries: list[dict[str, Any]], audit: Sequence[AuditItem] = ()
+    ) -> None:
+        """Store query-log entries (the row's fields; other keys are ignored) and append
+        ``audit`` to the audit trail, in one transaction."""
+        if not entries and not audit:
             return
-        with self._sessions.begin() as s:
-            s.add_all(QueryLogRow(**e) for e in entries)
+        fields = set(QUERY_LOG_FIELDS) | {"tenant_id"}
+        if not audit or self._audit is None:
+            with self._sessions.begin() as s:
+                s.add_all(QueryLogRow(**_row(e, fields)) for e in entries)
+            return
+        chain = self._audit
+
+        def work(s: Session) -> None:  # run again from the start when a chain head moved
+            s.add_all(QueryLogRow(**_row(e, fields)) for e in entries)
+            chain.chain(s, audit)
+
+        chain.run(work)
 
     def queries(
         self, tenant: str, *, status: str | None = None, slowest: bool = False, limit: int = 100
@@ -58,6 +86,10 @@ class QueryLogStore:
                     hint="List queries with `ledgerhouse queries` or GET /v1/queries.",
                 )
             return _query_dict(row)
+
+
+def _row(entry: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k in fields}
 
 
 def _query_dict(row: QueryLogRow) -> dict[str, Any]:

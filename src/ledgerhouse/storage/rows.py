@@ -61,7 +61,8 @@ class BatchRow(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     dataset: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # committed | rejected
+    # committed | rejected | rejected_by_quality (32 characters since migration 0006)
+    status: Mapped[str] = mapped_column(String(32))
     commit_id: Mapped[int | None] = mapped_column(ForeignKey("warehouse_commits.id"), nullable=True)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -82,6 +83,11 @@ class QueryLogRow(Base):
     bytes: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: a cube or analytics call's request (None for SQL); {relation: pinned Delta version};
+    #: {relation: [columns read]} (computed off the query path; None when not analysed)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    relations: Mapped[dict[str, int | None] | None] = mapped_column(JSON, nullable=True)
+    columns: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
 
 
 class ModelRow(Base):

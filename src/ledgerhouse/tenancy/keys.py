@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ledgerhouse.access import ROLES, Principal, Resource, authorize
 from ledgerhouse.errors import InvalidRequest
 from ledgerhouse.storage.keys import ApiKeyRecord, IssuedKey
@@ -31,7 +33,9 @@ class KeyService:
                 f"tenant {principal.tenant!r} does not exist",
                 hint=f"Create it with `ledgerhouse init --tenant {principal.tenant}`.",
             )
-        return self.meta.keys.issue(principal.tenant, user.strip(), tuple(roles)).secret
+        issued = self.meta.keys.issue(principal.tenant, user.strip(), tuple(roles))
+        self._audit(principal, "key_create", issued.key)
+        return issued.secret
 
     def list(self, principal: Principal, *, active: bool = False) -> list[ApiKeyRecord]:
         """The keys of the caller's tenant: id, user, roles, created, last used (to about a
@@ -43,10 +47,22 @@ class KeyService:
         """Revoke a key; it fails from the next request on, in every process. The tenant's
         last admin key is refused (409) unless ``force``."""
         self._authorize(principal)
-        return self.meta.keys.revoke(principal.tenant, key_id, force=force)
+        record = self.meta.keys.revoke(principal.tenant, key_id, force=force)
+        self._audit(principal, "key_revoke", record, force=force)
+        return record
 
     def rotate(self, principal: Principal, key_id: int) -> IssuedKey:
         """A new secret for the same user and roles (shown once); the old key is revoked at
         once, in the same transaction."""
         self._authorize(principal)
-        return self.meta.keys.rotate(principal.tenant, key_id)
+        issued = self.meta.keys.rotate(principal.tenant, key_id)
+        self._audit(principal, "key_rotate", issued.key, replaces=key_id)
+        return issued
+
+    def _audit(self, principal: Principal, action: str, key: ApiKeyRecord, **detail: Any) -> None:
+        """The key change in the audit trail (never a secret or its hash)."""
+        self.meta.audit.append(
+            principal.tenant, principal.user, principal.roles, action,
+            detail={"key_id": key.id, "key_user": key.user, "key_roles": list(key.roles),
+                    **detail},
+        )  # fmt: skip

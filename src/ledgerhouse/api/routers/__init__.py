@@ -2,7 +2,21 @@
 
 from fastapi import APIRouter
 
-from ledgerhouse.api.routers import admin, analytics, cubes, ingest, ops, query
+from ledgerhouse.api.routers import (
+    admin,
+    analytics,
+    audit,
+    catalog,
+    cubes,
+    governance,
+    ingest,
+    lineage,
+    metadata,
+    openlineage,
+    ops,
+    quality,
+    query,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     ops.router,
@@ -11,6 +25,14 @@ ROUTERS: tuple[APIRouter, ...] = (
     cubes.router,
     analytics.router,
     admin.router,
+    audit.router,
+    # before lineage: /v1/lineage/events is not a relation named "events"
+    openlineage.router,
+    lineage.router,
+    metadata.router,
+    catalog.router,
+    quality.router,
+    governance.router,
 )
 
 __all__ = ["ROUTERS"]

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ledgerhouse.api.schemas.audit import AuditEntryRecord, AuditProblem, AuditVerifyReport
     from ledgerhouse.api.schemas.errors import ERRORS, ErrorBody, ErrorEnvelope, with_formats
     from ledgerhouse.api.schemas.records import (
         BatchRecord,
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
 
 #: Where each public name lives.
 _SOURCE = {
+    "AuditEntryRecord": "audit",
+    "AuditProblem": "audit",
+    "AuditVerifyReport": "audit",
     "ERRORS": "errors",
     "ErrorBody": "errors",
     "ErrorEnvelope": "errors",
@@ -110,6 +114,9 @@ __all__ = [
     "AnomaliesRequest",
     "AttributionRequest",
     "AttributionResponse",
+    "AuditEntryRecord",
+    "AuditProblem",
+    "AuditVerifyReport",
     "BatchRecord",
     "Column",
     "CommitRecord",

@@ -47,7 +47,7 @@ class BatchRecord(BaseModel):
 
     batch_id: str
     dataset: str
-    status: str = Field(description="committed, rejected or duplicate")
+    status: str = Field(description="committed, rejected, rejected_by_quality or duplicate")
     rows_received: int = 0
     rows_accepted: int = Field(default=0, description="Rows stored: 0 when rejected.")
     rows_quarantined: int = 0
@@ -129,6 +129,15 @@ class QueryRecord(BaseModel):
     status: str = Field(description="ok, error, rejected or timeout")
     error: str | None
     tenant: str
+    request: dict[str, Any] | None = Field(
+        default=None, description="A cube query's or analytics call's request (None for SQL)."
+    )
+    relations: dict[str, int | None] | None = Field(
+        default=None, description="The relations read: {relation: pinned Delta version}."
+    )
+    columns: dict[str, list[str]] | None = Field(
+        default=None, description="The columns read per relation (None when not analysed)."
+    )
     plan: str | None = Field(
         default=None, description="With ?plan=true: DuckDB's plan on the commit it pinned."
     )
