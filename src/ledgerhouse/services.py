@@ -374,6 +374,7 @@ def _lineage_service(wh: Warehouse, derived: Iterable[Any]) -> Any:
             graph_at=service.graph_at,
             tenant_root=wh.store.tenant_root,
             derived_from={m.table.relation: (*m.sources, *m.dimensions) for m in marts},
+            mart_sql={m.table.relation: m.sql for m in MARTS},
         )
     )
     wh.writer.add_observer(LineageRecorder(service))

@@ -170,8 +170,9 @@ def test_a_union_is_explained_at_relation_precision(story: Story) -> None:
 
 def test_a_mart_answer_goes_to_the_facts_it_is_built_from(story: Story) -> None:
     me = story.me
-    answer = me.query(
-        "SELECT portfolio_code, sum(notional_base) FROM mart_trading_activity GROUP BY 1"
+    answer = me.query(  # a mart read with another relation: not attributed row by row
+        "SELECT p.firm, sum(m.notional_base) FROM mart_trading_activity m "
+        "JOIN dim_portfolio p USING (portfolio_key) GROUP BY 1"
     )
     explained = me.explain_cell(answer.query_id, 0)
     assert explained["precision"] == "relation"

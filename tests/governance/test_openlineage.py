@@ -1,15 +1,22 @@
 """OpenLineage run events (governance/lineage/openlineage/): every writing job emits START and
 COMPLETE or FAIL with its datasets and facets; the events validate against the OpenLineage
-JSON schema; mart refreshes are child runs whose column lineage is the graph's; HTTP
-transport reaches a local receiver; ``openlineage=off`` emits nothing; tenants never see each
-other's events."""
+JSON schema (when the spec is here) and, always, round-trip through openlineage-python's own
+classes and pass our checks of the documented object model; mart refreshes are child runs
+whose column lineage is the graph's; HTTP transport reaches a local receiver;
+``openlineage=off`` emits nothing; tenants never see each other's events."""
 
 from __future__ import annotations
 
+import enum
+import importlib
 import json
 import os
+import pkgutil
+import re
 import shutil
 import threading
+import types
+import typing
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -18,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID
 
+import attr
 import jsonschema_rs
 import pytest
 from fastapi.testclient import TestClient
@@ -211,6 +219,235 @@ def test_a_broken_event_does_not_validate(emitted, registry) -> None:  # type: i
     schema = _validator(registry, facet["_schemaURL"])
     assert schema.is_valid(facet)
     assert not schema.is_valid({**facet, "fields": [{"type": "string"}]})
+
+
+# -- validation that always runs: the client's own object model --------------------------------
+# The official JSON schema is not committed here (see openlineage_spec/README.md), so every
+# event is also loaded into openlineage-python's generated attrs classes (the structure the
+# client enforces: the fields each class has, their types, its validators: a UUID run id, an
+# ISO 8601 time with a time part, URIs) and written back with the client's Serde: it must come
+# back equal. Facets are loaded by their _schemaURL into the class that declares that URL.
+def _facet_classes() -> dict[str, type]:
+    from openlineage.client import generated
+    from openlineage.client.generated.base import BaseFacet
+
+    from ledgerhouse.governance.lineage.openlineage import events as ours
+
+    modules = [importlib.import_module(f"openlineage.client.generated.{m.name}")
+               for m in pkgutil.iter_modules(generated.__path__)]  # fmt: skip
+    out: dict[str, type] = {}
+    for module in [*modules, ours]:
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, BaseFacet) and attr.has(obj):
+                out.setdefault(obj._get_schema(), obj)
+    return out
+
+
+FACET_CLASSES = _facet_classes()
+
+
+class NotTheModel(AssertionError):
+    """An event (or a part of one) the client's object model does not accept."""
+
+
+def _load(tp: Any, data: Any, where: str) -> Any:
+    from openlineage.client.generated.base import BaseFacet
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if data is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _load(inner, data, where)
+    if tp is Any:
+        return data
+    if origin is list:
+        if not isinstance(data, list):
+            raise NotTheModel(f"{where}: a list expected, not {data!r:.80}")
+        return [_load(args[0], v, f"{where}[{i}]") for i, v in enumerate(data)]
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise NotTheModel(f"{where}: an object expected, not {data!r:.80}")
+        value_type = args[1]
+        if isinstance(value_type, type) and issubclass(value_type, BaseFacet):
+            return {k: _load_facet(value_type, v, f"{where}.{k}") for k, v in data.items()}
+        return {k: _load(value_type, v, f"{where}.{k}") for k, v in data.items()}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(data)
+        except ValueError:
+            raise NotTheModel(f"{where}: {data!r} is not one of {[e.value for e in tp]}") from None
+    if isinstance(tp, type) and attr.has(tp):
+        return _load_attrs(tp, data, where)
+    expected = {str: (str,), int: (int,), bool: (bool,), float: (int, float)}.get(tp)
+    if expected is not None and (
+        not isinstance(data, expected) or (tp is not bool and isinstance(data, bool))
+    ):
+        raise NotTheModel(f"{where}: a {tp.__name__} expected, not {data!r:.80}")
+    return data
+
+
+def _load_facet(base: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict) or not isinstance(data.get("_schemaURL"), str):
+        raise NotTheModel(f"{where}: a facet needs its _schemaURL")
+    cls = FACET_CLASSES.get(data["_schemaURL"])
+    if cls is None or not issubclass(cls, base):
+        raise NotTheModel(f"{where}: no {base.__name__} of the client declares the schema "
+                          f"{data['_schemaURL']}")  # fmt: skip
+    return _load_attrs(cls, data, where)
+
+
+def _load_attrs(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise NotTheModel(f"{where}: an object expected for {cls.__name__}, not {data!r:.80}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in attr.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise NotTheModel(f"{where}: {cls.__name__} has no field {sorted(unknown)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if not f.init:
+            continue  # schemaURL / _schemaURL: the class's own, compared by the round trip
+        if name not in data:
+            if f.default is attr.NOTHING:
+                raise NotTheModel(f"{where}: {cls.__name__} needs {name!r}")
+            continue
+        kwargs[f.alias] = _load(hints[name], data[name], f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:  # the client's validators
+        raise NotTheModel(f"{where}: {cls.__name__} refused it: {exc}") from None
+
+
+def _pruned(value: Any) -> Any:
+    """Without empty objects and lists (the client's defaults for an absent field)."""
+    if isinstance(value, dict):
+        return {k: _pruned(v) for k, v in value.items() if v not in ({}, [], None)}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def client_round_trip(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` loaded into the client's RunEvent and written back by the client's Serde."""
+    from openlineage.client.event_v2 import RunEvent
+    from openlineage.client.serde import Serde
+
+    loaded = _load_attrs(RunEvent, event, "event")
+    return typing.cast(dict[str, Any], Serde.to_dict(loaded))
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")  # RFC 3986: a scheme, then the rest
+EVENT_TYPES = {"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}
+
+
+def model_problems(event: dict[str, Any], known: set[tuple[str, str]]) -> list[str]:
+    """What is wrong with ``event`` by the OpenLineage object model, as documented (checks
+    written here): ``known`` is the (namespace, name) of relations a column may come from."""
+    out = []
+    if event.get("eventType") not in EVENT_TYPES:
+        out.append(f"eventType {event.get('eventType')!r}")
+    try:
+        UUID(str(event.get("run", {}).get("runId")))
+    except ValueError:
+        out.append(f"runId {event.get('run', {}).get('runId')!r} is not a UUID")
+    if not _RFC3339.match(str(event.get("eventTime"))):
+        out.append(f"eventTime {event.get('eventTime')!r} is not RFC 3339 with a zone")
+    for key in ("producer", "schemaURL"):
+        if not _URI.match(str(event.get(key))):
+            out.append(f"{key} {event.get(key)!r} is not a URI")
+    for where, facet in _facets(event):
+        for key in ("_producer", "_schemaURL"):
+            if not _URI.match(str(facet.get(key))):
+                out.append(f"{where}: {key} {facet.get(key)!r} is missing or not a URI")
+    inputs = {(d["namespace"], d["name"]) for d in event.get("inputs") or []}
+    for d in event.get("outputs") or []:
+        lineage = (d.get("facets") or {}).get("columnLineage")
+        if not lineage:
+            continue
+        for column, spec in lineage["fields"].items():
+            for f in spec["inputFields"]:
+                if (f["namespace"], f["name"]) not in inputs | known:
+                    out.append(f"{d['name']}.{column} comes from {f['namespace']}/{f['name']}, "
+                               "neither an input of the event nor a known relation")  # fmt: skip
+    return out
+
+
+def _known(me: Session) -> set[tuple[str, str]]:
+    from ledgerhouse.governance.lineage.openlineage import job_namespace
+
+    namespace = job_namespace(me.principal.tenant)
+    return {(namespace, t["name"]) for t in me.tables()}
+
+
+def test_every_event_round_trips_through_the_openlineage_client(emitted) -> None:  # type: ignore[no-untyped-def]
+    _, events, marks = emitted
+    mine = events[marks["ingest"] :]
+    assert mine
+    seen: Counter[str] = Counter()
+    for event in mine:
+        back = client_round_trip(event)
+        assert _pruned(back) == _pruned(event), (event["job"]["name"], event["eventType"])
+        for _, facet in _facets(event):
+            seen[FACET_CLASSES[facet["_schemaURL"]].__name__] += 1
+    for name in ("SchemaDatasetFacet", "ColumnLineageDatasetFacet", "ParentRunFacet",
+                 "ErrorMessageRunFacet", "DatasetVersionDatasetFacet", "JobTypeJobFacet",
+                 "SQLJobFacet", "LedgerhouseCommitDatasetFacet"):  # fmt: skip
+        assert seen[name], name
+
+
+def test_every_event_follows_the_documented_object_model(emitted) -> None:  # type: ignore[no-untyped-def]
+    me, events, marks = emitted
+    known = _known(me)
+    mine = events[marks["ingest"] :]
+    lineage = 0
+    for event in mine:
+        assert model_problems(event, known) == [], (event["job"]["name"], event["eventType"])
+        lineage += sum(1 for d in event.get("outputs") or []
+                       if (d.get("facets") or {}).get("columnLineage"))  # fmt: skip
+    assert lineage  # the column-lineage check had something to check
+
+
+def test_a_broken_event_fails_the_client_and_the_model_checks(emitted) -> None:  # type: ignore[no-untyped-def]
+    """The checks that always run can fail: each broken copy is refused."""
+    me, events, marks = emitted
+    known = _known(me)
+    complete = next(e for e in events[marks["ingest"] :] if e["outputs"])
+    client_round_trip(complete)
+    assert model_problems(complete, known) == []
+    out = complete["outputs"][0]
+    schema = out["facets"]["schema"]
+    broken = {
+        "no run id": {**complete, "run": {}},
+        "a run id not a UUID": {**complete, "run": {"runId": "not-a-uuid"}},
+        "a time that is not one": {**complete, "eventTime": "yesterday"},
+        "an unknown event type": {**complete, "eventType": "DONE"},
+        "a field the model has not": {**complete, "jobs": []},
+        "a nameless schema field": {**complete, "outputs": [{**out, "facets": {
+            **out["facets"], "schema": {**schema, "fields": [{"type": "string"}]}}}]},
+        "a facet without its schema": {**complete, "outputs": [{**out, "facets": {
+            **out["facets"], "schema": {"_producer": schema["_producer"], "fields": []}}}]},
+    }  # fmt: skip
+    for what, event in broken.items():
+        with pytest.raises(NotTheModel):
+            client_round_trip(event)
+        assert model_problems(event, known) or what in (
+            "a field the model has not", "a nameless schema field",
+        ), what  # fmt: skip
+    # written by us: a time without its zone, a producer not a URI, a column from nowhere
+    assert model_problems({**complete, "eventTime": "2024-01-02T10:00:00"}, known)
+    assert model_problems({**complete, "producer": "ledgerhouse"}, known)
+    lineage = next(e for e in events[marks["ingest"] :] for d in e.get("outputs") or []
+                   if (d.get("facets") or {}).get("columnLineage"))  # fmt: skip
+    d = next(d for d in lineage["outputs"] if (d.get("facets") or {}).get("columnLineage"))
+    facet = d["facets"]["columnLineage"]
+    column, spec = next(iter(facet["fields"].items()))
+    stray = {**spec, "inputFields": [{**spec["inputFields"][0], "name": "nowhere"}]}
+    moved = {**facet, "fields": {**facet["fields"], column: stray}}
+    bad = {**lineage, "outputs": [{**d, "facets": {**d["facets"], "columnLineage": moved}}]}
+    assert any("nowhere" in p for p in model_problems(bad, known))
 
 
 # -- what the events say ----------------------------------------------------------------------

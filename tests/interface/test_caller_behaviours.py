@@ -236,3 +236,126 @@ def test_errors_are_the_same_exception_classes(
     assert (got.code, got.status, got.retryable) == (want.code, want.status, want.retryable)
     if what in ("bad_sql", "unknown_cube"):  # the API words hints for HTTP callers
         assert str(got) == str(want)
+
+
+# -- governance -------------------------------------------------------------------------------
+def _same_error(fn: Any, caller: Caller, reference: Caller) -> type[errors.LedgerhouseError]:
+    got, want = _raised(lambda: fn(caller)), _raised(lambda: fn(reference))
+    assert type(got) is type(want)
+    assert (got.code, got.status) == (want.code, want.status)
+    return type(got)
+
+
+@pytest.mark.parametrize(
+    ("relation", "column", "direction"),
+    [
+        ("mart_trading_activity", None, "upstream"),
+        ("fact_trade", None, "downstream"),
+        ("mart_trading_activity", "notional_base", "upstream"),
+        ("fact_trade", "notional_base", "downstream"),
+    ],
+)
+def test_lineage_of_a_table_and_a_column_both_directions(
+    relation: str, column: str | None, direction: str, caller: Caller, reference: Caller
+) -> None:
+    got = caller.lineage(relation, column, direction=direction, depth=2)
+    want = reference.lineage(relation, column, direction=direction, depth=2)
+    assert got == want
+    assert got["edges"]
+
+
+def test_explain_cell_and_lineage_events(caller: Caller, reference: Caller) -> None:
+    answer = reference.query(
+        "SELECT portfolio_code, count(*) AS n FROM fact_trade WHERE side = ? GROUP BY 1 "
+        "ORDER BY 1 LIMIT 3",
+        params=["BUY"],
+    )
+    got, want = caller.explain_cell(answer.query_id, 1), reference.explain_cell(answer.query_id, 1)
+    assert got.pop("cube", None) is None  # the HTTP schema's field of cube answers
+    assert got == want and want["precision"] == "row" and want["batches"]
+    assert caller.lineage_events(5) == reference.lineage_events(5)
+    job = reference.lineage_events(1)[0]["job"]["name"]
+    assert caller.lineage_events(3, job=job) == reference.lineage_events(3, job=job)
+    assert _same_error(lambda me: me.explain_cell("0" * 32, 0), caller, reference) is (
+        errors.NotFound
+    )
+
+
+def test_quality_checks_results_and_scores(caller: Caller, reference: Caller) -> None:
+    checks = caller.quality_checks()
+    assert checks == reference.quality_checks() and checks
+    results = caller.quality_results(limit=20)
+    assert results == reference.quality_results(limit=20)
+    relation = checks[0]["relation"]
+    assert caller.quality_results(relation, limit=5) == reference.quality_results(relation, limit=5)
+    assert caller.quality_scores() == reference.quality_scores()
+
+
+def test_the_audit_trail_for_an_auditor(caller_as: Any, served: Any) -> None:
+    auditor, reference = caller_as("auditor"), served.session("auditor")
+    served.session("admin").query("SELECT 1 AS one", use_cache=False)
+    served.warehouse.query_log.flush()
+    until = reference.audit_entries(limit=1)[0]["at"]  # a fixed window: later calls append
+    got = auditor.audit_entries(until=until, limit=10)
+    want = reference.audit_entries(until=until, limit=10)
+    assert got == want and len(got) == 10
+    assert auditor.audit_entries(action="query", until=until, limit=3) == reference.audit_entries(
+        action="query", until=until, limit=3
+    )
+    checked, expected = auditor.verify_audit(), reference.verify_audit()
+    assert checked["ok"] is expected["ok"] is True
+    assert set(checked) == set(expected)
+    assert checked["problems"] == expected["problems"] == []
+
+
+@pytest.mark.parametrize("call", ["audit_entries", "verify_audit", "annotate", "report"])
+def test_a_reader_is_refused_governance_writes_and_the_audit(
+    call: str, caller: Caller, reference: Caller
+) -> None:
+    first = date(2024, 1, 1)
+    calls = {
+        "audit_entries": lambda me: me.audit_entries(limit=1),
+        "verify_audit": lambda me: me.verify_audit(),
+        "annotate": lambda me: me.annotate("fact_trade", description="mine now"),
+        "report": lambda me: me.governance_report(first, first),
+    }
+    assert _same_error(calls[call], caller, reference) is errors.Forbidden
+
+
+def test_metadata_is_described_annotated_and_versioned_the_same(
+    caller_as: Any, served: Any, request: pytest.FixtureRequest
+) -> None:
+    steward, reference = caller_as("steward"), served.session("reader")
+    impl = request.node.callspec.params["caller_as"]
+    changed = steward.annotate(
+        "fact_trade.trade_id", tags=[f"via-{impl}"], reason=f"behaviour suite ({impl})"
+    )
+    described = reference.describe_object("fact_trade.trade_id")
+    assert {k: v for k, v in changed.items() if k != "change"} == described
+    assert changed["change"]["after"]["tags"] == described["tags"]
+    assert steward.describe_object("fact_trade.trade_id") == reference.describe_object(
+        "fact_trade.trade_id"
+    )
+    assert f"via-{impl}" in reference.describe_object("fact_trade.trade_id")["tags"]
+    history = steward.metadata_history("fact_trade.trade_id", limit=2)
+    assert history == reference.metadata_history("fact_trade.trade_id", limit=2)
+    assert history[0]["reason"] == f"behaviour suite ({impl})"
+    assert steward.glossary() == reference.glossary()
+
+
+def test_catalog_search_and_the_governance_report(caller_as: Any, served: Any) -> None:
+    reader, reference = caller_as("reader"), served.session("reader")
+    got = reader.catalog_search("counterparty exposure", limit=5)
+    assert got == reference.catalog_search("counterparty exposure", limit=5)
+    assert got["hits"] if isinstance(got, dict) else got
+    facet = reader.catalog_search("trade", layer="mart", limit=3)
+    assert facet == reference.catalog_search("trade", layer="mart", limit=3)
+    auditor, want = caller_as("auditor"), served.session("auditor")
+    first, last = _window(reference)
+    report = auditor.governance_report(first, last)
+    expected = want.governance_report(first, last)
+    assert isinstance(report, dict) and set(report) == set(expected)
+    volatile = {"generated_at", "generated_by"}
+    assert {k: v for k, v in report.items() if k not in volatile} == {
+        k: v for k, v in expected.items() if k not in volatile
+    }

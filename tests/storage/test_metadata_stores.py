@@ -149,6 +149,9 @@ def test_a_logged_query_reads_back_in_its_tenant_only(tenants: MetadataStore) ->
         "request": None,
         "relations": None,
         "columns": None,
+        # its parameters (none here), and why they were not kept when they were not
+        "params": None,
+        "params_omitted": None,
     }
     assert store.queries("acme") == [got]
     assert [q["id"] for q in store.queries("other")] == [theirs["id"]]

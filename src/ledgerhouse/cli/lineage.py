@@ -45,11 +45,17 @@ def lineage(
         f"{found['commit_id']}, graph {found['digest'][:12]}"
         + ("" if found["recorded"] else " (not recorded at that commit: the current graph)")
     )
-    cli.out.table(
-        ["depth", "from", "to", "job", "kind"],
-        [[e["depth"], e["from"], e["to"], e["job"], e["kind"]] for e in found["edges"]],
-        whole=("from", "to"),
-    )
+    # one edge a line: column paths are long, and a table of them is cut on a narrow terminal
+    edges = found["edges"]
+    wide = max((len(e["from"]) for e in edges), default=0)
+    for e in edges:
+        cli.out.console.print(
+            f"{e['depth']:>2}  {e['from']:<{wide}}  →  {e['to']}   {e['job']} ({e['kind']})",
+            markup=False,
+            soft_wrap=True,
+        )
+    if not edges:
+        cli.out.console.print(f"no {direction} lineage: {what} is an origin", markup=False)
 
 
 def explain_cell(
@@ -69,31 +75,36 @@ def explain_cell(
         f"{found['precision']} ({found['scope']})"
     )
     cli.out.fields({"values": found["values"], "filters": found["filters"]})
-    cli.out.table(
-        ["batch", "dataset", "received", "rows in answer", "received / accepted", "raw rows",
-         "files"],
-        [_batch_row(b) for b in found["batches"]],
-        whole=("batch",),
-    )  # fmt: skip
+    # one block a batch: ids, times and file paths are pasted back, never cut to a width
+    say = cli.out.console.print
+    say(f"batches ({len(found['batches'])}):", markup=False)
+    for b in found["batches"]:
+        for line in _batch_lines(b):
+            say(line, markup=False, soft_wrap=True)
+    say("column paths:", markup=False)
     for col, paths in found["columns"].items():
         for p in paths:
-            cli.out.console.print(f"{col}: {' → '.join(p['path'])}", markup=False)
+            say(f"  {col}: {' → '.join(p['path'])}", markup=False, soft_wrap=True)
 
 
-def _batch_row(b: dict[str, Any]) -> list[Any]:
+def _batch_lines(b: dict[str, Any]) -> list[str]:
     raw = b.get("raw") or {}
-    rows = ", ".join(f"{rel} {n}" for rel, n in b["rows_in_answer"].items())
+    rows = ", ".join(f"{n:,} rows of {rel}" for rel, n in b["rows_in_answer"].items())
     span = raw.get("row_numbers")
     report = b.get("report") or {}
-    return [
-        b["batch_id"],
-        b["dataset"],
-        (b["received_at"] or "")[:19],
-        rows,
-        f"{report.get('rows_received')} / {report.get('rows_accepted')}",
-        f"{raw.get('relation')} _row_number {span[0]}–{span[1]}" if span else "",
-        len(raw.get("files") or []),
+    lines = [
+        f"  {b['batch_id']} ({b['dataset']}, received {b['received_at'] or '?'}, commit "
+        f"{b.get('commit_id')}): {rows} in this row",
+        f"    batch: {report.get('rows_received')} received, {report.get('rows_accepted')} "
+        f"accepted, {report.get('rows_quarantined')} quarantined",
     ]
+    if span:
+        lines.append(
+            f"    raw records: {raw.get('relation')} version {raw.get('version')}, "
+            f"_row_number {span[0]}–{span[1]}"
+        )
+    lines += [f"    file: {f}" for f in raw.get("files") or []]
+    return lines
 
 
 def _run_lineage(

@@ -15,6 +15,7 @@ module depends on no other domain.
 from __future__ import annotations
 
 import html
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ Period = tuple[datetime, datetime]
 
 #: The formats the report is written in.
 FORMATS = ("json", "md", "html")
+#: C0 and C1 control characters, DEL and the line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ class GovernanceReports:
             raise InvalidRequest(
                 f"the period ends ({end}) before it starts ({start})",
                 hint="Give --from on or before --to (dates as YYYY-MM-DD).",
+            )
+        if end >= date.max:
+            raise InvalidRequest(
+                f"the period ends on {end}, the last day of the calendar",
+                hint="End the period on a real day (--to YYYY-MM-DD, before 9999-12-31).",
             )
         tenant = principal.tenant
         since = datetime.combine(start, time(), UTC)
@@ -327,11 +335,12 @@ def _sections(r: dict[str, Any]) -> list[Section]:
 
 
 def _markdown(r: dict[str, Any], sections: list[Section]) -> str:
+    m = _md_cell
     out = [
-        f"# Governance report: tenant {r['tenant']}",
+        f"# Governance report: tenant {m(r['tenant'])}",
         "",
-        f"Period {r['period']['from']} to {r['period']['to']} (UTC days); generated "
-        f"{r['generated_at']} by {r['generated_by']}.",
+        f"Period {m(r['period']['from'])} to {m(r['period']['to'])} (UTC days); generated "
+        f"{m(r['generated_at'])} by {m(r['generated_by'])}.",
     ]
     for title, columns, rows, empty in sections:
         out += ["", f"## {title}", ""]
@@ -370,11 +379,15 @@ def _html(r: dict[str, Any], sections: list[Section]) -> str:
 
 
 def _text(v: Any) -> str:
-    return "" if v is None else str(v)
+    """A value as one line of plain text: control characters (a carriage return, an escape
+    sequence for a terminal) are spaces, whatever a steward typed into a description."""
+    return _CONTROL.sub(" ", "" if v is None else str(v))
 
 
 def _md_cell(v: Any) -> str:
-    return _text(v).replace("|", "\\|").replace("\n", " ")
+    """A value as a Markdown table cell that renders as the text it is: no raw HTML (a
+    description's ``<script>`` or ``<img onerror>``), no pipe ending the cell, one line."""
+    return html.escape(_text(v), quote=False).replace("|", "\\|")
 
 
 def _num(v: float | None) -> str:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from ledgerhouse.errors import QueryFailed
 from ledgerhouse.model.marts import MARTS, MartDef
 from ledgerhouse.query.guard import check_query
-from ledgerhouse.query.service import QueryService, to_dialect
+from ledgerhouse.query.service import QueryService, _interruptible, to_dialect
 from ledgerhouse.storage.engines import PinnedFiles
 
 
@@ -59,8 +59,13 @@ class PinnedSession:
         self._session.bind(name, source)
 
     def execute(self, sql: str) -> pa.Table:
-        """Ledgerhouse's own SQL; an engine error is a QueryFailed."""
-        table: pa.Table = self._session.execute(to_dialect(sql, self._dialect)).table
+        """Ledgerhouse's own SQL; an engine error is a QueryFailed. Each statement has the
+        query time limit (``query_timeout_s``): a tenant's custom check runs inside its
+        commit, under the tenant's writer lock, and must not hold it without end."""
+        timeout = self._queries.timeout_s
+        with _interruptible(self._session, timeout, None):
+            rows = self._session.execute(to_dialect(sql, self._dialect), timeout_s=timeout)
+        table: pa.Table = rows.table
         return table
 
     def checked(self, sql: str) -> tuple[str, frozenset[str]]:

@@ -200,6 +200,7 @@ class QueryService:
         entry = _log_entry(principal, sql, options.get("route", "raw"))
         # what a cube or analytics call asked (None for SQL): in the query log and the audit
         entry["request"] = options.pop("request", None)
+        entry["params"] = options.get("params")  # kept (type-tagged) to reproduce the answer
         query_id = entry["id"]
         try:
             with _failure_recorded(entry), self.admission.slot(tenant):
@@ -248,6 +249,7 @@ class QueryService:
         started = time.perf_counter()
         entry = _log_entry(principal, sql, "export")
         entry["request"] = request
+        entry["params"] = params
         export: Export | None = None
         try:
             with _failure_recorded(entry), self.admission.slot(tenant):

@@ -6,8 +6,13 @@ transaction: one commit (one fsync with SQLite) for both, off the query path."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -36,7 +41,79 @@ QUERY_LOG_FIELDS = (
     "request",
     "relations",
     "columns",
+    "params",
 )
+
+#: The most characters of encoded parameters an entry keeps; larger ones are omitted (the
+#: entry says so: ``params_omitted``) so one query cannot bloat the log.
+MAX_PARAMS_CHARS = 32_768
+
+
+def encode_params(params: Sequence[Any] | None) -> dict[str, Any] | None:
+    """A query's parameters as JSON that gives them back exactly: ``{"values": [...]}`` with
+    each Decimal, date, time, timestamp, interval, UUID (and a non-finite float) as
+    ``{"type": ..., "value": <exact text>}``; ``{"omitted": {...}}`` when the encoded values
+    are longer than ``MAX_PARAMS_CHARS``; None without parameters."""
+    if params is None:
+        return None
+    values = [_encode_param(v) for v in params]
+    size = len(json.dumps(values, separators=(",", ":")))
+    if size > MAX_PARAMS_CHARS:
+        return {
+            "omitted": {
+                "count": len(values),
+                "chars": size,
+                "reason": f"the parameters' encoded size ({size} characters) is over the "
+                f"{MAX_PARAMS_CHARS} the query log keeps",
+            }
+        }
+    return {"values": values}
+
+
+def decode_params(stored: dict[str, Any] | None) -> list[Any] | None:
+    """The parameters ``encode_params`` stored (None when there were none or they were
+    omitted)."""
+    if not stored or "values" not in stored:
+        return None
+    return [_decode_param(v) for v in stored["values"]]
+
+
+def _encode_param(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else {"type": "float", "value": repr(v)}
+    if isinstance(v, Decimal):
+        return {"type": "decimal", "value": str(v)}
+    if isinstance(v, datetime):  # before date: a datetime is a date
+        return {"type": "timestamp", "value": v.isoformat()}
+    if isinstance(v, date):
+        return {"type": "date", "value": v.isoformat()}
+    if isinstance(v, time):
+        return {"type": "time", "value": v.isoformat()}
+    if isinstance(v, timedelta):
+        return {"type": "interval", "value": [v.days, v.seconds, v.microseconds]}
+    if isinstance(v, UUID):
+        return {"type": "uuid", "value": str(v)}
+    return {"type": "text", "value": str(v)}  # check_params lets nothing else through
+
+
+_DECODERS: dict[str, Any] = {
+    "float": float,
+    "decimal": Decimal,
+    "timestamp": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "time": time.fromisoformat,
+    "interval": lambda parts: timedelta(days=parts[0], seconds=parts[1], microseconds=parts[2]),
+    "uuid": UUID,
+    "text": str,
+}
+
+
+def _decode_param(v: Any) -> Any:
+    if isinstance(v, dict):
+        return _DECODERS[v["type"]](v["value"])
+    return v
 
 
 class QueryLogStore:
@@ -89,11 +166,17 @@ class QueryLogStore:
 
 
 def _row(entry: dict[str, Any], fields: set[str]) -> dict[str, Any]:
-    return {k: v for k, v in entry.items() if k in fields}
+    out = {k: v for k, v in entry.items() if k in fields}
+    if "params" in out:
+        out["params"] = encode_params(out["params"])
+    return out
 
 
 def _query_dict(row: QueryLogRow) -> dict[str, Any]:
     out = {f: getattr(row, f) for f in QUERY_LOG_FIELDS}
     out["started_at"] = _aware(row.started_at).isoformat()
     out["tenant"] = out.pop("tenant_id")
+    stored = out["params"]
+    out["params"] = decode_params(stored)
+    out["params_omitted"] = stored.get("omitted") if stored else None
     return out

@@ -88,6 +88,9 @@ class QueryLogRow(Base):
     request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     relations: Mapped[dict[str, int | None] | None] = mapped_column(JSON, nullable=True)
     columns: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
+    #: the query's parameters, type-tagged (storage/query_store.py ``encode_params``); None
+    #: without parameters (and before migration 0009)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class ModelRow(Base):

@@ -51,6 +51,11 @@ class QualityResultRecord(BaseModel):
     failing: int
     rows_checked: int
     sample: list[dict[str, Any]] = Field(default_factory=list)
+    sample_withheld: bool = Field(
+        False,
+        description="True when failing rows were sampled but the caller may not read the "
+        "relation (an auditor): the sample is left out",
+    )
     detail: dict[str, Any] = Field(default_factory=dict)
     message: str = ""
     duration_ms: float = 0.0

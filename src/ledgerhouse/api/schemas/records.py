@@ -138,6 +138,12 @@ class QueryRecord(BaseModel):
     columns: dict[str, list[str]] | None = Field(
         default=None, description="The columns read per relation (None when not analysed)."
     )
+    params: list[Any] | None = Field(
+        default=None, description="The query's parameters (None without, or when omitted)."
+    )
+    params_omitted: dict[str, Any] | None = Field(
+        default=None, description="Set when the parameters were too large to keep: why."
+    )
     plan: str | None = Field(
         default=None, description="With ?plan=true: DuckDB's plan on the commit it pinned."
     )

@@ -9,17 +9,28 @@ rows are found by a second query at the same commit:
 - a SQL answer over core tables: the query rewritten with SQLGlot to return the ``batch_id`` of
   each table it reads, filtered on its GROUP BY expressions equal to the row's values
   (null-safe), or on every projected column for a query that does not aggregate;
-- anything else (a set operation, a window function, a derived table, a mart or rollup, a
-  grouping not in the select list): *relation* precision, every batch of the relations read
-  (a mart or rollup: of the facts it is built from) at the commit.
+- a SQL answer over one mart (no join): the mart rows behind the answer's row are those the
+  query's own filters and grouping select; the mart's grain (the grouping columns of its SQL,
+  model/marts.py) maps each of them to the expression over the core tables that makes it, and
+  the mart's SQL, joined to those rows' DISTINCT grain (null-safe), returns the core tables'
+  ``batch_id``. Sound because at any commit a mart is its SQL over the core tables (it is
+  refreshed inside the commit, all months when a joined dimension changes);
+- anything else (a set operation, a window function, a derived table, a rollup, a mart read
+  with other relations, a grouping not in the select list): *relation* precision, every batch
+  of the relations read (a mart or rollup: of the facts it is built from) at the commit.
+
+A logged query's parameters (query log, migration 0009) are bound again when the answer is
+reproduced, and renumbered (``$n``) in the provenance query wherever the rewrite moves, copies
+or drops them.
 
 Because both queries pin the answer's commit, an explanation stays true after later commits.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +78,8 @@ class CellPorts:
     tenant_root: Callable[[str], Path]
     #: a derived relation (mart, rollup) -> the relations it is built from
     derived_from: Mapping[str, Sequence[str]]
+    #: a mart -> its SQL (model/marts.py): an answer over one mart is attributed through it
+    mart_sql: Mapping[str, str] = field(default_factory=dict)
 
 
 def _plain(v: Any) -> Any:
@@ -92,6 +105,13 @@ class CellLineage:
             )
         if not isinstance(row, int) or row < 0:
             raise InvalidRequest(f"row {row!r} is not a row number", hint="Rows count from 0.")
+        if entry.get("params_omitted"):
+            raise InvalidRequest(
+                f"query {query_id!r} cannot be reproduced: its parameters were not kept "
+                f"({entry['params_omitted'].get('reason', 'too large')})",
+                hint="Run the query again with smaller parameters (or literals) and explain "
+                "that answer.",
+            )
         commit = int(entry["commit_id"])
         request = entry.get("request") or {}
         if request.get("kind") == "cube":
@@ -153,15 +173,20 @@ class CellLineage:
     def _sql(
         self, principal: Principal, entry: dict[str, Any], commit: int, row: int
     ) -> dict[str, Any]:
-        text = entry["text"]
-        answer = self.ports.queries.sql(principal, text, as_of=commit, route="lineage")
+        text, params = entry["text"], entry.get("params")
+        answer = self.ports.queries.sql(
+            principal, text, params=params, as_of=commit, route="lineage"
+        )
         values = self._row(answer.table, row, entry["id"])
         graph = self.ports.graph_at(principal.tenant, commit)
         schema = {
             r: list(info.columns) for r, info in graph.relations.items() if info.layer != "cube"
         }
         columns = self._sql_columns(graph, text, schema, list(values))
-        plan = attribution(text, schema, list(values.values()), self.ports.derived_from)
+        plan = attribution(
+            text, schema, list(values.values()), self.ports.derived_from, params=params,
+            marts=self.ports.mart_sql,
+        )  # fmt: skip
         if plan is None:
             return {
                 **self._relations(principal, entry, commit, row, method="sql", values=values),
@@ -186,8 +211,15 @@ class CellLineage:
             "precision": "row",
             "scope": plan.scope,
             "filters": plan.filters,
-            "method": "the query rewritten to return each table's batch_id, filtered to this "
-            "row's " + ("group" if plan.scope == "group" else "projected values"),
+            "method": (
+                f"the rows of {plan.mart} this row's "
+                + ("group" if plan.scope == "group" else "projected values")
+                + " selects, through the mart's grain columns to the rows of its SQL over the "
+                "core tables, returning each table's batch_id"
+                if plan.mart
+                else "the query rewritten to return each table's batch_id, filtered to this "
+                "row's " + ("group" if plan.scope == "group" else "projected values")
+            ),
             "provenance_sql": plan.sql,
             "columns": columns,
             "_found": found,
@@ -217,7 +249,10 @@ class CellLineage:
         method: str, values: dict[str, Any] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         if values is None:
-            answer = self.ports.queries.sql(principal, entry["text"], as_of=commit, route="lineage")
+            answer = self.ports.queries.sql(
+                principal, entry["text"], params=entry.get("params"), as_of=commit,
+                route="lineage",
+            )  # fmt: skip
             values = self._row(answer.table, row, entry["id"])
         read = entry.get("relations") or {}
         relations = sorted(read) if read else _tables_of(entry["text"])
@@ -254,8 +289,8 @@ class CellLineage:
             "scope": "relations",
             "filters": {},
             "method": "too complex to attribute row by row (set operation, window function, "
-            "derived table, mart or rollup, or a grouping not selected): every batch of the "
-            "relations read at the commit",
+            "derived table, a rollup or a mart read with other relations, or a grouping not "
+            "selected): every batch of the relations read at the commit",
             "provenance_sql": None,
             "columns": {},
             "_found": found,
@@ -381,6 +416,7 @@ class Attribution:
     relations: list[str]  # the relation of each batch column, in order
     scope: str  # group | row
     filters: dict[str, Any]
+    mart: str | None = None  # an answer over this mart: through its grain to the core rows
 
 
 _AGGREGATES = (exp.AggFunc,)
@@ -391,13 +427,22 @@ def attribution(
     schema: Mapping[str, Sequence[str]],
     values: list[Any],
     derived: Mapping[str, Sequence[str]],
+    params: Sequence[Any] | None = None,
+    marts: Mapping[str, str] | None = None,
 ) -> Attribution | None:
     """The query rewritten to return, for the rows behind one answer row, the batch id of each
     table it reads and how many joined rows each combination has; None when the query cannot
-    be attributed row by row (the caller falls back to relation precision)."""
+    be attributed row by row (the caller falls back to relation precision).
+
+    ``params`` are the logged query's: its placeholders become numbered ones (``$n``) so that
+    they keep their values wherever the rewrite moves, copies or drops them. ``marts`` (mart
+    -> its SQL) lets an answer over one mart be attributed through the mart's grain."""
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError:
+        return None
+    given = _numbered(tree, list(params or ()))
+    if given is None:
         return None
     if not isinstance(tree, exp.Select) or tree.args.get("with") is not None:
         return None  # set operations, CTEs
@@ -410,17 +455,73 @@ def attribution(
     if any(isinstance(q, exp.Subquery) for q in tree.find_all(exp.Subquery)):
         return None
     tables = [t for t in tree.find_all(exp.Table)]
-    if not tables or any(t.name in derived or t.name not in schema for t in tables):
-        return None  # a mart or rollup, or an unknown relation
-    batch_cols = []
-    for t in tables:
-        cols = schema[t.name]
-        col = "batch_id" if "batch_id" in cols else ("_batch_id" if "_batch_id" in cols else None)
-        if col is None:
-            continue  # dim_date has no batch
-        batch_cols.append((t.alias_or_name, col, t.name))
+    mart = tables[0].name if len(tables) == 1 and tables[0].name in (marts or {}) else None
+    if mart is None and any(t.name in derived or t.name not in schema for t in tables):
+        return None  # a rollup, a mart read with others, or an unknown relation
+    if not tables or any(t.name not in schema for t in tables):
+        return None
+    selected = _answer_conditions(tree, schema, values, tables)
+    if selected is None:
+        return None
+    conditions, params, filters, scope = selected
+    if mart is not None:
+        assert marts is not None
+        return _mart_attribution(tree, tables[0], marts[mart], schema, conditions, given, params,
+                                 filters, scope)  # fmt: skip
+    batch_cols = _batch_columns(tables, schema)
     if not batch_cols:
         return None
+    new = tree.copy()
+    for key in ("group", "having", "order", "limit", "offset", "qualify"):
+        new.set(key, None)
+    _select_batches(new, batch_cols)
+    for cond in conditions:
+        new = new.where(cond, copy=False)
+    bound = _compacted(new, given, params)
+    return Attribution(
+        new.sql(dialect="duckdb"), bound, [r for _, _, r in batch_cols], scope, filters
+    )
+
+
+def _batch_columns(
+    tables: Sequence[exp.Table], schema: Mapping[str, Sequence[str]]
+) -> list[tuple[str, str, str]]:
+    """(alias, batch column, relation) of each table that has a batch column."""
+    out = []
+    for t in tables:
+        cols = schema.get(t.name, ())
+        col = "batch_id" if "batch_id" in cols else ("_batch_id" if "_batch_id" in cols else None)
+        if col is not None:  # dim_date has no batch
+            out.append((t.alias_or_name, col, t.name))
+    return out
+
+
+def _select_batches(tree: exp.Select, batch_cols: list[tuple[str, str, str]]) -> None:
+    """Make ``tree`` return each table's batch id and the rows of each combination."""
+    tree.set(
+        "expressions",
+        [
+            *(
+                exp.alias_(exp.column(c, table=a), f"__b{i}")
+                for i, (a, c, _) in enumerate(batch_cols)
+            ),
+            exp.alias_(exp.Count(this=exp.Star()), "__n"),
+        ],
+    )
+    tree.set(
+        "group", exp.Group(expressions=[exp.column(f"__b{i}") for i in range(len(batch_cols))])
+    )
+
+
+def _answer_conditions(
+    tree: exp.Select,
+    schema: Mapping[str, Sequence[str]],
+    values: list[Any],
+    tables: Sequence[exp.Table],
+) -> tuple[list[exp.Expr], list[Any], dict[str, Any], str] | None:
+    """The conditions that select the input rows of one answer row: its GROUP BY expressions
+    equal to the row's values (null-safe), or every projected column for a query that does not
+    aggregate; with their parameters, the filters shown, and the scope (group | row)."""
     selects = list(tree.expressions)
     if len(selects) != len(values) and not any(isinstance(s, exp.Star) for s in selects):
         return None
@@ -447,39 +548,110 @@ def attribution(
             expr = selects[i].unalias() if isinstance(selects[i], exp.Alias) else selects[i]
             conditions.append(_null_safe(expr.copy(), values[i], params))
             filters[selects[i].alias_or_name] = _plain(values[i])
-        scope = "group"
-    else:
-        if any(isinstance(s, exp.Star) for s in selects):
-            if len(tables) != 1 or len(selects) != 1:
-                return None
-            cols = list(schema[tables[0].name])
-            if len(cols) != len(values):
-                return None
-            selects = [exp.column(c, table=tables[0].alias_or_name) for c in cols]
-        for s, v in zip(selects, values, strict=True):
-            expr = s.unalias() if isinstance(s, exp.Alias) else s
-            conditions.append(_null_safe(expr.copy(), v, params))
-            filters[s.alias_or_name] = _plain(v)
-        scope = "row"
-    new = tree.copy()
-    for key in ("group", "having", "order", "limit", "offset", "qualify"):
+        return conditions, params, filters, "group"
+    if any(isinstance(s, exp.Star) for s in selects):
+        if len(tables) != 1 or len(selects) != 1:
+            return None
+        cols = list(schema[tables[0].name])
+        if len(cols) != len(values):
+            return None
+        selects = [exp.column(c, table=tables[0].alias_or_name) for c in cols]
+    for s, v in zip(selects, values, strict=True):
+        expr = s.unalias() if isinstance(s, exp.Alias) else s
+        conditions.append(_null_safe(expr.copy(), v, params))
+        filters[s.alias_or_name] = _plain(v)
+    return conditions, params, filters, "row"
+
+
+_ALL_MONTHS = "__ledgerhouse_every_month__"
+
+
+def mart_grain(mart_sql: str) -> tuple[exp.Select, dict[str, exp.Expr]] | None:
+    """A mart's SQL over every month (its ``{months}`` filter made TRUE) and its grain: each
+    grouping column of the mart -> the expression over the core tables that makes it. None
+    when the SQL is not one grouped SELECT (the caller keeps relation precision)."""
+    try:
+        tree = sqlglot.parse_one(mart_sql.replace("{months}", f"'{_ALL_MONTHS}'"), read="duckdb")
+    except sqlglot.errors.ParseError:
+        return None
+    if not isinstance(tree, exp.Select) or tree.args.get("with") is not None:
+        return None
+    if tree.find(exp.Window, exp.Subquery) or tree.args.get("having") is not None:
+        return None
+    group = tree.args.get("group")
+    if group is None:
+        return None
+    for node in list(tree.find_all(exp.In)):  # the refresh's month filter: every month here
+        if any(isinstance(v, exp.Literal) and v.name == _ALL_MONTHS for v in node.expressions):
+            node.replace(exp.true())
+    if _ALL_MONTHS in tree.sql(dialect="duckdb"):
+        return None
+    grouped_all = group.args.get("all") or any(
+        isinstance(e, exp.Var) and e.name.upper() == "ALL" for e in group.expressions
+    )
+    grain: dict[str, exp.Expr] = {}
+    for s in tree.expressions:
+        inner = s.unalias() if isinstance(s, exp.Alias) else s
+        if inner.find(*_AGGREGATES):
+            continue
+        if not inner.find(exp.Column):
+            continue  # now() AS refreshed_at: the same for every row, not a grain column
+        if not grouped_all and not any(inner == g for g in group.expressions):
+            return None
+        grain[s.alias_or_name] = inner
+    return (tree, grain) if grain else None
+
+
+def _mart_attribution(
+    tree: exp.Select,
+    table: exp.Table,
+    mart_sql: str,
+    schema: Mapping[str, Sequence[str]],
+    conditions: list[exp.Expr],
+    given: list[Any],
+    params: list[Any],
+    filters: dict[str, Any],
+    scope: str,
+) -> Attribution | None:
+    """An answer over one mart: its mart rows are those the answer's own filters and grouping
+    select; the core rows behind them are the rows of the mart's SQL whose grain expressions
+    equal one of those rows' grain columns (null-safe, joined to their DISTINCT grain); both
+    read at the
+    answer's commit, where the mart is its SQL over the core tables (refreshed in the commit)."""
+    found = mart_grain(mart_sql)
+    if found is None:
+        return None
+    source, grain = found
+    alias = table.alias_or_name
+    inner = exp.select(*(exp.column(c, table="__m") for c in grain)).distinct()
+    inner = inner.from_(exp.to_table(table.name).as_("__m"))
+    where = tree.args.get("where")
+    parts = [*([where.this.copy()] if where is not None else []), *conditions]
+    for part in parts:
+        for col in part.find_all(exp.Column):
+            if col.table in ("", alias):
+                col.set("table", exp.to_identifier("__m"))
+        inner = inner.where(part, copy=False)
+    on = exp.and_(
+        *(
+            exp.NullSafeEQ(this=expr.copy(), expression=exp.column(column, table="__g"))
+            for column, expr in grain.items()
+        )
+    )
+    sources = [t for t in source.find_all(exp.Table)]
+    batch_cols = _batch_columns(sources, schema)
+    if not batch_cols:
+        return None
+    new = source.copy()
+    for key in ("having", "order", "limit", "offset", "qualify"):
         new.set(key, None)
-    new.set(
-        "expressions",
-        [
-            *(
-                exp.alias_(exp.column(c, table=a), f"__b{i}")
-                for i, (a, c, _) in enumerate(batch_cols)
-            ),
-            exp.alias_(exp.Count(this=exp.Star()), "__n"),
-        ],
-    )
-    for cond in conditions:
-        new = new.where(cond, copy=False)
-    new.set("group", exp.Group(expressions=[exp.column(f"__b{i}") for i in range(len(batch_cols))]))
+    _select_batches(new, batch_cols)
+    new = new.join(inner.subquery("__g"), on=on, copy=False)  # DISTINCT: one match per row
+    bound = _compacted(new, given, params)
     return Attribution(
-        new.sql(dialect="duckdb"), params, [r for _, _, r in batch_cols], scope, filters
-    )
+        new.sql(dialect="duckdb"), bound, [r for _, _, r in batch_cols], scope, filters,
+        mart=table.name,
+    )  # fmt: skip
 
 
 def _select_index(g: exp.Expression, selects: list[exp.Expression]) -> int | None:
@@ -494,5 +666,50 @@ def _select_index(g: exp.Expression, selects: list[exp.Expression]) -> int | Non
 
 
 def _null_safe(expr: Any, value: Any, params: list[Any]) -> exp.Expr:
+    """``expr IS NOT DISTINCT FROM $k``; ``params`` collects the values (numbered after the
+    query's own parameters: ``_compacted`` renumbers them all)."""
     params.append(value)
-    return exp.NullSafeEQ(this=expr, expression=exp.Placeholder())
+    return exp.NullSafeEQ(this=expr, expression=exp.Placeholder(this=f"+{len(params)}"))
+
+
+def _numbered(tree: exp.Expr, params: list[Any]) -> list[Any] | None:
+    """Make the query's own placeholders numbered (``?`` in text order -> ``$1, $2, ...``), in
+    place; their values by number (index 0 is ``$1``). None when the placeholders do not match
+    ``params`` (mixed ``?`` and ``$n``, or a count the rewrite cannot be sure of)."""
+    marks = [p for p in tree.walk(bfs=False) if isinstance(p, exp.Placeholder)]
+    anonymous = [p for p in marks if p.this is None]
+    if anonymous and len(anonymous) != len(marks):
+        return None  # DuckDB refuses the mix anyway
+    if anonymous:
+        if len(anonymous) != len(params):
+            return None
+        for i, p in enumerate(anonymous):
+            p.set("this", str(i + 1))
+        # the depth-first order is the text order when the SQL the tree writes numbers them
+        # 1, 2, ... from left to right: otherwise do not guess which value is which
+        if [int(n) for n in re.findall(r"\$(\d+)", tree.sql(dialect="duckdb"))] != list(
+            range(1, len(anonymous) + 1)
+        ):
+            return None
+        return list(params)
+    for p in marks:
+        if not (isinstance(p.this, str) and p.this.isdigit() and 1 <= int(p.this) <= len(params)):
+            return None
+    return list(params)
+
+
+def _compacted(tree: exp.Expr, given: list[Any], added: list[Any]) -> list[Any]:
+    """Renumber the placeholders of the rewritten ``tree`` (in place) ``$1..$m`` in order of
+    first use, dropping the query's parameters the rewrite no longer uses (DuckDB refuses an
+    unused one); the values in that order. ``$k`` is the query's own ``given[k-1]``, ``$+k``
+    the rewrite's ``added[k-1]``."""
+    values, own = [*given, *added], len(given)
+    order: dict[int, int] = {}
+    for p in tree.walk(bfs=False):
+        if not isinstance(p, exp.Placeholder):
+            continue
+        name = str(p.this)
+        index = own + int(name[1:]) - 1 if name.startswith("+") else int(name) - 1
+        order.setdefault(index, len(order) + 1)
+        p.set("this", str(order[index]))
+    return [values[i] for i in order]

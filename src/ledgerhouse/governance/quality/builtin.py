@@ -147,6 +147,13 @@ class AcceptedValues(_Kind):
         values = spec.params["values"]
         if not isinstance(values, list) or not values:
             raise env.invalid(spec, "values", "must be a non-empty list of values")
+        for value in values:
+            if not isinstance(value, str | int | float | date) or (
+                isinstance(value, float) and not math.isfinite(value)
+            ):
+                raise env.invalid(
+                    spec, "values", f"each value is text, a number or a date, not {value!r:.80}"
+                )
         return {"column": env.column(spec, "column"), "values": values}
 
     def run(self, spec: CheckSpec, ctx: RunContext) -> Outcome:

@@ -3,6 +3,10 @@
 Every call takes the caller's Principal: reading checks, results and scores is
 ``read_governance`` (every role); adding or removing a tenant's checks and running them is
 ``manage_quality`` (steward, admin). A tenant sees and changes only its own.
+
+A result's ``sample`` holds rows of the data: it is shown only to a caller who may ``read``
+the relation the check judged (an auditor sees the verdict and the failing count, with
+``sample`` empty and ``sample_withheld`` true), as the catalog does with its samples.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from ledgerhouse.access import Principal, Resource, authorize
+from ledgerhouse.access import Principal, Resource, authorize, may
 from ledgerhouse.errors import InvalidRequest, NotFound, did_you_mean
 from ledgerhouse.governance.errors import QualityCheckNotFound
 from ledgerhouse.governance.quality.models import CheckSpec
@@ -33,6 +37,13 @@ class QualityService:
 
     def _authorize(self, principal: Principal, action: str, name: str | None = None) -> None:
         authorize(principal, action, Resource(principal.tenant, "quality", name))  # type: ignore[arg-type]
+
+    def _known(self, relation: str | None) -> None:
+        if relation is not None and relation not in self.catalog.tables:
+            raise NotFound(
+                f"no relation {relation!r}.{did_you_mean(relation, self.catalog.tables)}",
+                hint="List the tables with `ledgerhouse tables`.",
+            )
 
     # -- checks -------------------------------------------------------------------------------
     def checks(self, principal: Principal) -> list[dict[str, Any]]:
@@ -94,14 +105,11 @@ class QualityService:
         self._authorize(principal, "read_governance")
         if not 1 <= limit <= 10_000:
             raise InvalidRequest(f"limit {limit} is out of range", hint="Use 1-10000.")
-        if relation is not None and relation not in self.catalog.tables:
-            raise NotFound(
-                f"no relation {relation!r}.{did_you_mean(relation, self.catalog.tables)}",
-                hint="List the tables with `ledgerhouse tables`.",
-            )
-        return self.store.results(
+        self._known(relation)
+        rows = self.store.results(
             principal.tenant, relation=relation, check=check, status=status, limit=limit
         )
+        return [_visible(principal, r) for r in rows]
 
     def scores(self, principal: Principal) -> list[dict[str, Any]]:
         """The quality score of each relation with results (docs/governance/quality.md)."""
@@ -120,6 +128,15 @@ class QualityService:
         self._authorize(principal, "read_governance")
         if by not in ("day", "commit"):
             raise InvalidRequest(f"by {by!r} is not day or commit", hint="Use by=day|commit.")
+        self._known(relation)
+        if isinstance(since, str):
+            try:
+                datetime.fromisoformat(since)
+            except ValueError:
+                raise InvalidRequest(
+                    f"since {since[:80]!r} is not a date",
+                    hint="Give a date or a time as YYYY-MM-DD[THH:MM:SS].",
+                ) from None
         rows = self.store.results(
             principal.tenant, relation=relation, limit=None, oldest_first=True
         )
@@ -130,11 +147,7 @@ class QualityService:
         """Run every check (of ``relation``) over the whole latest commit, now; record the
         results with that commit (trigger ``on_demand``) and return them."""
         self._authorize(principal, "manage_quality")
-        if relation is not None and relation not in self.catalog.tables:
-            raise NotFound(
-                f"no relation {relation!r}.{did_you_mean(relation, self.catalog.tables)}",
-                hint="List the tables with `ledgerhouse tables`.",
-            )
+        self._known(relation)
         commit = self.meta.commit_log.latest_commit(principal.tenant)
         if commit is None:
             raise NotFound(
@@ -149,7 +162,7 @@ class QualityService:
         self.monitor._alert(
             principal.tenant, rows, commit_id=commit.id, batch_id=None, rejected=False
         )
-        return [r | {"commit_id": commit.id} for r in rows]
+        return [_visible(principal, r | {"commit_id": commit.id}) for r in rows]
 
     # -- for the governance report and the catalog (no principal: the composition root's) ----
     def results_between(self, tenant: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -186,6 +199,16 @@ class QualityService:
                 }
             )
         return out
+
+
+def _visible(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` as ``principal`` may see it: the sample rows are data, kept only for a caller
+    who may read the relation judged (a custom SQL check's too: every relation it reads is
+    the tenant's, under the same grants)."""
+    readable = may(principal, "read", Resource(principal.tenant, "table", row.get("relation")))
+    if readable:
+        return row | {"sample_withheld": False}
+    return row | {"sample": [], "sample_withheld": bool(row.get("sample"))}
 
 
 __all__ = ["CheckSpec", "QualityService"]

@@ -155,10 +155,15 @@ def parse_checks(
     """The checks a YAML text declares, each validated; the first problem raises."""
     where = f" ({env.source})" if env.source else ""
     try:
+        _refuse_aliases(text, where)
         raw = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise InvalidQualityCheck(
             f"quality checks{where} are not valid YAML: {str(exc).splitlines()[0]}", hint=HINT
+        ) from None
+    except RecursionError:
+        raise InvalidQualityCheck(
+            f"quality checks{where} are nested too deeply to read", hint=HINT
         ) from None
     if isinstance(raw, dict) and set(raw) <= {"checks"}:
         raw = raw.get("checks")
@@ -185,6 +190,20 @@ def parse_checks(
         seen.add(spec.name)
         specs.append(spec)
     return specs
+
+
+def _refuse_aliases(text: str, where: str) -> None:
+    """Refuse YAML aliases before anything is built: nine nested anchors of ten aliases each
+    expand to 10**9 values (the "billion laughs") when a check's fields are read, printed or
+    stored. A check declaration never needs one; the parser's events are read, not the
+    document, so the refusal costs a scan of the text."""
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            raise InvalidQualityCheck(
+                f"quality checks{where} use a YAML alias (*{event.anchor}): aliases are not "
+                "accepted in check declarations",
+                hint="Write each value out in full.",
+            )
 
 
 def declared(
