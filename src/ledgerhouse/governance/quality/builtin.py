@@ -398,9 +398,14 @@ class Reconciliation(_Kind):
         default_factory=lambda: {
             "rule": "positions_vs_trades or nav_chain",
             "tolerance": "the largest difference still equal (default 0.000001; NAV 0.01)",
+            "days": "positions_vs_trades: which changed days to rebuild — auto (default: "
+            "every day when a commit changes at most 31, else each month's last day and the "
+            "latest; every day on demand) or all",
         }
     )
     required: tuple[str, ...] = ("rule",)
+    #: ``days: auto`` rebuilds every changed day up to this many
+    EVERY_DAY_UP_TO: ClassVar[int] = 31
     RULES: ClassVar[dict[str, str]] = {
         "positions_vs_trades": "fact_position",
         "nav_chain": "fact_performance",
@@ -416,7 +421,14 @@ class Reconciliation(_Kind):
                 spec, "relation", f"rule {rule} checks {self.RULES[rule]}, not {spec.relation}"
             )
         default = 0.01 if rule == "nav_chain" else 0.000001
-        return {"rule": rule, "tolerance": env.number(spec, "tolerance", default, low=0.0)}
+        days = spec.params.get("days", "auto")
+        if days not in ("auto", "all"):
+            raise env.invalid(spec, "days", f"unknown days {days!r}", choices=["auto", "all"])
+        return {
+            "rule": rule,
+            "tolerance": env.number(spec, "tolerance", default, low=0.0),
+            "days": days,
+        }
 
     def reads(self, spec: CheckSpec) -> frozenset[str]:
         return frozenset({spec.relation})
@@ -434,6 +446,8 @@ class Reconciliation(_Kind):
         keys = ctx.query(
             f"SELECT DISTINCT position_date, position_month FROM {changed} ORDER BY 1"
         ).to_pylist()
+        changed_days = len(keys)
+        keys = _days_to_rebuild(keys, spec.params.get("days", "auto"), ctx.on_demand)
         days = ", ".join(literal(k["position_date"]) for k in keys)
         months = ", ".join(literal(m) for m in sorted({k["position_month"] for k in keys}))
         last = literal(keys[-1]["position_date"])
@@ -475,7 +489,9 @@ class Reconciliation(_Kind):
          AND s.position_date = r.position_date
         WHERE abs(coalesce(s.quantity, 0) - coalesce(r.quantity, 0)) > {tol}
         """
-        return ctx.failing(sql, rows)
+        found = ctx.failing(sql, rows)
+        found.detail.update(days_changed=changed_days, days_rebuilt=len(keys))
+        return found
 
     def _nav_chain(self, spec: CheckSpec, ctx: RunContext) -> Outcome:
         changed = ctx.changed("fact_performance")
@@ -527,3 +543,20 @@ class CustomSql(_Kind):
     def run(self, spec: CheckSpec, ctx: RunContext) -> Outcome:
         sql = ctx.checked(spec.params["sql"])
         return ctx.failing(sql, ctx.changed_rows(spec.relation))
+
+
+def _days_to_rebuild(
+    keys: list[dict[str, Any]], days: str, on_demand: bool
+) -> list[dict[str, Any]]:
+    """The changed position days ``positions_vs_trades`` rebuilds from the trades (sorted).
+    A daily load (at most ``EVERY_DAY_UP_TO`` days) is rebuilt day by day; a longer backfill,
+    on its month-ends and its latest day: a position is cumulative, so a trade missing or
+    wrong before a month-end shows on it (measured: rebuilding 750 days of SF 1, 15M rows,
+    took 12 s, 27% of the load). ``days: all``, or a run on demand, rebuilds every day."""
+    if days == "all" or on_demand or len(keys) <= Reconciliation.EVERY_DAY_UP_TO:
+        return keys
+    last_of_month: dict[str, dict[str, Any]] = {}
+    for k in keys:  # sorted by day: the last one of each month wins
+        last_of_month[k["position_month"]] = k
+    return sorted({id(k): k for k in [*last_of_month.values(), keys[-1]]}.values(),
+                  key=lambda k: k["position_date"])  # fmt: skip
