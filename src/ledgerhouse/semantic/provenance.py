@@ -64,10 +64,18 @@ def _value(v: Any) -> Any:
     return v
 
 
-def provenance_query(cube: Cube, query: CubeQuery, row: dict[str, Any]) -> dict[str, Any]:
+def provenance_query(
+    cube: Cube,
+    query: CubeQuery,
+    row: dict[str, Any],
+    *,
+    batched: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """The SQL (``?`` parameters) of the fact rows behind one answer row: ``batch_id`` and
     ``rows`` per batch, plus what the filter was. ``row`` maps the answer's columns to the
-    row's values (its dimensions are read from it).
+    row's values (its dimensions are read from it). ``dimensions_sql`` gives, for each joined
+    dimension table in ``batched`` (tables with a ``batch_id``), the same filter selecting the
+    batches of the distinct dimension rows in the group (a portfolio's version, say).
 
     A running total's row also depends on the earlier periods of its group (``<=`` on time);
     a share's on every group of the answer (no group filter): ``scope`` says which."""
@@ -119,13 +127,22 @@ def provenance_query(cube: Cube, query: CubeQuery, row: dict[str, Any]) -> dict[
     source = f"{cube.fact} AS fact"
     for j in cube.joins_for(*used):
         source += f"\n    LEFT JOIN {cube.joins[j].table} AS {j} ON {cube.joins[j].sql}"
-    sql = f"SELECT fact.batch_id AS batch_id, count(*) AS {_q('rows')}\nFROM {source}"
-    if conditions:
-        sql += "\nWHERE " + "\n  AND ".join(conditions)
+    where = ("\nWHERE " + "\n  AND ".join(conditions)) if conditions else ""
+    sql = f"SELECT fact.batch_id AS batch_id, count(*) AS {_q('rows')}\nFROM {source}{where}"
     sql += "\nGROUP BY fact.batch_id\nORDER BY fact.batch_id"
+    dimensions_sql = {
+        cube.joins[j].table: (
+            f"SELECT d.batch_id AS batch_id, count(*) AS {_q('rows')}\n"
+            f"FROM (SELECT DISTINCT {j}.* FROM {source}{where}) AS d\n"
+            "GROUP BY d.batch_id\nORDER BY d.batch_id"
+        )
+        for j in cube.joins_for(*used)
+        if batched is not None and cube.joins[j].table in batched
+    }
     return {
         "sql": sql,
         "params": params,
+        "dimensions_sql": dimensions_sql,
         "fact": cube.fact,
         "scope": scope,
         "filters": {d: _value(row[d]) for d in dims}

@@ -90,6 +90,8 @@ class SemanticLayer:
                     )
         # each measure exact or float, from the column types it reads (semantic/numerics.py)
         self.cubes = {name: classified(cube, relations) for name, cube in cubes.items()}
+        #: the tables whose rows carry the batch that loaded them (cell lineage)
+        self.batched = frozenset(r for r, t in relations.items() if "batch_id" in t.column_names)
         #: the currency of measures declared ``currency: reporting`` (setting
         #: reporting_currency; the loaders store their amounts in it)
         self.reporting_currency = reporting_currency
@@ -165,7 +167,7 @@ class SemanticLayer:
         (cell lineage; semantic/provenance.py)."""
         from ledgerhouse.semantic.provenance import provenance_query
 
-        return provenance_query(self.cube(name), query, row)
+        return provenance_query(self.cube(name), query, row, batched=self.batched)
 
     def lineage_specs(self) -> list[dict[str, Any]]:
         """Each cube's members with the SQL they are computed from (for the lineage graph)."""

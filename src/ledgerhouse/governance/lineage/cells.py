@@ -150,6 +150,14 @@ class CellLineage:
             route="lineage",
         )  # fmt: skip
         batches = {prov["fact"]: _counts(found.table)}
+        for table, dim_sql in (prov.get("dimensions_sql") or {}).items():
+            # the dimension rows the group joined (each version once): their batches
+            rows = self.ports.queries.sql(
+                principal, dim_sql, params=prov["params"], as_of=commit, use_cache=False,
+                route="lineage",
+            )  # fmt: skip
+            if counts := _counts(rows.table):
+                batches[table] = counts
         graph = self.ports.graph_at(principal.tenant, commit)
         columns = {
             c: self._paths(graph, ColumnRef(f"cube:{cube}", c)) for c in values if c in
@@ -163,7 +171,8 @@ class CellLineage:
             "scope": prov["scope"],
             "filters": prov["filters"],
             "method": "the cube query on the raw route, filtered to this row's dimension "
-            "values, selecting the fact's batch_id",
+            "values, selecting the fact's batch_id (and, for each joined dimension, the "
+            "batch_id of the distinct dimension rows it joined)",
             "provenance_sql": prov["sql"],
             "columns": columns,
             "_found": batches,
