@@ -3,9 +3,10 @@ hypothesis profiles (``dev`` by default, ``ci`` with HYPOTHESIS_PROFILE=ci or in
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,23 +75,83 @@ def trade_row(
 # a second; copying the folder of one made earlier takes ~15 ms. The fixtures below copy
 # templates built once per session: every test still gets its own warehouse, in the state
 # `Warehouse.init` (and the REF ingestion) leaves. Tests of init itself call Warehouse.init.
+def _shared(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]
+) -> Path:
+    """A folder ``build(folder)`` fills once per test run: the xdist workers share it (the
+    first to come builds it under a lock, the others wait for it and use it; nobody writes to
+    it afterwards). Without xdist, a folder of this session."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    # the workers' base temp folders share a parent, made for this run by the controller
+    run = tmp_path_factory.getbasetemp().parent
+    shared, done = run / f"shared-{name}", run / f"shared-{name}.built"
+    with open(run / f"shared-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                if shared.exists():  # a build that failed in another worker: start over
+                    shutil.rmtree(shared)
+                shared.mkdir()
+                build(shared)
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return shared
+
+
 @pytest.fixture(scope="session")
-def empty_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def keyed_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The folder of a just-initialized warehouse and its default tenant's admin API key, as
+    `Warehouse.init` returned it (every copy accepts the key: `init_copy`)."""
+
+    def build(folder: Path) -> None:
+        warehouse, key = Warehouse.init(root=folder / "wh")
+        warehouse.close()
+        assert key is not None
+        (folder / "key").write_text(key)
+
+    folder = _shared(tmp_path_factory, "template-empty", build)
+    return folder / "wh", (folder / "key").read_text()
+
+
+@pytest.fixture(scope="session")
+def empty_template(keyed_template: tuple[Path, str]) -> Path:
     """The folder of a just-initialized warehouse (copy it with `copy_warehouse`)."""
-    root = tmp_path_factory.mktemp("template-empty") / "wh"
-    Warehouse.init(root=root)[0].close()
-    return root
+    return keyed_template[0]
+
+
+#: the type of the `init_copy` fixture
+InitCopy = Callable[..., tuple[Warehouse, str]]
+
+
+@pytest.fixture
+def init_copy(tmp_path: Path, keyed_template: tuple[Path, str]) -> InitCopy:
+    """``init_copy(root=None, **overrides)``: what ``Warehouse.init(root=root, **overrides)``
+    returns for a new warehouse (the Warehouse, the admin API key), from a copy of
+    `keyed_template` (root: ``tmp_path / "wh"`` by default). Tests of init itself call
+    Warehouse.init."""
+
+    def make(root: Path | None = None, **overrides: Any) -> tuple[Warehouse, str]:
+        template, key = keyed_template
+        return copy_warehouse(template, root or tmp_path / "wh", **overrides).warehouse, key
+
+    return make
 
 
 @pytest.fixture(scope="session")
 def ref_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder of a warehouse holding REF (copy it with `copy_warehouse`)."""
-    root = tmp_path_factory.mktemp("template-ref") / "wh"
-    warehouse, _ = Warehouse.init(root=root)
-    with warehouse:
-        for ds, text in REF.items():
-            admin(warehouse).ingest(ds, text.encode(), fmt="csv")
-    return root
+
+    def build(folder: Path) -> None:
+        warehouse, _ = Warehouse.init(root=folder / "wh")
+        with warehouse:
+            for ds, text in REF.items():
+                admin(warehouse).ingest(ds, text.encode(), fmt="csv")
+
+    return _shared(tmp_path_factory, "template-ref", build) / "wh"
 
 
 def admin(warehouse: Warehouse | Session, tenant: str | None = None) -> Session:
@@ -132,21 +193,45 @@ def ref_wh(request: pytest.FixtureRequest, tmp_path: Path, ref_template: Path) -
 
 @pytest.fixture(scope="session")
 def finbench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("finbench")
-    generate(out, 0.002, seed=7, days=60)
-    return out
+    return _shared(tmp_path_factory, "finbench", lambda out: generate(out, 0.002, seed=7, days=60))
 
 
 @pytest.fixture(scope="session")
 def loaded(tmp_path_factory: pytest.TempPathFactory, finbench_dir: Path) -> Iterator[Session]:
-    """A warehouse holding FinBench SF 0.002, as the default tenant's admin."""
-    warehouse, _ = Warehouse.init(root=tmp_path_factory.mktemp("loaded") / "wh")
-    me = admin(warehouse)
-    for ds in LOAD_ORDER:
-        report = me.ingest(ds, finbench_dir / f"{ds}.parquet")
-        assert report.status == "committed", report
+    """A warehouse holding FinBench SF 0.002, as the default tenant's admin (tests only read
+    it: each worker opens its own copy of the loaded folder)."""
+
+    def build(folder: Path) -> None:
+        warehouse, _ = Warehouse.init(root=folder / "wh")
+        with warehouse:
+            me = admin(warehouse)
+            for ds in LOAD_ORDER:
+                report = me.ingest(ds, finbench_dir / f"{ds}.parquet")
+                assert report.status == "committed", report
+
+    template = _shared(tmp_path_factory, "template-loaded", build) / "wh"
+    me = copy_warehouse(template, tmp_path_factory.mktemp("loaded") / "wh")
     yield me
-    warehouse.close()
+    me.warehouse.close()
+
+
+@pytest.fixture(scope="session")
+def ml_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """FinBench SF 0.002, seed 11 (the anomaly-scoring tests' data)."""
+    return _shared(tmp_path_factory, "ml-data", lambda out: generate(out, 0.002, seed=11, days=60))
+
+
+@pytest.fixture(scope="session")
+def ml_template(tmp_path_factory: pytest.TempPathFactory, ml_data: Path) -> Path:
+    """The folder of a warehouse holding ``ml_data`` (copy it with `copy_warehouse`)."""
+
+    def build(folder: Path) -> None:
+        warehouse, _ = Warehouse.init(root=folder / "wh")
+        with warehouse:
+            for ds in LOAD_ORDER:
+                assert admin(warehouse).ingest(ds, ml_data / f"{ds}.parquet").status == "committed"
+
+    return _shared(tmp_path_factory, "template-ml", build) / "wh"
 
 
 def snapshot(w: Warehouse | Session) -> dict[str, tuple[int | None, int]]:

@@ -13,33 +13,24 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from ledgerhouse import Warehouse
 from ledgerhouse.analytics import ml
 from ledgerhouse.api import create_app
 from ledgerhouse.cli.main import app as cli
 from ledgerhouse.errors import Forbidden, InvalidRequest
-from ledgerhouse.finbench.generate import generate
-from ledgerhouse.ingest import LOAD_ORDER
 from ledgerhouse.session import Session
-from tests.conftest import admin, copy_warehouse
+from tests.conftest import copy_warehouse
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("mldata")
-    generate(out, 0.002, seed=11, days=60)
-    return out
+def data(ml_data: Path) -> Path:
+    """FinBench SF 0.002, seed 11 (read only)."""
+    return ml_data
 
 
 @pytest.fixture(scope="module")
-def loaded_template(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Path:
+def loaded_template(ml_template: Path) -> Path:
     """A warehouse holding ``data``, loaded once; each test scores a copy of it."""
-    root = tmp_path_factory.mktemp("mlwh") / "wh"
-    w, _ = Warehouse.init(root=root)
-    with w:
-        for ds in LOAD_ORDER:
-            assert admin(w).ingest(ds, data / f"{ds}.parquet").status == "committed"
-    return root
+    return ml_template
 
 
 @pytest.fixture
@@ -60,7 +51,7 @@ def _span(wh: Session) -> tuple[date, date]:
     return tuple(wh.query("SELECT min(trade_date), max(trade_date) FROM fact_trade").rows()[0])  # type: ignore[return-value]
 
 
-def test_features_do_not_look_ahead(wh: Session, data: Path) -> None:
+def test_features_do_not_look_ahead(wh: Session, data: Path, tmp_path: Path) -> None:
     first, last = _span(wh)
     window = (first + timedelta(days=20), first + timedelta(days=40))
     before = _features(wh, *window).sort("trade_id")
@@ -77,14 +68,16 @@ def test_features_do_not_look_ahead(wh: Session, data: Path) -> None:
             quantity=pl.col("quantity") * 1000,
         )
     )
-    path = data.parent / "later.parquet"
+    path = tmp_path / "later.parquet"
     later.write_parquet(path)
     assert wh.ingest("trades", path).status == "committed"
     after = _features(wh, *window).sort("trade_id")
     assert before.equals(after) and before.height > 100
 
 
-def test_injected_anomalies_are_flagged_and_queryable(wh: Session, data: Path) -> None:
+def test_injected_anomalies_are_flagged_and_queryable(
+    wh: Session, data: Path, tmp_path: Path
+) -> None:
     first, last = _span(wh)
     split = first + timedelta(days=40)
     trades = pl.read_parquet(data / "trades.parquet").filter(pl.col("event") == "NEW")
@@ -100,7 +93,7 @@ def test_injected_anomalies_are_flagged_and_queryable(wh: Session, data: Path) -
             price=(pl.col("price") * 1.4).round(2),
         )
     )
-    path = data.parent / "odd.parquet"
+    path = tmp_path / "odd.parquet"
     odd.write_parquet(path)
     assert wh.ingest("trades", path).status == "committed"
     record = wh.detect_anomalies(first, split, split + timedelta(days=1), last)

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.api.bodies import server_options
 from ledgerhouse.config import load_settings
+from tests.conftest import InitCopy
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def client(init_copy: InitCopy, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    wh, key = init_copy(tmp_path / "wh")
     with wh, TestClient(create_app(wh)) as c:
         yield c, {"Authorization": f"Bearer {key}"}
 

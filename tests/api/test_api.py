@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
-from tests.conftest import REF, TRADE_HEADER, trade_row
+from tests.conftest import REF, TRADE_HEADER, InitCopy, trade_row
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def client(init_copy: InitCopy, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    wh, key = init_copy(tmp_path / "wh")
     with TestClient(create_app(wh)) as c:
         yield c, {"Authorization": f"Bearer {key}"}
     wh.close()
@@ -120,8 +119,8 @@ def test_errors_share_one_envelope(client) -> None:  # type: ignore[no-untyped-d
     _envelope(c.get("/v1/nothing-here", headers=h), 404, "not_found")
 
 
-def test_upload_limit(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh", max_upload_bytes=100)
+def test_upload_limit(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, key = init_copy(tmp_path / "wh", max_upload_bytes=100)
     with TestClient(create_app(wh)) as c:
         err = _envelope(
             c.post(

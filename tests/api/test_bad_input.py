@@ -15,6 +15,7 @@ from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.errors import InvalidRequest
 from ledgerhouse.session import Session
+from tests.conftest import InitCopy
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +139,8 @@ def test_cube_filter_values_must_be_scalars(api) -> None:  # type: ignore[no-unt
     envelope(c.post("/v1/cubes/trades/query", headers=h, json=body), 400, 422)
 
 
-def test_no_answer_names_the_warehouse_root(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def test_no_answer_names_the_warehouse_root(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, key = init_copy(tmp_path / "wh")
     h = {"Authorization": f"Bearer {key}"}
     root = str(wh.root)
     with wh, TestClient(create_app(wh), raise_server_exceptions=False) as c:

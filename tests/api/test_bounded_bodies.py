@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
-from tests.conftest import REF, admin
+from tests.conftest import REF, InitCopy, admin
 
 CHUNK = 1024**2
 
@@ -53,8 +52,8 @@ def _envelope(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return body["error"]  # type: ignore[no-any-return]
 
 
-def test_a_readers_upload_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    wh, admin_key = Warehouse.init(root=tmp_path / "wh")
+def test_a_readers_upload_is_refused_before_it_is_read(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, admin_key = init_copy(tmp_path / "wh")
     try:
         reader = admin(wh).create_api_key("ana", ("reader",))
         upload = Recorder(300 * CHUNK)
@@ -80,8 +79,8 @@ def test_a_readers_upload_is_refused_before_it_is_read(tmp_path: Path) -> None:
         wh.close()
 
 
-def test_an_unauthenticated_json_body_is_not_read(tmp_path: Path) -> None:
-    wh, _key = Warehouse.init(root=tmp_path / "wh")
+def test_an_unauthenticated_json_body_is_not_read(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, _key = init_copy(tmp_path / "wh")
     try:
         for auth in ({}, {"Authorization": "Bearer nope"}):
             body = Recorder(500 * CHUNK, prefix=b'{"sql": "SELECT 1", "pad": "')
@@ -102,8 +101,8 @@ def test_an_unauthenticated_json_body_is_not_read(tmp_path: Path) -> None:
         wh.close()
 
 
-def test_a_json_body_past_the_limit_is_refused(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh", max_json_body_bytes=4096)
+def test_a_json_body_past_the_limit_is_refused(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, key = init_copy(tmp_path / "wh", max_json_body_bytes=4096)
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     try:
         # chunked, no Content-Length: read up to the limit, then 413
@@ -140,10 +139,11 @@ def _raw_request(base: str, head: bytes, body: bytes = b"", wait_s: float = 10.0
 
 
 def test_a_stalled_body_gets_408_and_the_connection_is_closed(
+    init_copy: InitCopy,
     tmp_path: Path,
     live_server,  # type: ignore[no-untyped-def]
 ) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh", body_read_timeout_s=1)
+    wh, key = init_copy(tmp_path / "wh", body_read_timeout_s=1)
     try:
         with live_server(wh) as base:
             for path, ctype in (

@@ -7,16 +7,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.client import Client
 from ledgerhouse.errors import Forbidden, QueryRejected
 from ledgerhouse.ingest.errors import BatchRejected
-from tests.conftest import REF, TRADE_HEADER, trade_row
+from tests.conftest import REF, TRADE_HEADER, InitCopy, trade_row
 
 
-def test_client_round_trip_and_errors(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def test_client_round_trip_and_errors(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, key = init_copy(tmp_path / "wh")
     assert key is not None
     with TestClient(create_app(wh)) as http:
         lh = Client("http://testserver", key, http=http)

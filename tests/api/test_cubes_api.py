@@ -16,21 +16,34 @@ from ledgerhouse.api import create_app
 from ledgerhouse.client import Client
 from ledgerhouse.errors import InvalidRequest, NotFound
 from tests.api.test_api import _envelope
-from tests.conftest import REF, TRADE_HEADER, admin, trade_row
+from tests.conftest import REF, TRADE_HEADER, admin, copy_warehouse, trade_row
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A warehouse holding REF and three trades, built once (each test serves a copy), and
+    its admin key."""
+    root = tmp_path_factory.mktemp("cubes-api") / "wh"
+    wh, key = Warehouse.init(root=root)
+    assert key is not None
+    with wh:
+        for ds, text in REF.items():
+            admin(wh).ingest(ds, text.encode(), fmt="csv")
+        rows = [
+            trade_row("T1", qty="10", price="10"),
+            trade_row("T2", qty="5", price="20", pf="P2", inst="BUND", ccy="EUR", side="SELL"),
+            trade_row("T3", qty="1", price="30", date="2024-02-05", ts="2024-02-05T10:00:00Z"),
+        ]
+        admin(wh).ingest("trades", (TRADE_HEADER + "".join(rows)).encode(), fmt="csv")
+    return root, key
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], str]]:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
-    assert key is not None
-    for ds, text in REF.items():
-        admin(wh).ingest(ds, text.encode(), fmt="csv")
-    rows = [
-        trade_row("T1", qty="10", price="10"),
-        trade_row("T2", qty="5", price="20", pf="P2", inst="BUND", ccy="EUR", side="SELL"),
-        trade_row("T3", qty="1", price="30", date="2024-02-05", ts="2024-02-05T10:00:00Z"),
-    ]
-    admin(wh).ingest("trades", (TRADE_HEADER + "".join(rows)).encode(), fmt="csv")
+def client(
+    tmp_path: Path, template: tuple[Path, str]
+) -> Iterator[tuple[TestClient, dict[str, str], str]]:
+    root, key = template
+    wh = copy_warehouse(root, tmp_path / "wh").warehouse
     with TestClient(create_app(wh)) as c:
         yield c, {"Authorization": f"Bearer {key}"}, key
     wh.close()

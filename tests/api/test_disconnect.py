@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledgerhouse import Warehouse
+from tests.conftest import InitCopy
 
 ENDLESS = "SELECT count(*) FROM dim_date a, dim_date b, dim_date c WHERE a.day + b.day > c.day"
 
@@ -21,8 +21,8 @@ def _interrupted(base: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def test_disconnect_interrupts_the_query(tmp_path: Path, live_server) -> None:  # type: ignore[no-untyped-def]
-    wh, key = Warehouse.init(root=tmp_path / "wh", query_timeout_s=600)
+def test_disconnect_interrupts_the_query(init_copy: InitCopy, tmp_path: Path, live_server) -> None:  # type: ignore[no-untyped-def]
+    wh, key = init_copy(tmp_path / "wh", query_timeout_s=600)
     try:
         with live_server(wh) as base:
             with pytest.raises(httpx.ReadTimeout):

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
+from tests.conftest import InitCopy
 
 ALL_DAYS = "SELECT * FROM dim_date"
 MEDIA = {
@@ -25,8 +25,8 @@ MEDIA = {
 
 
 @pytest.fixture
-def api(tmp_path: Path):  # type: ignore[no-untyped-def]
-    wh, key = Warehouse.init(root=tmp_path / "wh", query_row_limit=1000)
+def api(init_copy: InitCopy, tmp_path: Path):  # type: ignore[no-untyped-def]
+    wh, key = init_copy(tmp_path / "wh", query_row_limit=1000)
     with TestClient(create_app(wh)) as c:
         c.headers["Authorization"] = f"Bearer {key}"
         yield c

@@ -10,14 +10,14 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
+from tests.conftest import InitCopy
 
 SQL = "SELECT date, year, day_name, is_business_day FROM dim_date WHERE year = 2024 ORDER BY date"
 
 
-def test_every_format_returns_the_same_rows(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def test_every_format_returns_the_same_rows(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, key = init_copy(tmp_path / "wh")
     with TestClient(create_app(wh)) as c:
         h = {"Authorization": f"Bearer {key}"}
         as_json = c.post("/v1/query/sql", headers=h, json={"sql": SQL}).json()
@@ -59,8 +59,8 @@ def test_every_format_returns_the_same_rows(tmp_path: Path) -> None:
     wh.close()
 
 
-def test_json_numbers_are_numbers(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def test_json_numbers_are_numbers(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, key = init_copy(tmp_path / "wh")
     with TestClient(create_app(wh)) as c:
         r = c.post(
             "/v1/query/sql",
@@ -79,8 +79,8 @@ def test_json_numbers_are_numbers(tmp_path: Path) -> None:
     wh.close()
 
 
-def test_json_answers_carry_nan_and_infinity_as_null(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def test_json_answers_carry_nan_and_infinity_as_null(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, key = init_copy(tmp_path / "wh")
     sql = "SELECT 'NaN'::DOUBLE AS a, 'inf'::DOUBLE AS b, 1.5 AS c, DATE '2024-01-02' AS d"
     with wh, TestClient(create_app(wh)) as c:
         r = c.post("/v1/query/sql", json={"sql": sql}, headers={"Authorization": f"Bearer {key}"})
@@ -98,8 +98,10 @@ EXOTIC = (
 )
 
 
-def test_values_json_cannot_hold_are_encoded_in_every_format(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def test_values_json_cannot_hold_are_encoded_in_every_format(
+    init_copy: InitCopy, tmp_path: Path
+) -> None:
+    wh, key = init_copy(tmp_path / "wh")
     h = {"Authorization": f"Bearer {key}"}
     with wh, TestClient(create_app(wh)) as c:
         r = c.post("/v1/query/sql", json={"sql": EXOTIC}, headers=h)

@@ -15,7 +15,7 @@ from ledgerhouse.client import Client
 from ledgerhouse.storage import ApiKeyConflict
 from ledgerhouse.storage import keys as key_store
 from ledgerhouse.storage.keys import hash_key
-from tests.conftest import admin
+from tests.conftest import InitCopy, admin
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +26,8 @@ def _long_key_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[TestClient, Warehouse, str]]:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def served(init_copy: InitCopy, tmp_path: Path) -> Iterator[tuple[TestClient, Warehouse, str]]:
+    wh, key = init_copy(tmp_path / "wh")
     assert key is not None
     with TestClient(create_app(wh)) as c:
         yield c, wh, key

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+import pytest
 
 from tests.cli.test_cli import _run
 from tests.conftest import REF, TRADE_HEADER, trade_row
 
 
-def _loaded(tmp_path: Path) -> str:
-    root = str(tmp_path / "wh")
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse made and loaded through the CLI (REF and two trades), once for the module."""
+    base = tmp_path_factory.mktemp("cube-cli")
+    root = str(base / "wh")
     assert _run("init", "--root", root)[0] == 0
     for ds, text in {**REF, "trades": TRADE_HEADER + trade_row("T1") + trade_row("T2", pf="P2",
                      inst="BUND", ccy="EUR")}.items():  # fmt: skip
-        f = tmp_path / f"{ds}.csv"
+        f = base / f"{ds}.csv"
         f.write_text(text)
         assert _run("ingest", ds, str(f), "--root", root)[0] == 0
-    return root
+    return Path(root)
 
 
-def test_cube_query_file_dry_run_and_drill(tmp_path: Path) -> None:
-    root = _loaded(tmp_path)
+def _loaded(tmp_path: Path, template: Path) -> str:
+    """A copy of the module's template, for one test."""
+    root = tmp_path / "wh"
+    shutil.copytree(template, root)
+    return str(root)
+
+
+def test_cube_query_file_dry_run_and_drill(tmp_path: Path, template: Path) -> None:
+    root = _loaded(tmp_path, template)
     qf = tmp_path / "q.json"
     qf.write_text(json.dumps({"cube": "trades", "measures": ["trades"],
                               "hierarchies": {"portfolio": "firm"}}))  # fmt: skip
@@ -40,8 +53,8 @@ def test_cube_query_file_dry_run_and_drill(tmp_path: Path) -> None:
     assert code == 0 and out.splitlines() == ["trades", "2"]
 
 
-def test_cube_errors_exit_2_with_a_hint(tmp_path: Path) -> None:
-    root = _loaded(tmp_path)
+def test_cube_errors_exit_2_with_a_hint(tmp_path: Path, template: Path) -> None:
+    root = _loaded(tmp_path, template)
     qf = tmp_path / "q.json"
     qf.write_text(json.dumps({"measures": ["trades"]}))
     code, _, err = _run("cube", str(qf), "--root", root)
@@ -55,8 +68,8 @@ def test_cube_errors_exit_2_with_a_hint(tmp_path: Path) -> None:
     assert code == 2 and "cannot read" in err
 
 
-def test_cubes_lists_members_and_rollups(tmp_path: Path) -> None:
-    root = _loaded(tmp_path)
+def test_cubes_lists_members_and_rollups(tmp_path: Path, template: Path) -> None:
+    root = _loaded(tmp_path, template)
     code, out, _ = _run("cubes", "--root", root)
     assert code == 0 and "hierarchy portfolio: firm > desk > portfolio" in out
     assert "rollup desk_month" in out

@@ -10,11 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.cli.main import app
 from ledgerhouse.storage import keys as key_store
-from tests.conftest import admin
+from tests.conftest import InitCopy, admin
 
 runner = CliRunner()
 
@@ -79,11 +78,11 @@ def test_another_tenants_key_is_not_found(tmp_path: Path) -> None:
 
 
 def test_a_cli_revocation_reaches_a_running_server_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    init_copy: InitCopy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(key_store, "KEY_CACHE_S", 3600.0)  # only the generation check can work
     root = tmp_path / "wh"
-    wh, _admin = Warehouse.init(root=root)
+    wh, _admin = init_copy(root)
     bob = admin(wh).create_api_key("bob", ("reader",))
     bob_id = admin(wh).list_api_keys()[1].id
     with TestClient(create_app(wh)) as server:

@@ -28,17 +28,25 @@ JANUARY = [f"2024-01-{d:02d}" for d in range(1, 32) if d not in (6, 7, 13, 14, 2
 CLOSES = "price_date,instrument_code,close_price\n2024-01-02,AAPL,64\n2024-01-02,SAP,100\n"
 
 
-def _open(template: Path, root: Path, **settings: Any) -> Session:
-    me = copy_warehouse(template, root, **settings)
-    me.warehouse.ingestor.clock = lambda: NOW
-    me.ingest("prices", CLOSES.encode(), fmt="csv")
-    return me
+@pytest.fixture(scope="module")
+def market_template(tmp_path_factory: pytest.TempPathFactory, ref_template: Path) -> Path:
+    """REF plus the close of AAPL (64 USD) and SAP (100 EUR) on 2024-01-02, loaded on NOW;
+    built once, each test gets a copy (`market`)."""
+    root = tmp_path_factory.mktemp("market") / "wh"
+    me = copy_warehouse(ref_template, root)
+    try:
+        me.warehouse.ingestor.clock = lambda: NOW
+        assert me.ingest("prices", CLOSES.encode(), fmt="csv").status == "committed"
+    finally:
+        me.warehouse.close()
+    return root
 
 
 @pytest.fixture
-def market(tmp_path: Path, ref_template: Path) -> Iterator[Session]:
-    """REF plus the close of AAPL (64 USD) and SAP (100 EUR) on 2024-01-02, loaded on NOW."""
-    me = _open(ref_template, tmp_path / "wh")
+def market(tmp_path: Path, market_template: Path) -> Iterator[Session]:
+    """A copy of `market_template`, its ingestor's clock at NOW."""
+    me = copy_warehouse(market_template, tmp_path / "wh")
+    me.warehouse.ingestor.clock = lambda: NOW
     yield me
     me.warehouse.close()
 

@@ -51,7 +51,7 @@ def _oracle(bs: list[list[tuple[str, str, int, int]]]) -> tuple[dict[str, int], 
 
 @given(batches)
 @settings(
-    max_examples=examples(ci=25, dev=5),
+    max_examples=examples(ci=25, dev=3),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

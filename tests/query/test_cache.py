@@ -9,11 +9,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.query.cache import CachedResult, ResultCache, cache_key
 from ledgerhouse.session import Session
-from tests.conftest import TRADE_HEADER, copy_warehouse, examples, trade_row
+from tests.conftest import TRADE_HEADER, InitCopy, copy_warehouse, examples, trade_row
 
 COUNT = "SELECT count(*) AS n, sum(quantity) AS q FROM fact_trade"
 
@@ -63,8 +62,8 @@ def test_lru_is_bounded_by_bytes() -> None:
     assert cache.get(keys[0]) is None and cache.get(keys[9]) is not None
 
 
-def test_tenants_do_not_share_entries(tmp_path: Path) -> None:
-    wh, key = Warehouse.init(root=tmp_path / "wh")
+def test_tenants_do_not_share_entries(init_copy: InitCopy, tmp_path: Path) -> None:
+    wh, key = init_copy(tmp_path / "wh")
     other = wh.create_tenant("acme")
     with TestClient(create_app(wh)) as c:
         sql = {"sql": "SELECT count(*) FROM fact_fx_rate"}
@@ -95,7 +94,7 @@ ops = st.lists(
 
 @given(ops)
 @settings(
-    max_examples=examples(ci=15, dev=4),
+    max_examples=examples(ci=15, dev=2),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

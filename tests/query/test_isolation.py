@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import QueryRejected
 from ledgerhouse.tenancy import Principal
+from tests.conftest import InitCopy
 
 SPILLING = (
     "SELECT max(s) FROM (SELECT 'SECRET-' || i::varchar || repeat('x', 300) AS s, i "
@@ -24,11 +24,11 @@ SPILLING = (
 
 
 @pytest.fixture
-def two_tenants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def two_tenants(init_copy: InitCopy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)  # DuckDB's default spill folder was ./.tmp: make it observable
-    wh, _ = Warehouse.init(root=tmp_path / "wh", duckdb_memory_limit="96MB", duckdb_threads=1)
+    wh, _ = init_copy(tmp_path / "wh", duckdb_memory_limit="96MB", duckdb_threads=1)
     wh.create_tenant("other")
     yield wh, cwd
     wh.close()

@@ -7,11 +7,11 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.errors import QueryTimeout
 from ledgerhouse.query import CancelToken
 from ledgerhouse.session import Session
+from tests.conftest import InitCopy
 
 # 25,933 calendar days cubed: runs for hours unless interrupted
 ENDLESS = "SELECT count(*) FROM dim_date a, dim_date b, dim_date c WHERE a.day + b.day > c.day"
@@ -30,8 +30,8 @@ def test_cancel_token_interrupts_from_another_thread(wh: Session) -> None:
         wh.query(ENDLESS, cancel=token)
 
 
-def test_server_limit_caps_the_request(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    w, key = Warehouse.init(root=tmp_path / "wh", query_timeout_s=0.3)
+def test_server_limit_caps_the_request(init_copy: InitCopy, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    w, key = init_copy(tmp_path / "wh", query_timeout_s=0.3)
     with TestClient(create_app(w)) as c:
         r = c.post(
             "/v1/query/sql",

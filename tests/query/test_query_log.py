@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from ledgerhouse import Warehouse
 from ledgerhouse.api import create_app
 from ledgerhouse.cli.main import app
 from ledgerhouse.errors import NotFound, QueryFailed, QueryRejected, QueryTimeout
 from ledgerhouse.query.log import fingerprint
 from ledgerhouse.session import Session
+from tests.conftest import InitCopy
 
 ENDLESS = "SELECT count(*) FROM dim_date a, dim_date b, dim_date c WHERE a.day + b.day > c.day"
 
@@ -50,8 +50,8 @@ def test_fingerprint_ignores_literal_values() -> None:
     assert a == b != c
 
 
-def test_log_over_api_and_cli(tmp_path: Path) -> None:
-    w, key = Warehouse.init(root=tmp_path / "wh")
+def test_log_over_api_and_cli(init_copy: InitCopy, tmp_path: Path) -> None:
+    w, key = init_copy(tmp_path / "wh")
     with TestClient(create_app(w)) as c:
         h = {"Authorization": f"Bearer {key}"}
         r = c.post("/v1/query/sql", headers=h, json={"sql": "SELECT 1 AS one"}).json()

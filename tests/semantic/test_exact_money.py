@@ -211,7 +211,7 @@ def test_sql_cubes_on_both_routes_and_a_decimal_reference_agree_exactly(
     ref_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     @settings(
-        max_examples=examples(ci=40, dev=8),
+        max_examples=examples(ci=40, dev=4),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )

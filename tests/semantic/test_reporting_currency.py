@@ -116,11 +116,13 @@ def test_performance_pnl_by_firm_is_in_usd(loaded: Session) -> None:
         assert g[0] == w[0] and math.isclose(g[1], w[1], rel_tol=1e-9, abs_tol=1e-5)
 
 
-@pytest.fixture
-def eur_wh(tmp_path: Path, empty_template: Path) -> Iterator[Session]:
+@pytest.fixture(scope="module")
+def eur_template(tmp_path_factory: pytest.TempPathFactory, empty_template: Path) -> Path:
     """REF in a warehouse reporting in EUR (EUR is 1.10 USD from 2024-01-01), with trades,
-    positions and performance of a USD portfolio (P1) and a EUR one (P2) of firm ACME."""
-    me = copy_warehouse(empty_template, tmp_path / "wh", reporting_currency="EUR")
+    positions and performance of a USD portfolio (P1) and a EUR one (P2) of firm ACME; built
+    once, each test gets a copy (`eur_wh`)."""
+    root = tmp_path_factory.mktemp("eur") / "wh"
+    me = copy_warehouse(empty_template, root, reporting_currency="EUR")
     for ds, text in REF.items():
         me.ingest(ds, text.encode(), fmt="csv")
     trades = (
@@ -142,6 +144,14 @@ def eur_wh(tmp_path: Path, empty_template: Path) -> Iterator[Session]:
         b"2024-01-02,P1,1000,1100\n2024-01-02,P2,1000,1050\n",
         fmt="csv",
     )
+    me.warehouse.close()
+    return root
+
+
+@pytest.fixture
+def eur_wh(tmp_path: Path, eur_template: Path) -> Iterator[Session]:
+    """A copy of `eur_template`, opened reporting in EUR."""
+    me = copy_warehouse(eur_template, tmp_path / "wh", reporting_currency="EUR")
     yield me
     me.warehouse.close()
 

@@ -118,7 +118,7 @@ def test_rollup_raw_and_hand_written_sql_agree(loaded: Session) -> None:
     routes: list[str] = []
 
     @settings(
-        max_examples=examples(ci=120, dev=40),
+        max_examples=examples(ci=120, dev=20),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )

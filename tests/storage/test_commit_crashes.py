@@ -18,29 +18,18 @@ import polars as pl
 import pytest
 
 from ledgerhouse import Warehouse
-from ledgerhouse.finbench.generate import generate
-from ledgerhouse.ingest import LOAD_ORDER
 from ledgerhouse.model import build_dim_date
 from ledgerhouse.model.schema import ML_TRADE_ANOMALY
 from ledgerhouse.session import Session
-from tests.conftest import admin, snapshot
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("commitdata")
-    generate(out, 0.002, seed=11, days=60)
-    return out
+from tests.conftest import admin, copy_warehouse, snapshot
 
 
 @pytest.fixture
-def wh(tmp_path: Path, data: Path) -> Iterator[Session]:
-    w, _ = Warehouse.init(root=tmp_path / "wh")
-    me = admin(w)
-    for ds in LOAD_ORDER:
-        assert me.ingest(ds, data / f"{ds}.parquet").status == "committed"
+def wh(tmp_path: Path, ml_template: Path) -> Iterator[Session]:
+    """A copy of a warehouse holding FinBench SF 0.002 (seed 11)."""
+    me = copy_warehouse(ml_template, tmp_path / "wh")
     yield me
-    w.close()
+    me.warehouse.close()
 
 
 def _windows(wh: Session) -> tuple[date, date, date, date]:

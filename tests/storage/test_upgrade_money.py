@@ -12,6 +12,7 @@ left them (``1.25 / 1.1``, ``0.1 + 0.2``)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -80,11 +81,11 @@ def _exact(value: float, scale: int) -> Decimal:
     return Decimal(repr(value)).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
 
 
-@pytest.fixture
-def old_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A loaded warehouse of the previous release; yields its root (closed)."""
-    root = tmp_path / "wh"
-    with previous_release(monkeypatch):
+@pytest.fixture(scope="module")
+def old_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A loaded warehouse of the previous release, built once (closed); `old_root` copies it."""
+    root = tmp_path_factory.mktemp("old-release") / "wh"
+    with pytest.MonkeyPatch.context() as monkeypatch, previous_release(monkeypatch):
         wh, _ = Warehouse.init(root=root)
         with wh:
             me = admin(wh)
@@ -114,7 +115,15 @@ def old_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
                 txn.append(FACT_PRICE, noisy)
             types = DeltaTable(str(wh.store.path("default", FACT_TRADE))).schema().to_arrow()
             assert pa.schema(types).field("notional_base").type == pa.float64()
-    yield root
+    return root
+
+
+@pytest.fixture
+def old_root(tmp_path: Path, old_template: Path) -> Path:
+    """A copy of `old_template`, for one test: its root (closed)."""
+    root = tmp_path / "wh"
+    shutil.copytree(old_template, root)
+    return root
 
 
 def test_opening_an_old_warehouse_names_the_upgrade_and_changes_nothing(old_root: Path) -> None:

@@ -14,7 +14,7 @@ from ledgerhouse.session import Session
 from ledgerhouse.storage import ApiKeyConflict
 from ledgerhouse.storage import keys as key_store
 from ledgerhouse.tenancy import Principal
-from tests.conftest import admin
+from tests.conftest import InitCopy, admin
 
 
 def test_local_admin_lists_revokes_and_rotates(wh: Session) -> None:
@@ -92,10 +92,10 @@ def test_last_use_is_written_at_most_once_a_minute(
 
 @pytest.mark.parametrize("attempt", range(3))  # a race: try it a few times
 def test_two_processes_revoking_the_two_admin_keys_at_once_leave_one(
-    tmp_path: Path, attempt: int
+    init_copy: InitCopy, tmp_path: Path, attempt: int
 ) -> None:
     # Each revocation alone is allowed (another admin key exists); both at once must not be.
-    wh, _ = Warehouse.init(root=tmp_path / "wh")
+    wh, _ = init_copy(tmp_path / "wh")
     admin(wh).create_api_key("ops", ("admin",))
     first, second = admin(wh).list_api_keys()
     other = Warehouse.open(root=wh.root)
