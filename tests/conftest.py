@@ -70,6 +70,11 @@ def trade_row(
     return f"{tid},{event},{ts},{ts},{date},{settle},{pf},{inst},GS,{side},{qty},{price},{ccy},0\n"
 
 
+def trades_csv(*rows: str) -> bytes:
+    """A trades batch (CSV bytes) of ``trade_row`` lines."""
+    return (TRADE_HEADER + "".join(rows)).encode()
+
+
 # -- warehouses -------------------------------------------------------------------------------
 # Creating a warehouse (31 Delta tables, the migrations, the cubes) and loading REF takes about
 # a second; copying the folder of one made earlier takes ~15 ms. The fixtures below copy

@@ -369,7 +369,7 @@ def _lineage_service(wh: Warehouse, derived: Iterable[Any]) -> Any:
             entry=entry,
             cube_answer=cube_answer,
             cube_provenance=provenance,
-            batches=wh.meta.lineage.batches,
+            batches=wh.meta.commit_log.batches_by_id,
             files=lambda tenant, rel, v: wh.store.files(tenant, wh.relations[rel], v),
             graph_at=service.graph_at,
             tenant_root=wh.store.tenant_root,

@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.errors import Forbidden, NotFound
 from ledgerhouse.session import Session
 from tests.api.conftest import _serve
-from tests.conftest import REF, TRADE_HEADER, admin, trade_row
+from tests.conftest import admin, copy_warehouse, trade_row, trades_csv
 
 CUBE = {"dimensions": ["portfolio"], "measures": ["notional", "trades"]}
 GROUP_BY = (
@@ -35,19 +34,13 @@ class Story:
     sql: Any  # a SQL group-by answer before the amendment
 
 
-def _csv(*rows: str) -> bytes:
-    return (TRADE_HEADER + "".join(rows)).encode()
-
-
 @pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
-    warehouse, _ = Warehouse.init(root=tmp_path_factory.mktemp("cells") / "wh")
-    me = admin(warehouse)
-    for ds, text in REF.items():
-        me.ingest(ds, text.encode(), fmt="csv")
+def story(tmp_path_factory: pytest.TempPathFactory, ref_template: Path) -> Iterator[Story]:
+    me = copy_warehouse(ref_template, tmp_path_factory.mktemp("cells") / "wh")
+    warehouse = me.warehouse
     me.ingest(
         "trades",
-        _csv(
+        trades_csv(
             trade_row("T1"),
             trade_row("T2", qty="5", side="SELL"),
             trade_row("T3", pf="P2", inst="SAP", ccy="EUR"),
@@ -56,12 +49,12 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         batch_id="b1",
     )
     day3 = {"ts": "2024-01-03T10:00:00Z", "date": "2024-01-03"}
-    me.ingest("trades", _csv(trade_row("T4", inst="BUND", ccy="EUR", **day3)), fmt="csv",
+    me.ingest("trades", trades_csv(trade_row("T4", inst="BUND", ccy="EUR", **day3)), fmt="csv",
               batch_id="b2")  # fmt: skip
     before = me.cube("trades", CUBE)
     sql = me.query(GROUP_BY)
     amend = trade_row("T1", event="AMEND", ts="2024-01-02T15:00:00Z", qty="200")
-    assert me.ingest("trades", _csv(amend), fmt="csv", batch_id="b3").status == "committed"
+    assert me.ingest("trades", trades_csv(amend), fmt="csv", batch_id="b3").status == "committed"
     after = me.cube("trades", CUBE)
     warehouse.create_tenant("other")
     yield Story(me, before, after, sql)

@@ -12,13 +12,9 @@ from typing import Any
 import pytest
 
 from ledgerhouse.session import Session
-from tests.conftest import TRADE_HEADER, copy_warehouse, trade_row
+from tests.conftest import copy_warehouse, trade_row, trades_csv
 
 PORTFOLIOS = "portfolio_code,name,firm,desk,base_currency,benchmark_code,effective_date\n"
-
-
-def _trades(*rows: str) -> bytes:
-    return (TRADE_HEADER + "".join(rows)).encode()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +60,10 @@ def _named(found: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 def test_a_cube_row_names_the_batches_of_its_dimension_versions(me: Session) -> None:
     me.ingest(
-        "trades", _trades(trade_row("T1"), trade_row("T2", pf="P2")), batch_id="dims-t1", fmt="csv"
+        "trades",
+        trades_csv(trade_row("T1"), trade_row("T2", pf="P2")),
+        batch_id="dims-t1",
+        fmt="csv",
     )
     before, commit = _explain_desk(me, "Equities")
     named = _named(before)
@@ -84,7 +83,7 @@ def test_a_cube_row_names_the_batches_of_its_dimension_versions(me: Session) -> 
     )
     me.ingest(
         "trades",
-        _trades(trade_row("T3", ts="2024-03-04T10:00:00Z", date="2024-03-04")),
+        trades_csv(trade_row("T3", ts="2024-03-04T10:00:00Z", date="2024-03-04")),
         batch_id="dims-t3",
         fmt="csv",
     )

@@ -10,18 +10,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from ledgerhouse import Warehouse
 from ledgerhouse.client import Client
 from ledgerhouse.errors import InvalidRequest
 from ledgerhouse.session import Session
 from ledgerhouse.storage.query_store import MAX_PARAMS_CHARS, decode_params, encode_params
 from tests.api.conftest import _serve
-from tests.conftest import REF, TRADE_HEADER, admin, trade_row
+from tests.conftest import copy_warehouse, trade_row, trades_csv
 
 #: A parameter in the select list (dropped by the rewrite), one in the filter (kept), a Decimal
 #: and a date: the reproduced answer and the provenance query both need every one right.
@@ -46,19 +46,13 @@ class Story:
     mart_after: Any
 
 
-def _csv(*rows: str) -> bytes:
-    return (TRADE_HEADER + "".join(rows)).encode()
-
-
 @pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
-    warehouse, _ = Warehouse.init(root=tmp_path_factory.mktemp("cells-params") / "wh")
-    me = admin(warehouse)
-    for ds, text in REF.items():
-        me.ingest(ds, text.encode(), fmt="csv")
+def story(tmp_path_factory: pytest.TempPathFactory, ref_template: Path) -> Iterator[Story]:
+    me = copy_warehouse(ref_template, tmp_path_factory.mktemp("cells-params") / "wh")
+    warehouse = me.warehouse
     me.ingest(
         "trades",
-        _csv(
+        trades_csv(
             trade_row("T1"),
             trade_row("T2", qty="5", side="SELL"),
             trade_row("T3", pf="P2", inst="SAP", ccy="EUR"),
@@ -68,12 +62,12 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         batch_id="b1",
     )
     day3 = {"ts": "2024-01-03T10:00:00Z", "date": "2024-01-03"}
-    me.ingest("trades", _csv(trade_row("T4", inst="BUND", ccy="EUR", **day3)), fmt="csv",
+    me.ingest("trades", trades_csv(trade_row("T4", inst="BUND", ccy="EUR", **day3)), fmt="csv",
               batch_id="b2")  # fmt: skip
     param = me.query(PARAM_SQL, params=PARAMS)
     mart = me.query(MART_SQL)
     amend = trade_row("T1", event="AMEND", ts="2024-01-02T15:00:00Z", qty="200")
-    assert me.ingest("trades", _csv(amend), fmt="csv", batch_id="b3").status == "committed"
+    assert me.ingest("trades", trades_csv(amend), fmt="csv", batch_id="b3").status == "committed"
     param_after = me.query(PARAM_SQL, params=PARAMS)
     mart_after = me.query(MART_SQL)
     yield Story(me, param, param_after, mart, mart_after)

@@ -39,7 +39,7 @@ from ledgerhouse.errors import ConfigError, InvalidRequest
 from ledgerhouse.governance.lineage.openlineage import EVENTS_FILE, events_dir
 from ledgerhouse.session import Session
 from tests.api.conftest import _serve
-from tests.conftest import REF, TRADE_HEADER, admin, copy_warehouse, trade_row
+from tests.conftest import REF, admin, copy_warehouse, trade_row, trades_csv
 
 SPEC_HERE = Path(__file__).parent / "openlineage_spec"
 #: Ledgerhouse's own facets (written here, not part of the OpenLineage spec).
@@ -60,10 +60,6 @@ def _spec_dir() -> Path | None:
         if candidate is not None and (candidate / "OpenLineage.json").is_file():
             return candidate
     return None
-
-
-def trades(*rows: str) -> bytes:
-    return (TRADE_HEADER + "".join(rows)).encode()
 
 
 def events_of(session: Session, tenant: str = "default") -> list[dict[str, Any]]:
@@ -116,20 +112,20 @@ def emitted(
         d = days[i % 20].isoformat()
         ts = f"{d}T10:00:00Z"
         rows.append(trade_row(f"T{i}", ts=ts, date=d, qty=str(100 + 7 * i), price="10"))
-    first = me.ingest("trades", trades(*rows), fmt="csv")
+    first = me.ingest("trades", trades_csv(*rows), fmt="csv")
     assert first.status == "committed"
     marks["first_batch"] = first.batch_id  # type: ignore[assignment]
     amend = trade_row("T1", event="AMEND", ts="2024-01-03T11:00:00Z", date="2024-01-03", qty="5")
-    assert me.ingest("trades", trades(amend), fmt="csv").status == "committed"
+    assert me.ingest("trades", trades_csv(amend), fmt="csv").status == "committed"
     mark("rejected")
     with pytest.raises(Exception, match="failed validation"):
-        me.ingest("trades", trades(*(trade_row(f"B{i}", qty="x") for i in range(5))), fmt="csv")
+        me.ingest("trades", trades_csv(*(trade_row(f"B{i}", qty="x") for i in range(5))), fmt="csv")
     mark("listener")
     failing = _Failing()
     wh.writer.add_listener(failing)
     failing.on = True
     with pytest.raises(RuntimeError, match="refresh exploded"):
-        me.ingest("trades", trades(trade_row("F1")), fmt="csv")
+        me.ingest("trades", trades_csv(trade_row("F1")), fmt="csv")
     failing.on = False
     mark("abandoned")
     with wh.writer.transaction("default", "ingest:trades"):
@@ -607,7 +603,7 @@ def test_api_and_cli_serve_the_callers_tenant_only(emitted) -> None:  # type: ig
     other = wh.local("other", roles=("admin",))
     for ds, text in REF.items():
         other.ingest(ds, text.encode(), fmt="csv")
-    other.ingest("trades", trades(trade_row("SECRET1")), fmt="csv")
+    other.ingest("trades", trades_csv(trade_row("SECRET1")), fmt="csv")
     mine = me.lineage_events(limit=10_000)
     theirs = other.lineage_events(limit=10_000)
     assert theirs and all(e["job"]["namespace"] == "ledgerhouse://other" for e in theirs)
@@ -677,7 +673,7 @@ def test_http_transport_posts_every_event_and_a_dead_receiver_costs_nothing(
                         openlineage_url=url, openlineage_api_key="s3cret")  # fmt: skip
     try:
         before = len(events_of(me))
-        me.ingest("trades", trades(trade_row("H1")), fmt="csv")
+        me.ingest("trades", trades_csv(trade_row("H1")), fmt="csv")
         sender = me.warehouse.openlineage.http
         assert sender is not None
         assert sender.flush(30)
@@ -688,7 +684,7 @@ def test_http_transport_posts_every_event_and_a_dead_receiver_costs_nothing(
         assert [e for _, _, e in _Receiver.got] == written  # each once, in order
         server.shutdown()
         server.server_close()  # the receiver is gone: commits go on
-        report = me.ingest("trades", trades(trade_row("H2")), fmt="csv")
+        report = me.ingest("trades", trades_csv(trade_row("H2")), fmt="csv")
         assert report.status == "committed"
         for _ in range(600):  # the background thread gives up on each event in turn
             if sender.failed:
@@ -707,7 +703,7 @@ def test_an_unwritable_event_file_never_fails_a_commit(tmp_path: Path, ref_templ
         folder = events_dir(me.warehouse.root, "default")
         shutil.rmtree(folder)
         folder.write_text("not a folder")  # every append fails
-        report = me.ingest("trades", trades(trade_row("W1")), fmt="csv")
+        report = me.ingest("trades", trades_csv(trade_row("W1")), fmt="csv")
         assert report.status == "committed"
         assert me.query("SELECT count(*) FROM fact_trade").rows() == [[1]]
     finally:
@@ -718,7 +714,7 @@ def test_openlineage_off_emits_nothing(tmp_path: Path, ref_template: Path) -> No
     me = copy_warehouse(ref_template, tmp_path / "wh", openlineage="off")
     try:
         before = events_of(me)
-        assert me.ingest("trades", trades(trade_row("O1")), fmt="csv").status == "committed"
+        assert me.ingest("trades", trades_csv(trade_row("O1")), fmt="csv").status == "committed"
         assert events_of(me) == before
         assert me.warehouse.openlineage not in me.warehouse.writer.observers
     finally:

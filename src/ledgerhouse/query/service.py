@@ -197,10 +197,10 @@ class QueryService:
         if options.get("params") is not None:
             options["params"] = check_params(options["params"])
         started = time.perf_counter()
-        entry = _log_entry(principal, sql, options.get("route", "raw"))
-        # what a cube or analytics call asked (None for SQL): in the query log and the audit
-        entry["request"] = options.pop("request", None)
-        entry["params"] = options.get("params")  # kept (type-tagged) to reproduce the answer
+        entry = _log_entry(
+            principal, sql, options.get("route", "raw"), options.pop("request", None),
+            options.get("params"),
+        )  # fmt: skip
         query_id = entry["id"]
         try:
             with _failure_recorded(entry), self.admission.slot(tenant):
@@ -247,9 +247,7 @@ class QueryService:
         if limit is not None and limit < 1:
             raise InvalidRequest(f"limit {limit} is not a number of rows", hint="Give 1 or more.")
         started = time.perf_counter()
-        entry = _log_entry(principal, sql, "export")
-        entry["request"] = request
-        entry["params"] = params
+        entry = _log_entry(principal, sql, "export", request, params)
         export: Export | None = None
         try:
             with _failure_recorded(entry), self.admission.slot(tenant):
@@ -447,8 +445,16 @@ class QueryService:
         return rows.table, rows.truncated
 
 
-def _log_entry(principal: Principal, sql: Any, route: str) -> dict[str, Any]:
-    """A query-log entry for a query about to run (status ok until a failure is recorded)."""
+def _log_entry(
+    principal: Principal,
+    sql: Any,
+    route: str,
+    request: dict[str, Any] | None = None,
+    params: list[Any] | None = None,
+) -> dict[str, Any]:
+    """A query-log entry for a query about to run (status ok until a failure is recorded):
+    with what a cube or analytics call asked (``request``, None for SQL) and the parameters
+    (kept, type-tagged, to reproduce the answer)."""
     text = sql if isinstance(sql, str) else repr(sql)  # the guard refuses non-text
     return {
         "id": uuid.uuid4().hex,
@@ -463,6 +469,8 @@ def _log_entry(principal: Principal, sql: Any, route: str) -> dict[str, Any]:
         "bytes": 0,
         "status": "ok",
         "error": None,
+        "request": request,
+        "params": params,
         "_roles": tuple(principal.roles),  # for the audit entry (not a query-log column)
     }
 

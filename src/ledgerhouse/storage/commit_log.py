@@ -6,6 +6,7 @@ that transaction is the commit point of the batch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -177,8 +178,8 @@ class CommitLog:
     def batches_between(
         self, tenant: str, since: datetime, until: datetime
     ) -> list[dict[str, Any]]:
-        """Every batch received in [since, until), oldest first: batch id, dataset, status,
-        received time and its report (the governance report's ingestion section)."""
+        """Every batch received in [since, until), oldest first (the governance report's
+        ingestion section): see ``_batch_dict``."""
         with self._sessions.begin() as s:
             rows = s.scalars(
                 select(BatchRow)
@@ -189,13 +190,31 @@ class CommitLog:
                 )
                 .order_by(BatchRow.received_at)
             )
-            return [
-                {
-                    "batch_id": r.batch_id,
-                    "dataset": r.dataset,
-                    "status": r.status,
-                    "received_at": _aware(r.received_at).isoformat(),
-                    "report": dict(r.report),
-                }
-                for r in rows
-            ]
+            return [_batch_dict(r) for r in rows]
+
+    def batches_by_id(self, tenant: str, batch_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Each known batch of ``batch_ids`` by id (cell lineage): see ``_batch_dict``."""
+        ids = sorted(set(batch_ids))
+        out: dict[str, dict[str, Any]] = {}
+        with self._sessions.begin() as s:
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                rows = s.scalars(
+                    select(BatchRow).where(
+                        BatchRow.tenant_id == tenant,
+                        BatchRow.batch_id.in_(ids[start : start + 500]),
+                    )
+                )
+                out.update((r.batch_id, _batch_dict(r)) for r in rows)
+        return out
+
+
+def _batch_dict(row: BatchRow) -> dict[str, Any]:
+    """A ledger entry: batch id, dataset, status, commit, received time and its report."""
+    return {
+        "batch_id": row.batch_id,
+        "dataset": row.dataset,
+        "status": row.status,
+        "commit_id": row.commit_id,
+        "received_at": _aware(row.received_at).isoformat(),
+        "report": dict(row.report),
+    }

@@ -3,7 +3,6 @@ needs of the ingestion ledger (a batch's dataset, received time and report)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +11,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledgerhouse.storage.rows import BatchRow
 from ledgerhouse.storage.rows_lineage import CommitLineageRow, LineageSnapshotRow
 
 
@@ -67,24 +65,3 @@ class LineageStore:
         with self._sessions.begin() as s:
             row = s.get(CommitLineageRow, (tenant, commit_id))
             return row.digest if row is not None else None
-
-    def batches(self, tenant: str, batch_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Each known batch of ``tenant``: dataset, status, commit, received time, report."""
-        ids = sorted(set(batch_ids))
-        out: dict[str, dict[str, Any]] = {}
-        with self._sessions.begin() as s:
-            for start in range(0, len(ids), 500):
-                rows = s.scalars(
-                    select(BatchRow)
-                    .where(BatchRow.tenant_id == tenant)
-                    .where(BatchRow.batch_id.in_(ids[start : start + 500]))
-                )
-                for r in rows:
-                    out[r.batch_id] = {
-                        "dataset": r.dataset,
-                        "status": r.status,
-                        "commit_id": r.commit_id,
-                        "received_at": _aware(r.received_at).isoformat(),
-                        "report": dict(r.report),
-                    }
-        return out
