@@ -5,6 +5,7 @@ sends it: the same schema (api/schemas/records.py)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from datetime import date, datetime
@@ -36,10 +37,18 @@ def to_json(value: Any, indent: int | None = 2) -> str:
     return dumps(value, default=_default, indent=indent)
 
 
+#: the width tables are laid out in when the output is not a terminal (``COLUMNS`` wins)
+PIPED_WIDTH = 160
+
+
 class Output:
     def __init__(self, as_json: bool = False) -> None:
         self.as_json = as_json
-        self.console = Console(highlight=False, soft_wrap=True)
+        # a pipe or a file has no width: rich's default of 80 columns squeezed the short
+        # columns of a wide table (user, action) to nothing; a terminal keeps its own width
+        columns = os.environ.get("COLUMNS", "")
+        piped = None if sys.stdout.isatty() else int(columns) if columns.isdigit() else PIPED_WIDTH
+        self.console = Console(highlight=False, soft_wrap=True, width=piped)
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def json(self, value: Any) -> None:
