@@ -202,9 +202,8 @@ def finbench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def loaded(tmp_path_factory: pytest.TempPathFactory, finbench_dir: Path) -> Iterator[Session]:
-    """A warehouse holding FinBench SF 0.002, as the default tenant's admin (tests only read
-    it: each worker opens its own copy of the loaded folder)."""
+def loaded_template(tmp_path_factory: pytest.TempPathFactory, finbench_dir: Path) -> Path:
+    """The folder of a warehouse holding FinBench SF 0.002 (copy it with `copy_warehouse`)."""
 
     def build(folder: Path) -> None:
         warehouse, _ = Warehouse.init(root=folder / "wh")
@@ -214,7 +213,14 @@ def loaded(tmp_path_factory: pytest.TempPathFactory, finbench_dir: Path) -> Iter
                 report = me.ingest(ds, finbench_dir / f"{ds}.parquet")
                 assert report.status == "committed", report
 
-    template = _shared(tmp_path_factory, "template-loaded", build) / "wh"
+    return _shared(tmp_path_factory, "template-loaded", build) / "wh"
+
+
+@pytest.fixture(scope="session")
+def loaded(tmp_path_factory: pytest.TempPathFactory, loaded_template: Path) -> Iterator[Session]:
+    """A warehouse holding FinBench SF 0.002, as the default tenant's admin (tests only read
+    it: each worker opens its own copy of the loaded folder)."""
+    template = loaded_template
     me = copy_warehouse(template, tmp_path_factory.mktemp("loaded") / "wh")
     yield me
     me.warehouse.close()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -176,6 +176,78 @@ class Settings(BaseSettings):
         description="URL that receives one JSON event (POST) per failing quality check, after "
         "the commit or the rejection, from a background thread (2 s timeout, one retry).",
     )
+    # single sign-on: OIDC bearer tokens besides API keys (docs/tenancy/sso.md)
+    oidc_issuer: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Issuer (`iss`) of the single sign-on tokens accepted; unset: SSO is off "
+        "and only API keys are accepted.",
+    )
+    oidc_audience: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Audience (`aud`) a token must name (comma-separated: any of them); "
+        "required with oidc_issuer.",
+    )
+    oidc_jwks: str | None = Field(
+        default=None,
+        min_length=1,
+        validate_default=True,
+        description="The issuer's public key set (JWKS): an http(s) URL (fetched when a token "
+        "first needs it, then cached) or a file path; required with oidc_issuer.",
+    )
+    oidc_algorithms: str = Field(
+        default="RS256,ES256",
+        description="Signature algorithms accepted (comma-separated; asymmetric only).",
+    )
+    oidc_leeway_s: float = Field(
+        default=30.0, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
+    )
+    oidc_tenant_claim: str = Field(
+        default="tenant", min_length=1, description="Claim that names the caller's tenant."
+    )
+    oidc_user_claim: str = Field(
+        default="sub", min_length=1, description="Claim that names the caller (the user)."
+    )
+    oidc_roles_claim: str = Field(
+        default="roles",
+        min_length=1,
+        description="Claim with the caller's roles (a list, or a space-separated text).",
+    )
+    oidc_attributes_claim: str | None = Field(
+        default="attributes",
+        description="Object claim whose keys become the principal's attributes (row policy "
+        "parameters); empty: none.",
+    )
+    oidc_attribute_claims: str | None = Field(
+        default=None,
+        description="More attributes from single claims: `attr=claim,...` (a dotted claim "
+        "reads a nested object), e.g. `desks=desks,client=client_id`.",
+    )
+    oidc_platform_role: str | None = Field(
+        default="platform_admin",
+        description="A token role that makes the caller the platform admin (above tenants); "
+        "empty: no token ever does.",
+    )
+    oidc_jwks_refresh_s: float = Field(
+        default=300.0, gt=0, description="How long a fetched JWKS URL's key set is used."
+    )
+    oidc_jwks_min_refresh_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Fewest seconds between two fetches of the JWKS URL caused by an unknown "
+        "key id.",
+    )
+    oidc_jwks_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of one fetch of the JWKS URL."
+    )
+    tenant_retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=36_500,
+        description="Days a deleted tenant is kept (exported, refused, resumable) before "
+        "`ledgerhouse tenants purge` may remove it (docs/tenancy/lifecycle.md).",
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, gt=0, lt=65536, description="Port `serve` listens on.")
     log_level: str = Field(default="INFO", description="Logging level.")
@@ -203,6 +275,35 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", v.strip()):
             raise ValueError("duckdb_memory_limit must look like '4GB' or '512MiB'")
         return v.strip()
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _oidc_algorithms(cls, v: str) -> str:
+        algorithms = [a.strip() for a in v.split(",") if a.strip()]
+        asymmetric = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
+        asymmetric |= {"ES512", "EdDSA"}
+        bad = [a for a in algorithms if a not in asymmetric]
+        if bad or not algorithms:
+            raise ValueError(
+                f"oidc_algorithms may name only asymmetric algorithms "
+                f"({', '.join(sorted(asymmetric))}), not {bad or 'nothing'}: a public key set "
+                "cannot verify an HMAC (HS256) token"
+            )
+        return ",".join(algorithms)
+
+    @field_validator("oidc_jwks")
+    @classmethod
+    def _oidc_complete(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # oidc_jwks comes after oidc_issuer and oidc_audience, and is validated even unset
+        if info.data.get("oidc_issuer") and not (info.data.get("oidc_audience") and v):
+            missing = [] if info.data.get("oidc_audience") else ["oidc_audience"]
+            missing += [] if v else ["oidc_jwks"]
+            raise ValueError(
+                f"oidc_issuer is set but {' and '.join(missing)} not: single sign-on needs "
+                "the issuer, the audience and the key set (LEDGERHOUSE_OIDC_ISSUER, "
+                "LEDGERHOUSE_OIDC_AUDIENCE, LEDGERHOUSE_OIDC_JWKS)"
+            )
+        return v
 
     @property
     def resolved_metadata_url(self) -> str:

@@ -30,6 +30,8 @@ from ledgerhouse.session import Session
 from ledgerhouse.storage import CommitWriter, DeltaStore, EnginePool, MetadataStore, load_engine
 from ledgerhouse.storage.upgrade import Upgrader, UpgradeReport
 from ledgerhouse.tenancy import KeyService, authenticate, validate_tenant_name
+from ledgerhouse.tenancy.lifecycle import PlatformSession, TenantService
+from ledgerhouse.tenancy.oidc import bearer_jwt, build_verifier, sso_not_configured
 
 #: Tables every warehouse has; rollup tables are added from the cube definitions.
 BASE_TABLES: tuple[TableDef, ...] = (*CORE_TABLES, *MART_TABLES, *ML_TABLES, *INGEST_TABLES)
@@ -119,14 +121,24 @@ class Warehouse:
         self.cube_service = CubeService(self.semantic, self.queries)
         self.analytics_jobs = Analytics(self.queries, self.writer, self.store, self.meta)
         self.keys = KeyService(self.meta)
+        # platform admins: create, suspend, resume, delete tenants (docs/tenancy/lifecycle.md)
+        self.tenants_admin = _tenant_lifecycle(self)
         self.audit = AuditService(self.meta, self.query_log.flush)  # read_audit: the trail
         # table and column lineage per commit, cell lineage (docs/governance/lineage.md)
         self.lineage = _lineage_service(self, (*MARTS, *rollups))
         # owners, descriptions, tags, classifications, glossary; catalog search
         # (docs/governance/metadata.md, docs/governance/catalog.md)
         self.metadata, self.catalog_index = _metadata_and_catalog(self, (*MARTS, *rollups))
+        # each tenant's own extensions, cubes and marts (docs/tenancy/schemas.md)
+        self.schemas = _tenant_schemas(self)
         # the governance report of a period, from the stores above (docs/governance/report.md)
         self.governance_reports = _governance_reports(self)
+        # per-tenant limits, quotas and usage metering (docs/tenancy/resources.md)
+        self.resources, self.usage = _resources(self)
+        # roles, grants, row and column policies on every read (docs/tenancy/access.md)
+        self.access = _access_control(self, rollups)
+        # single sign-on tokens, when configured; nothing is read until one arrives
+        self.sso = build_verifier(settings, self.meta)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -233,6 +245,7 @@ class Warehouse:
         """Create the tenant, or add the tables a newer Ledgerhouse has; return its admin API
         key when it has none yet (a new tenant, or one whose creation a crash cut short)."""
         validate_tenant_name(tenant)
+        self.tenants_admin.refuse_deleted(tenant)  # its name is not free until purged
         created = self.meta.tenants_store.ensure_tenant(tenant)
         self._add_tables(tenant)
         if created or not self.meta.keys.records(tenant):
@@ -265,6 +278,7 @@ class Warehouse:
         self._upgrader().check(tenant, versions)
 
     def close(self) -> None:
+        self.usage.close()  # its last counts, before the metadata store closes
         self.quality.monitor.alerts.close()
         self.openlineage.close()
         self.query_log.close()
@@ -279,13 +293,24 @@ class Warehouse:
 
     # -- callers ------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Principal:
-        """The principal of an ``Authorization: Bearer <key>`` header (401 when not valid)."""
-        return authenticate(self.meta, authorization)
+        """The principal of an ``Authorization: Bearer <key>`` header (401 when not valid);
+        a bearer JWT is a single sign-on token (docs/tenancy/sso.md)."""
+        token = bearer_jwt(authorization)
+        if token is None:
+            principal = authenticate(self.meta, authorization)
+        elif self.sso is None:
+            raise sso_not_configured()
+        else:
+            principal = self.sso.principal(token)
+        self.tenants_admin.check(principal)  # a suspended or deleted tenant: 403, either path
+        return principal
 
     def session(self, principal: Principal) -> Session:
         """A session that calls the warehouse as ``principal``."""
         if not isinstance(principal, Principal):
             raise TypeError(f"a session needs a Principal, not {type(principal).__name__}")
+        if principal.rules is None and not principal.is_platform_admin:
+            principal = principal.with_rules(self.access.live(principal.tenant))
         return Session(self, principal)
 
     def local(
@@ -294,7 +319,21 @@ class Warehouse:
         """A session for a local (library or CLI) caller: ``user`` of ``tenant`` (the default
         tenant when None) with the ``roles`` named, never an implicit admin."""
         name = validate_tenant_name(tenant or self.settings.default_tenant)
+        self.tenants_admin.check_tenant(name)  # a suspended or deleted tenant: refused
         return self.session(Principal(tenant=name, user=user, roles=tuple(roles)))
+
+    def platform(self, user: str = "local") -> PlatformSession:
+        """A platform admin's session for a local caller (whoever holds the warehouse's
+        files holds the root): create, list, suspend, resume, delete and purge tenants."""
+        from ledgerhouse.access import PLATFORM_ROLE, PLATFORM_TENANT
+
+        principal = Principal(tenant=PLATFORM_TENANT, user=user, roles=(PLATFORM_ROLE,))
+        return PlatformSession(self.tenants_admin, principal)
+
+    def platform_session(self, principal: Principal) -> PlatformSession:
+        """The tenant operations as ``principal`` (an authenticated platform key; any other
+        principal is refused by each call with 403)."""
+        return PlatformSession(self.tenants_admin, principal)
 
     if not TYPE_CHECKING:
 
@@ -338,6 +377,7 @@ def _lineage_service(wh: Warehouse, derived: Iterable[Any]) -> Any:
     """The lineage service: the graph of the marts' and rollups' SQL, ingestion's declared
     transforms and the cubes, linked to every new commit by an observer; cell lineage through
     the query and cube services as the caller."""
+    import dataclasses
     from functools import cache
 
     from ledgerhouse.governance.lineage.build import build_graph
@@ -349,8 +389,30 @@ def _lineage_service(wh: Warehouse, derived: Iterable[Any]) -> Any:
     marts = tuple(derived)
 
     @cache
-    def graph(_tenant: str) -> Any:  # every tenant sees the same cubes today
+    def shared_graph() -> Any:
         return build_graph(wh.all_tables, marts, declared_transforms(), wh.semantic.lineage_specs())
+
+    own: dict[str, tuple[int, Any]] = {}
+
+    def graph(tenant: str) -> Any:
+        # a tenant's own tables, marts and cubes (docs/tenancy/schemas.md), by its generation
+        schema = wh.schemas.schema(tenant) if hasattr(wh, "schemas") else None
+        if schema is None or not schema.records:
+            return shared_graph()
+        held = own.get(tenant)
+        if held is None or held[0] != schema.generation:
+            exts = schema.extensions.values()
+            loads = [wh.ingestor.extension_of(tenant, e.relation) for e in exts]
+            # a tenant's SQL is no {months} template: its braces are literal
+            sql = [dataclasses.replace(m, sql=m.sql.replace("{", "{{").replace("}", "}}"))
+                   for m in wh.schemas.marts(tenant)]  # fmt: skip
+            held = (schema.generation, build_graph(
+                (*wh.all_tables, *schema.tables.values()), (*marts, *sql),
+                [*declared_transforms(), *(d.lineage() for d in loads if d is not None)],
+                wh.cube_service.layer_of(tenant).lineage_specs(),
+            ))  # fmt: skip
+            own[tenant] = held
+        return held[1]
 
     def entry(tenant: str, query_id: str) -> dict[str, Any]:
         wh.query_log.flush()
@@ -417,6 +479,125 @@ def _metadata_and_catalog(wh: Warehouse, derived: Iterable[Any]) -> tuple[Any, A
     return metadata, search
 
 
+def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
+    """The tenant's roles, grants and policies (tenancy/access_admin.py), decided on every
+    read by the query service's policy engine (query/policies.py): the members a row policy
+    allows come from the dimension on the latest commit; a column is classified when it, or
+    a column it is derived from (the lineage graph), carries the label; a rollup column that
+    holds a dimension's code (``portfolio`` = ``fact.portfolio_code``) carries it."""
+    import secrets
+    from functools import lru_cache
+
+    from ledgerhouse.access.policies import POLICY_DIMENSIONS
+    from ledgerhouse.query.policies import PolicyEngine, check_predicate
+    from ledgerhouse.tenancy.access_admin import AccessService
+
+    Labels = frozenset[str]
+
+    def predicate(dimension: str, text: str) -> tuple[str, tuple[str, ...]]:
+        return check_predicate(wh.relations[dimension], text)
+
+    def known(tenant: str) -> dict[str, Any]:
+        tables = {r: t.column_names for r, t in wh.queries.relations_of(tenant).items()}
+        return {"tables": tables, "cubes": sorted(wh.cube_service.layer_of(tenant).cubes)}
+
+    service = AccessService(wh.meta, predicate, known)
+    codes = set(POLICY_DIMENSIONS.values())
+    code_columns: dict[str, dict[str, str]] = {}
+    rollup_relations = {m.table.relation for m in rollups}
+    for cube in wh.semantic.cubes.values():
+        for name, spec in cube.rollups.items():
+            relation = cube.rollup_relation(name)
+            for dim in spec.dimensions if relation in rollup_relations else ():
+                sql = cube.dimensions[dim].sql.strip()
+                column = sql.removeprefix("fact.")
+                if sql.startswith("fact.") and column in codes:
+                    code_columns.setdefault(relation, {})[column] = dim
+
+    @lru_cache(maxsize=256)
+    def _classified(tenant: str, _change: int, _graph: str) -> dict[tuple[str, str], Labels]:
+        own = {k: frozenset(v) for k, v in wh.metadata.classifications(tenant).items()}
+        graph = wh.lineage.current(tenant)
+        out: dict[tuple[str, str], frozenset[str]] = {}
+
+        def labels(ref: tuple[str, str], seen: frozenset[tuple[str, str]]) -> frozenset[str]:
+            if ref in out:
+                return out[ref]
+            found = set(own.get(ref, ()))
+            # a surrogate key (dim_x.x_key in a fact) is an opaque number: it shows what the
+            # dimension shows under the same policies, so it does not inherit a label
+            sources = [] if ref[1].endswith("_key") or not graph.known(ref[0]) else (
+                graph.columns(ref[0]).get(ref[1], [])
+            )  # fmt: skip
+            for source in sources:
+                key = (source.relation, source.column)
+                if key not in seen:
+                    found |= labels(key, seen | {ref})
+            out[ref] = frozenset(found)
+            return out[ref]
+
+        for relation, table in wh.queries.relations_of(tenant).items():
+            for column in table.column_names:
+                labels((relation, column), frozenset())
+        return {k: v for k, v in out.items() if v}
+
+    def classified(tenant: str) -> dict[tuple[str, str], frozenset[str]]:
+        graph = wh.lineage.current(tenant)
+        return _classified(tenant, wh.meta.annotations.last_change_id(tenant), graph.digest)
+
+    secret_file = wh.root / ".mask-secret"
+
+    @lru_cache(maxsize=1)
+    def secret() -> str:
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_hex(32))
+            secret_file.chmod(0o600)
+        return secret_file.read_text().strip()
+
+    def rules(tenant: str) -> Any:  # once per query (or cube) call
+        return wh.queries.memo(("access", tenant), lambda: service.rules(tenant))
+
+    wh.queries.policies = PolicyEngine(
+        rules,
+        classified,
+        wh.queries.members,
+        wh.queries.latest_version,
+        wh.queries.relations_of,
+        wh.queries.read_set,
+        code_columns,
+    )
+    wh.queries.mask_secret = lambda tenant: secret() + tenant
+    wh.keys.check_roles = service.check_roles
+    return service
+
+
+def _tenant_lifecycle(wh: Warehouse) -> TenantService:
+    """The platform admins' tenant service: a suspended or deleted tenant's engine, bound
+    tables and cached results are released through it; a purge removes the tenant's tables
+    and OpenLineage events (its export, under <root>/_exports by default, stays)."""
+    from ledgerhouse.governance.lineage.openlineage import events_dir
+    from ledgerhouse.tenancy.lifecycle import LifecyclePorts
+
+    def release(tenant: str) -> None:
+        wh.engines.release(tenant)
+        wh.queries.bindings.drop_tenant(tenant)
+        if wh.queries.cache is not None:
+            wh.queries.cache.drop_tenant(tenant)
+
+    return TenantService(
+        LifecyclePorts(
+            meta=wh.meta,
+            store=wh.store,
+            tables=wh.all_tables,
+            create=wh.create_tenant,
+            release=release,
+            tenant_dirs=lambda t: [wh.store.tenant_root(t), events_dir(wh.root, t)],
+            exports_root=wh.root / "_exports",
+            retention_days=wh.settings.tenant_retention_days,
+        )
+    )
+
+
 def _quality_service(wh: Warehouse) -> Any:
     """The quality checks: a commit listener (after the mart refresher) that refuses a commit
     when an ``error`` check fails, and an observer that records the results and sends alerts;
@@ -465,3 +646,139 @@ def _governance_reports(wh: Warehouse) -> Any:
             metadata_changes=wh.metadata.metadata_changes,
         )
     )
+
+
+def _resources(wh: Warehouse) -> tuple[Any, Any]:
+    """The resource overrides of each tenant, read on every use by admission, the engine
+    pool, the row limit, the result cache budget, the storage quota (before an ingestion
+    writes) and the API's rate limit; the usage meter, fed by the query log and the ingestion
+    reports."""
+    import os
+
+    from ledgerhouse.tenancy.resources import ResourceService, TenantResources
+    from ledgerhouse.tenancy.usage import UsageMeter
+
+    s = wh.settings
+
+    def pinned_bytes(tenant: str, relation: str, version: int) -> int:
+        table = wh.queries.relations_of(tenant)[relation]
+        return sum(os.path.getsize(f) for f in wh.store.files(tenant, table, version))
+
+    meter = UsageMeter(wh.meta, wh.store.tenant_root, pinned_bytes)
+    defaults = TenantResources(
+        duckdb_memory_limit=s.duckdb_memory_limit, duckdb_threads=s.duckdb_threads,
+        query_concurrency=s.query_concurrency, query_queue=s.query_queue,
+        query_row_limit=s.query_row_limit, storage_quota_bytes=None, rate_limit_per_s=None,
+        rate_limit_burst=None, result_cache_bytes=None,
+    )  # fmt: skip
+    service = ResourceService(wh.meta, defaults, meter.storage_bytes)
+    wh.queries.admission.limits_of = service.admission_limits
+    wh.engines.options_of = service.engine_options
+    wh.queries.row_limit_of = lambda tenant: service.effective(tenant).query_row_limit
+    cache = wh.queries.cache
+    if cache is not None:
+        cache.budget_of = lambda tenant: service.effective(tenant).result_cache_bytes
+    wh.ingestion.before_write = service.check_storage
+    wh.ingestion.on_report = meter.on_ingest
+    wh.query_log.listeners.append(meter.on_query)
+    return service, meter
+
+
+def _tenant_schemas(wh: Warehouse) -> Any:
+    """The tenants' own schemas: their relations join the query path, the commit writer's
+    recovery, the mart refresher, the catalog and the metadata; their extensions are datasets
+    of ingestion; their cubes join a per-tenant semantic layer (cached by schema generation)."""
+    import pyarrow as pa
+
+    from ledgerhouse.errors import ConfigError
+    from ledgerhouse.ingest.extensions import extension_dataset
+    from ledgerhouse.query.guard import check_query
+    from ledgerhouse.semantic import load_cube
+    from ledgerhouse.tenancy.errors import InvalidSchemaObject
+    from ledgerhouse.tenancy.schemas import SchemaPorts, SchemaService
+
+    def check_cube(tenant: str, text: str, relations: Any) -> tuple[str, frozenset[str]]:
+        try:
+            cube = load_cube("the cube", text)
+            SemanticLayer({cube.name: cube}, relations)  # the tables and measures checked
+        except ConfigError as exc:
+            raise InvalidSchemaObject(exc.message, hint=exc.hint) from None
+        if cube.rollups:
+            raise InvalidSchemaObject(
+                f"cube {cube.name!r} declares rollups: a tenant's cube has none yet",
+                hint="Remove its rollups; its queries read the star.",
+            )
+        return cube.name, frozenset({cube.fact, *(j.table for j in cube.joins.values())})
+
+    def probe_mart(principal: Principal, sql: str) -> tuple[pa.Schema, frozenset[str]]:
+        probe = f"SELECT * FROM ({sql}) AS mart LIMIT 0"
+        res = wh.queries.sql(principal, probe, use_cache=False, route="schema_probe")
+        return res.table.schema, res.relations
+
+    service = SchemaService(
+        wh.meta,
+        wh.writer,
+        SchemaPorts(wh.relations, lambda: wh.semantic.cubes, check_cube, probe_mart),
+    )
+
+    def schema(tenant: str) -> Any:  # one read of the tenant's schema per query call
+        return wh.queries.memo(("schema", tenant), lambda: service.schema(tenant))
+
+    wh.queries.tenant_relations = lambda tenant: schema(tenant).tables
+    # a tenant mart reads its sources
+    wh.queries.tenant_derived = lambda tenant: {
+        m.relation: m.reads for m in schema(tenant).marts.values()
+    }
+    wh.writer.tables_of = lambda tenant: service.relations(tenant).values()
+    wh.marts.marts_of = service.marts
+    wh.metadata.tenant_relations = service.relations
+    # the tenant's quality checks may check its own tables (docs/governance/quality.md)
+    wh.quality.catalog.tenant_tables = service.relations
+    wh.quality.catalog.tenant_guard = lambda tenant, sql: (
+        check_query(sql, wh.queries.known_of(tenant)).relations
+    )
+    layers: dict[str, tuple[int, SemanticLayer]] = {}
+
+    def layer_of(tenant: str) -> SemanticLayer:
+        schema = service.schema(tenant)
+        if not schema.cubes:
+            return wh.semantic  # the shared cubes only
+        held = layers.get(tenant)
+        if held is None or held[0] != schema.generation:
+            cubes = {name: load_cube(name, c.text) for name, c in schema.cubes.items()}
+            relations = wh.queries.relations_of(tenant)
+            held = (schema.generation, wh.semantic.with_cubes(cubes, relations))
+            layers[tenant] = held
+        return held[1]
+
+    wh.cube_service.layer_of = layer_of
+    wh.metadata.cubes = lambda tenant: layer_of(tenant).describe()
+    datasets: dict[tuple[str, str], tuple[int, Any]] = {}
+
+    def extension_of(tenant: str, dataset: str) -> Any:
+        if not dataset.startswith("ext_"):
+            return None
+        schema = service.schema(tenant)
+        ext = next((e for e in schema.extensions.values() if e.relation == dataset), None)
+        if ext is None:
+            return None
+        held = datasets.get((tenant, dataset))
+        if held is None or held[0] != schema.generation:
+            attributes = [
+                (a.name, a.type, a.precision, a.scale, a.required, a.description)
+                for a in ext.attributes
+            ]
+            made = extension_dataset(
+                dataset,
+                code=ext.code,
+                dimension=wh.relations[ext.dimension],
+                attributes=attributes,
+                table=ext.table,
+                raw=ext.raw,
+            )
+            held = (schema.generation, made)
+            datasets[(tenant, dataset)] = held
+        return held[1]
+
+    wh.ingestor.extension_of = extension_of
+    return service

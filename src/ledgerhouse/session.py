@@ -151,7 +151,13 @@ class Session:
     def explain_cell(self, query_id: str, row: int) -> dict[str, Any]:
         """Cell lineage of row ``row`` (0-based) of a logged answer: the source batches, the
         raw records' location and the column paths, reproduced at the answer's commit."""
-        return self.warehouse.lineage.explain_cell(self.principal, query_id, row)
+        cell = self.warehouse.lineage.explain_cell(self.principal, query_id, row)
+        if self._under_policy():  # a batch's own counts tell how many rows others have
+            for batch in cell.get("batches", []):
+                batch["report"] = None
+                if isinstance(batch.get("raw"), dict):
+                    batch["raw"] = {**batch["raw"], "rows": None, "row_numbers": None}
+        return cell
 
     def lineage_events(self, limit: int = 100, job: str | None = None) -> list[dict[str, Any]]:
         """The tenant's latest OpenLineage run events (of ``job`` only, when named), newest
@@ -273,6 +279,24 @@ class Session:
             classification=classification, limit=limit, samples=samples,
         )  # fmt: skip
 
+    # -- the tenant's own schema (docs/tenancy/schemas.md) -----------------------------------
+    def schema(self) -> list[dict[str, Any]]:
+        """The tenant's own extensions, cubes and marts (active and dropped)."""
+        return self.warehouse.schemas.objects(self.principal)
+
+    def add_schema(self, declaration: str | dict[str, Any]) -> dict[str, Any]:
+        """Add an extension of a dimension, a mart or a cube (YAML text or a mapping; admins:
+        ``manage_schema``); its tables are created in a commit of their own."""
+        return self.warehouse.schemas.add(self.principal, declaration)
+
+    def add_cube(self, yaml_text: str) -> dict[str, Any]:
+        """Add (or replace) one of the tenant's own cubes (the format of docs/cubes.md)."""
+        return self.warehouse.schemas.add_cube(self.principal, yaml_text)
+
+    def drop_schema(self, kind: str, name: str) -> dict[str, Any]:
+        """Drop the tenant's extension, cube or mart ``name``."""
+        return self.warehouse.schemas.drop(self.principal, kind, name)
+
     # -- data quality (docs/governance/quality.md) --------------------------------------------
     def quality_checks(self) -> list[dict[str, Any]]:
         """Every quality check of the tenant: built-in, beside the cubes, and its own."""
@@ -296,9 +320,12 @@ class Session:
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Check results, newest first: per commit, rejected batch and on-demand run."""
-        return self.warehouse.quality.results(
+        rows = self.warehouse.quality.results(
             self.principal, relation=relation, check=check, status=status, limit=limit
         )
+        if self._under_policy():
+            rows = [r | {"sample": [], "sample_withheld": bool(r.get("sample"))} for r in rows]
+        return rows
 
     def quality_scores(self) -> list[dict[str, Any]]:
         """The quality score (0-100) of each checked relation, from its newest results."""
@@ -332,11 +359,13 @@ class Session:
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         """One batch's report (committed or rejected)."""
-        return self.warehouse.ingestion.batch(self.principal, batch_id)
+        report = self.warehouse.ingestion.batch(self.principal, batch_id)
+        return _withheld(report) if self._under_policy() else report
 
     def batches(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest batches' reports, newest first."""
-        return self.warehouse.ingestion.batches(self.principal, limit)
+        reports = self.warehouse.ingestion.batches(self.principal, limit)
+        return [_withheld(r) for r in reports] if self._under_policy() else reports
 
     # -- analytics ----------------------------------------------------------------------------
     def analytics(self) -> AnalyticsService:
@@ -456,10 +485,75 @@ class Session:
         """The tenant's trained models, newest first, with their metadata."""
         return self.warehouse.analytics_jobs.models(self.principal)
 
+    # -- access control (docs/tenancy/access.md, docs/tenancy/policies.md) --------------------
+    def access(self) -> dict[str, Any]:
+        """This session's own access: roles, attributes, the grants and policies that apply."""
+        return self.warehouse.access.mine(self.principal)
+
+    def policies_in_force(self) -> dict[str, Any] | None:
+        """The names of the row and column policies this session's reads are under (None:
+        none), e.g. for an analytics answer."""
+        mine = self.warehouse.access.mine(self.principal)["policies"]
+        return {"policies": sorted(p["name"] for p in mine)} if mine else None
+
+    def roles(self) -> list[dict[str, Any]]:
+        """The tenant's roles: the built-in ones and its own (admins)."""
+        return self.warehouse.access.roles(self.principal)
+
+    def create_role(self, name: str, description: str = "") -> dict[str, Any]:
+        """A role of the tenant's own: it holds only what is granted to it (admins)."""
+        return self.warehouse.access.create_role(self.principal, name, description)
+
+    def drop_role(self, name: str) -> dict[str, Any]:
+        """Drop one of the tenant's roles and its grants (refused while a key holds it)."""
+        return self.warehouse.access.drop_role(self.principal, name)
+
+    def grants(self) -> list[dict[str, Any]]:
+        """The tenant's grants (admins)."""
+        return self.warehouse.access.grants(self.principal)
+
+    def grant(
+        self, action: str, to: str, on: str = "tenant", *, deny: bool = False
+    ) -> dict[str, Any]:
+        """Allow (or ``deny``) ``action`` on ``on`` (``tenant``, ``table:NAME``,
+        ``column:TABLE.COLUMN``, ``cube:NAME``, ``analytics[:CALL]``) to ``to``
+        (``role:NAME`` or ``user:NAME``); a deny wins over every allow (admins)."""
+        return self.warehouse.access.grant(self.principal, action, to, on, deny=deny)
+
+    def revoke_grant(self, grant_id: int) -> dict[str, Any]:
+        """Remove one grant (admins)."""
+        return self.warehouse.access.revoke_grant(self.principal, grant_id)
+
+    def policies(self) -> list[dict[str, Any]]:
+        """The tenant's row and column policies (admins)."""
+        return self.warehouse.access.policies(self.principal)
+
+    def put_policy(self, name: str, kind: str, **spec: Any) -> dict[str, Any]:
+        """Create or replace a row policy (``dimension``, ``predicate``) or a column policy
+        (``classification``, ``action`` mask|deny, ``mask`` redact|null|hash), applying to
+        ``roles`` and ``users`` (admins; docs/tenancy/policies.md)."""
+        return self.warehouse.access.put_policy(self.principal, name, kind, spec)
+
+    def drop_policy(self, name: str) -> dict[str, Any]:
+        """Drop one policy (admins)."""
+        return self.warehouse.access.drop_policy(self.principal, name)
+
+    def _under_policy(self) -> bool:
+        """Whether a row or column policy applies to this session (then the sample rows of
+        batch reports and quality results, which no policy filters, are withheld)."""
+        return bool(self.warehouse.access.mine(self.principal)["policies"])
+
     # -- keys (admins) ------------------------------------------------------------------------
-    def create_api_key(self, user: str, roles: tuple[str, ...] = ("reader",)) -> str:
-        """A new API key for ``user`` of this tenant; shown once."""
-        return self.warehouse.keys.create(self.principal, user, tuple(roles))
+    def create_api_key(
+        self,
+        user: str,
+        roles: tuple[str, ...] = ("reader",),
+        *,
+        attributes: dict[str, Any] | None = None,
+    ) -> str:
+        """A new API key for ``user`` of this tenant; shown once. ``attributes`` ({name:
+        value or [values]}) are what row policies are parameterized by."""
+        return self.warehouse.keys.create(self.principal, user, tuple(roles), attributes)
 
     def list_api_keys(self, *, active: bool = False) -> list[ApiKeyRecord]:
         """The tenant's keys (never a secret or its hash)."""
@@ -505,3 +599,18 @@ class Session:
 
         report = self.warehouse.governance_reports.report(self.principal, start, end)
         return report if format is None else render(report, format)
+
+
+def _withheld(report: dict[str, Any]) -> dict[str, Any]:
+    """A batch report without its sample rows (quarantined records, failing quality rows):
+    no row policy filters them, so a caller under one does not see them."""
+    out = dict(report)
+    if out.get("quarantine_sample"):
+        out["quarantine_sample"], out["sample_withheld"] = [], True
+    for key in ("quality", "warnings"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                {**c, "sample": []} if isinstance(c, dict) and c.get("sample") else c
+                for c in out[key]
+            ]
+    return out

@@ -237,9 +237,15 @@ def test_a_stream_failing_mid_query_is_not_an_internal_error(  # type: ignore[no
 ) -> None:
     wh = traded
     engine = wh.warehouse.engines.get("default")
-    real_cursor = engine.cursor
+    real_session = engine.session
     text = message.format(root=wh.warehouse.root)
-    monkeypatch.setattr(engine, "cursor", lambda: _FailingCursor(real_cursor(), text))
+
+    def failing_session() -> Any:  # the session's cursor fails mid-stream
+        session = real_session()
+        session._cur = _FailingCursor(session._cur, text)
+        return session
+
+    monkeypatch.setattr(engine, "session", failing_session)
     with TestClient(create_app(wh.warehouse), raise_server_exceptions=False) as c:
         key = wh.create_api_key("reader", ("reader",))
         r = c.post("/v1/query/sql", headers={"Authorization": f"Bearer {key}"},

@@ -65,7 +65,8 @@ def test_list_shows_every_key_and_never_a_secret(served) -> None:  # type: ignor
         ("bob", ["writer", "reader"]),
     ]
     for k in keys:
-        assert set(k) == {"id", "user", "roles", "created_at", "last_used_at", "revoked_at"}
+        assert set(k) == {"id", "user", "roles", "created_at", "last_used_at", "revoked_at",
+                          "attributes"}  # fmt: skip
         assert k["created_at"] and k["revoked_at"] is None
     for secret in (admin, bob):
         assert secret not in resp.text and hash_key(secret) not in resp.text

@@ -4,7 +4,19 @@ A leaf layer every domain package may import (it imports only the errors): each 
 the caller's Principal and asks ``authorize(principal, action, resource)`` before it acts.
 """
 
-from ledgerhouse.access.permissions import ACTIONS, Action, Resource, authorize, may
-from ledgerhouse.access.principal import ROLES, Principal
+from ledgerhouse.access.permissions import (
+    ACTION_DEFS,
+    ACTIONS,
+    Action,
+    ActionDef,
+    Resource,
+    authorize,
+    by_default,
+    may,
+)
+from ledgerhouse.access.principal import PLATFORM_ROLE, PLATFORM_TENANT, ROLES, Principal, Rules
 
-__all__ = ["ACTIONS", "ROLES", "Action", "Principal", "Resource", "authorize", "may"]
+__all__ = [
+    "ACTIONS", "ACTION_DEFS", "PLATFORM_ROLE", "PLATFORM_TENANT", "ROLES", "Action", "ActionDef",
+    "Principal", "Resource", "Rules", "authorize", "by_default", "may",
+]  # fmt: skip

@@ -48,7 +48,10 @@ class Analytics:
 
         def read(sql: str, params: list[Any], as_of: Any) -> tuple[pl.DataFrame, int]:
             # analytics inputs can be millions of rows: never fill the result cache with them
-            request = {"kind": "analytics", "call": _analytics_call()}  # for the audit trail
+            call = _analytics_call()
+            # each call is granted on its own (analytics:pnl), or all of them (analytics)
+            authorize(principal, "analyze", Resource(principal.tenant, "analytics", call))
+            request = {"kind": "analytics", "call": call}  # for the audit trail
             res = self.queries.sql(
                 principal, sql, as_of=as_of, params=params, timeout_s=timeout_s,
                 unlimited=True, route="analytics", use_cache=False, request=request,
@@ -60,7 +63,7 @@ class Analytics:
     def service(self, principal: Principal) -> AnalyticsService:
         """The analytics service reading as ``principal``: performance, period_returns,
         exposures, correlation, vwap, slippage, pnl (docs/analytics.md)."""
-        authorize(principal, "read", Resource(principal.tenant, "analytics"))
+        authorize(principal, "analyze", Resource(principal.tenant, "analytics"))
         return AnalyticsService(self._read(principal))
 
     def performance(

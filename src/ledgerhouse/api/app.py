@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from ledgerhouse.api.bodies import BoundedBodies
 from ledgerhouse.api.docs import install_docs
 from ledgerhouse.api.errors import install_error_handlers
-from ledgerhouse.api.metrics import Metrics, ObserveRequests
+from ledgerhouse.api.metrics import Metrics, ObserveRequests, TenantMetrics
+from ledgerhouse.api.ratelimit import tenant_rate_limiter
 from ledgerhouse.api.routers import ROUTERS
 from ledgerhouse.services import Warehouse
 
@@ -26,6 +27,9 @@ def create_app(warehouse: Warehouse) -> FastAPI:
     metrics = Metrics()
     app.state.warehouse = warehouse
     app.state.metrics = metrics
+    # per-tenant request rates and usage series (docs/tenancy/resources.md)
+    app.state.rate_limiter = tenant_rate_limiter(warehouse)
+    metrics.registry.register(TenantMetrics(warehouse))
     install_error_handlers(app)
 
     # A plain ASGI middleware, not @app.middleware("http"): Starlette's BaseHTTPMiddleware

@@ -45,9 +45,13 @@ async def get_principal(
     # with SQLite), which makes a revocation by any process effective on the next request
     early = getattr(request.state, "principal", None)
     if isinstance(early, Principal):  # authenticated before its body was read (api/bodies.py)
-        return early
-    principal = get_warehouse(request).authenticate(request.headers.get("authorization"))
-    request.state.principal = principal  # for the access log line (api/metrics.py)
+        principal = early
+    else:
+        principal = get_warehouse(request).authenticate(request.headers.get("authorization"))
+        request.state.principal = principal  # for the access log line (api/metrics.py)
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and not principal.is_platform_admin:  # docs/tenancy/resources.md
+        limiter.check(principal.tenant)
     return principal
 
 

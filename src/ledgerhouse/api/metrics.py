@@ -3,10 +3,13 @@ request (one ``ledgerhouse.access`` line each)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -117,3 +120,65 @@ def _access_line(scope: Scope, status: int, elapsed_s: float, request_id: str) -
         f"{scope.get('method', '')} {scope.get('path', '')} {status} {elapsed_s * 1000:.1f} ms"
         f"{who} request_id={request_id}"
     )
+
+
+class TenantMetrics:
+    """The ``ledgerhouse_tenant_*`` series, labelled by tenant, read from the usage meter, the
+    result cache and admission at each scrape (docs/tenancy/resources.md)."""
+
+    _COUNTERS = (
+        ("queries", "queries", "Queries answered"),
+        ("query_errors", "query_errors", "Queries failed, refused by the guard or timed out"),
+        ("throttled", "throttled", "Requests refused by admission or the rate limit"),
+        ("rows_returned", "rows_returned", "Rows returned by queries"),
+        ("bytes_scanned", "scanned_bytes", "Bytes of the pinned files queries read"),
+        ("cpu_seconds", "cpu_seconds", "Engine CPU seconds of the querying threads"),
+        ("ingest_batches", "ingest_batches", "Batches ingested"),
+        ("ingested_rows", "ingested_rows", "Rows ingested"),
+    )
+
+    def __init__(self, warehouse: Any) -> None:
+        self.warehouse = warehouse
+
+    def describe(self) -> list[Any]:
+        return []  # nothing is collected at registration (no metadata read then)
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        wh = self.warehouse
+        wh.usage.flush()  # the bytes scanned of the queries counted so far
+        totals = dict(wh.usage.totals)
+        tenants = sorted(set(wh.meta.tenants_store.tenants()) | set(totals))
+        for field, name, doc in self._COUNTERS:
+            family = CounterMetricFamily(f"ledgerhouse_tenant_{name}", doc, labels=["tenant"])
+            for tenant in tenants:
+                counts = totals.get(tenant)
+                family.add_metric([tenant], float(getattr(counts, field)) if counts else 0.0)
+            yield family
+        stored = GaugeMetricFamily(
+            "ledgerhouse_tenant_storage_bytes", "Bytes of the tenant's files", labels=["tenant"]
+        )
+        running = GaugeMetricFamily(
+            "ledgerhouse_tenant_queries_running", "Queries running now", labels=["tenant"]
+        )
+        for tenant in tenants:
+            with contextlib.suppress(OSError):
+                stored.add_metric([tenant], float(wh.usage.storage_bytes(tenant)))
+            running.add_metric([tenant], float(wh.queries.admission.running(tenant)))
+        yield stored
+        yield running
+        cache = wh.queries.cache
+        if cache is not None:
+            stats = cache.stats()
+            used = GaugeMetricFamily(
+                "ledgerhouse_tenant_cache_bytes", "Result-cache bytes held", labels=["tenant"]
+            )
+            budget = GaugeMetricFamily(
+                "ledgerhouse_tenant_cache_budget_bytes", "Result-cache budget", labels=["tenant"]
+            )
+            for tenant, s in sorted(stats.items()):
+                used.add_metric([tenant], float(s["bytes"]))
+                budget.add_metric([tenant], float(s["budget"]))
+            yield used
+            yield budget

@@ -4,6 +4,7 @@ thread pool, results stream in the format ``Accept`` asks for, uploads are read 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack
 from typing import Any
@@ -84,7 +85,7 @@ async def exported(
         await run_in_threadpool(held.close)
         metrics.queries.labels("ok").inc()
 
-    headers = result_headers(export.query_id, export.commit.id, "export", False)
+    headers = result_headers(export.query_id, export.commit.id, "export", False, export.policy)
     return StreamingResponse(body(), media_type=media_type, headers=headers)
 
 
@@ -102,14 +103,24 @@ def result(
     return json_response(answer())
 
 
-def result_headers(query_id: str, commit: int, route: str, truncated: bool) -> dict[str, str]:
+def result_headers(
+    query_id: str, commit: int, route: str, truncated: bool, policy: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The headers of a streamed answer; ``X-Policy`` names the row and column policies it was
+    computed under (absent when none applied)."""
     return {
         "X-Query-Id": query_id,
         "X-Commit": str(commit),
         "X-Route": route,
         "X-Cache-Hit": str(route == "cache").lower(),
         "X-Truncated": str(truncated).lower(),
-    }
+        **(
+            {"X-Policy": ",".join(policy["policies"]),
+             "X-Policy-Detail": json.dumps(policy, separators=(",", ":"))}
+            if policy
+            else {}
+        ),
+    }  # fmt: skip
 
 
 def frame(frame: Any, commit: int, accept: str | None = None, **extra: Any) -> Response:
@@ -123,8 +134,12 @@ def frame(frame: Any, commit: int, accept: str | None = None, **extra: Any) -> R
             frame = frame.with_columns(pl.col(c).list.join("; ") for c in lists)
         table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
         headers = {"X-Commit": str(commit), "X-Route": "analytics"}
+        if extra.get("policy"):
+            headers["X-Policy"] = ",".join(extra["policy"]["policies"])
         return StreamingResponse(stream(table, fmt), media_type=media, headers=headers)
     table = frame.to_arrow()
+    if not extra.get("policy"):
+        extra.pop("policy", None)
     return json_response(
         {
             "commit": commit,

@@ -29,15 +29,23 @@ def keys_create(
     cli: Cli,
     user: Annotated[str, typer.Option("--user", help="Who the key is for.")],
     role: Annotated[
-        list[str] | None, typer.Option("--role", help="admin, writer or reader.")
+        list[str] | None,
+        typer.Option("--role", help="reader, writer, admin, steward, auditor or the tenant's own."),
+    ] = None,
+    attr: Annotated[
+        list[str] | None,
+        typer.Option("--attr", help="An attribute row policies read, name=value (repeat)."),
     ] = None,
 ) -> None:
     """Create an API key for a user of a tenant and print it once."""
+    from ledgerhouse.cli.access import attributes
+
     roles = role or ["reader"]
+    attrs = attributes(attr or [])
     with cli.warehouse() as wh:
-        key = cli.me(wh).create_api_key(user, tuple(roles))
+        key = cli.me(wh).create_api_key(user, tuple(roles), attributes=attrs or None)
     cli.out.data(
-        KeyResponse(user=user, roles=roles, api_key=key),
+        KeyResponse(user=user, roles=roles, attributes=attrs, api_key=key),
         f"API key for {user} (shown once): {key}",
     )
 

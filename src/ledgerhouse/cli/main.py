@@ -25,6 +25,7 @@ from rich.progress import (
 
 from ledgerhouse.api.schemas.records import BatchRecord
 from ledgerhouse.cli import reads
+from ledgerhouse.cli.access import register as register_access
 from ledgerhouse.cli.analytics import analytics_app, models
 from ledgerhouse.cli.audit import audit_app
 from ledgerhouse.cli.catalog import catalog_app
@@ -36,6 +37,9 @@ from ledgerhouse.cli.metadata import glossary_app, metadata_app
 from ledgerhouse.cli.openlineage import register as register_openlineage
 from ledgerhouse.cli.output import reason_counts, refused_rows
 from ledgerhouse.cli.quality import quality_app
+from ledgerhouse.cli.resources import register as register_resources
+from ledgerhouse.cli.schema import schema_app
+from ledgerhouse.cli.tenants import tenants_app
 from ledgerhouse.cli.upgrade import upgrade
 
 app = typer.Typer(
@@ -53,15 +57,21 @@ def init(cli: Cli) -> None:
     from ledgerhouse.services import Warehouse
 
     wh, key = Warehouse.init(cli.settings(), tenant=cli.tenant)
+    # the first init also makes the platform admin's key (docs/tenancy/lifecycle.md)
+    lifecycle = wh.tenants_admin
+    platform_key = None if lifecycle.platform_key_exists() else lifecycle.issue_platform_key()
     info = {
         "root": str(wh.root),
         "tenant": cli.tenant or wh.settings.default_tenant,
         "admin_api_key": key,
+        "platform_api_key": platform_key,
     }
     wh.close()
     text = f"warehouse ready at {info['root']} (tenant {info['tenant']})\n" + (
         f"admin API key (shown once): {key}" if key else "tenant existed: no new key"
     )
+    if platform_key:
+        text += f"\nplatform admin API key (shown once): {platform_key}"
     cli.out.data(info, text)
 
 
@@ -176,9 +186,13 @@ app.add_typer(metadata_app, name="metadata")
 app.add_typer(glossary_app, name="glossary")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(quality_app, name="quality")
+app.add_typer(schema_app, name="schema")  # docs/tenancy/schemas.md
 app.add_typer(governance_app, name="governance")
+app.add_typer(tenants_app, name="tenants")  # platform admin (docs/tenancy/lifecycle.md)
 register_lineage(app)  # lineage, explain-cell
+register_access(app)  # access, roles, grants, policies (docs/tenancy/access.md)
 register_openlineage(app)  # lineage-events
+register_resources(app)  # resources show|set|reset, usage
 command(app, "upgrade")(upgrade)
 
 

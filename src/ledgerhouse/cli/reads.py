@@ -102,6 +102,8 @@ def query(
             cli.out.console.print(plan)
         return
     _write_result(cli.out, res, fmt, output, lambda: sql_answer(res))
+    if res.policy:
+        cli.out.info(f"note: computed under the policies {', '.join(res.policy['policies'])}")
     if res.truncated:
         cli.out.info(
             f"note: result truncated to the first {res.table.num_rows:,} rows "

@@ -2,7 +2,7 @@
 (``wh.local(...)``), over HTTP, answering with the same shapes.
 
     from ledgerhouse.client import Client
-    lh = Client("http://127.0.0.1:8000", api_key="lh_...")
+    lh = Client("http://127.0.0.1:8000", api_key="lh_...")   # or token="<OIDC JWT>"
     report = lh.ingest("trades", "trades.csv", batch_id="trades-2024-06-03")
     res = lh.query("SELECT count(*) AS n FROM fact_trade")   # res.table, res.rows(), res.commit.id
     report, commit = lh.performance(conventions={"risk_free": 0.02})
@@ -30,7 +30,14 @@ import pyarrow as pa
 
 # nothing of the server but its errors and media types (tests/test_layers.py)
 from ledgerhouse import errors, media
-from ledgerhouse.client.results import ApiKey, Commit, CubeResult, IssuedKey, QueryResult
+from ledgerhouse.client.results import (
+    ApiKey,
+    Commit,
+    CubeResult,
+    IssuedKey,
+    QueryResult,
+    policy_of,
+)
 
 ARROW = "application/vnd.apache.arrow.stream"
 AsOf = int | str | datetime | date | None
@@ -41,13 +48,18 @@ class Client:
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | None = None,
         *,
+        token: str | None = None,
         timeout: float = 300.0,
         http: httpx.Client | None = None,
     ) -> None:
+        # an API key, or a single sign-on token (an OIDC JWT; docs/tenancy/sso.md): both are
+        # sent as the bearer value, and the server tells them apart
+        if (api_key is None) == (token is None):
+            raise TypeError("Client needs an api_key or a token (one of them)")
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
-        self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._auth = {"Authorization": f"Bearer {api_key or token}"}
 
     def close(self) -> None:
         self._http.close()
@@ -118,6 +130,33 @@ class Client:
         result: list[dict[str, Any]] = self._call(
             "GET", "/v1/ingest/batches", params={"limit": limit}
         )
+        return result
+
+    # -- the tenant's own schema (docs/tenancy/schemas.md) -----------------------------------
+    def schema(self) -> list[dict[str, Any]]:
+        """The tenant's own extensions, cubes and marts (active and dropped)."""
+        result: list[dict[str, Any]] = self._call("GET", "/v1/schema")
+        return result
+
+    def add_schema(self, declaration: str | dict[str, Any]) -> dict[str, Any]:
+        """Add an extension, a mart or a cube (YAML text, or a mapping sent as YAML)."""
+        if not isinstance(declaration, str):
+            import yaml
+
+            declaration = yaml.safe_dump(declaration, sort_keys=False)
+        result: dict[str, Any] = self._call("POST", "/v1/schema", json={"yaml": declaration})
+        return result
+
+    def add_cube(self, yaml_text: str) -> dict[str, Any]:
+        """Add (or replace) one of the tenant's own cubes."""
+        result: dict[str, Any] = self._call("POST", "/v1/cubes", json={"yaml": yaml_text})
+        return result
+
+    def drop_schema(self, kind: str, name: str) -> dict[str, Any]:
+        """Drop the tenant's extension, cube or mart ``name``."""
+        name, kind = quote(name, safe=""), quote(kind, safe="")
+        path = f"/v1/cubes/{name}" if kind == "cube" else f"/v1/schema/{kind}/{name}"
+        result: dict[str, Any] = self._call("DELETE", path)
         return result
 
     # -- data quality -------------------------------------------------------------------------
@@ -202,6 +241,7 @@ class Client:
             truncated=headers.get("X-Truncated") == "true",
             sql=sql,
             route=headers.get("X-Route", "raw"),
+            policy=policy_of(headers),
         )
 
     def tables(self, *, as_of: AsOf = None) -> list[dict[str, Any]]:
@@ -299,6 +339,7 @@ class Client:
             route=headers.get("X-Route", "raw"),
             elapsed_ms=elapsed_ms,
             truncated=headers.get("X-Truncated") == "true",
+            policy=policy_of(headers),
         )
 
     def cube_drill(
@@ -524,11 +565,89 @@ class Client:
         return result
 
     # -- keys (admins) ------------------------------------------------------------------------
-    def create_api_key(self, user: str, roles: tuple[str, ...] | list[str] = ("reader",)) -> str:
-        """A new API key for ``user`` of this tenant; shown once."""
-        body = {"user": user, "roles": list(roles)}
+    def create_api_key(
+        self,
+        user: str,
+        roles: tuple[str, ...] | list[str] = ("reader",),
+        *,
+        attributes: dict[str, Any] | None = None,
+    ) -> str:
+        """A new API key for ``user`` of this tenant; shown once. ``attributes`` are what
+        row policies are parameterized by."""
+        body: dict[str, Any] = {"user": user, "roles": list(roles)}
+        if attributes:
+            body["attributes"] = attributes
         result: dict[str, Any] = self._call("POST", "/v1/keys", json=body)
         return str(result["api_key"])
+
+    # -- access control (docs/tenancy/access.md) ----------------------------------------------
+    def access(self) -> dict[str, Any]:
+        """This caller's own access: roles, attributes, the grants and policies that apply."""
+        result: dict[str, Any] = self._call("GET", "/v1/access/me")
+        return result
+
+    def roles(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/roles")
+        return result
+
+    def create_role(self, name: str, description: str = "") -> dict[str, Any]:
+        body = {"name": name, "description": description}
+        result: dict[str, Any] = self._call("POST", "/v1/roles", json=body)
+        return result
+
+    def drop_role(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v1/roles/{name}")
+        return result
+
+    def grants(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/grants")
+        return result
+
+    def grant(
+        self, action: str, to: str, on: str = "tenant", *, deny: bool = False
+    ) -> dict[str, Any]:
+        """Allow (or ``deny``) ``action`` on ``on`` to ``to`` (role:NAME or user:NAME)."""
+        body = {"action": action, "to": to, "on": on, "deny": deny}
+        result: dict[str, Any] = self._call("POST", "/v1/grants", json=body)
+        return result
+
+    def revoke_grant(self, grant_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v1/grants/{int(grant_id)}")
+        return result
+
+    def policies(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/policies")
+        return result
+
+    def put_policy(self, name: str, kind: str, **spec: Any) -> dict[str, Any]:
+        """Create or replace a row or column policy (docs/tenancy/policies.md)."""
+        body = {"kind": kind, **{k: v for k, v in spec.items() if v is not None}}
+        result: dict[str, Any] = self._call("PUT", f"/v1/policies/{name}", json=body)
+        return result
+
+    def drop_policy(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v1/policies/{name}")
+        return result
+
+    # -- resources and usage (docs/tenancy/resources.md) ---------------------------------------
+    def resources(self, tenant: str) -> dict[str, Any]:
+        """A tenant's overrides, the limits in force and the defaults (platform; own admin)."""
+        found: dict[str, Any] = self._call("GET", f"/v1/tenants/{tenant}/resources")
+        return found
+
+    def set_resources(self, tenant: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Replace a tenant's overrides (a platform admin's key or token)."""
+        found: dict[str, Any] = self._call("PUT", f"/v1/tenants/{tenant}/resources", json=overrides)
+        return found
+
+    def usage(
+        self, tenant: str | None = None, *, since: str | None = None, until: str | None = None
+    ) -> dict[str, Any]:
+        """Metered usage: the caller's tenant's, or ``tenant``'s (platform; own admin)."""
+        path = "/v1/usage" if tenant is None else f"/v1/tenants/{tenant}/usage"
+        params = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+        found: dict[str, Any] = self._call("GET", path, params=params)
+        return found
 
     def list_api_keys(self, *, active: bool = False) -> list[ApiKey]:
         """The tenant's keys (never a secret or its hash)."""
@@ -542,6 +661,45 @@ class Client:
         """A new secret for the same user and roles; the old one is revoked at once."""
         record = self._call("POST", f"/v1/keys/{key_id}/rotate")
         return IssuedKey(ApiKey.of(record), str(record["api_key"]))
+
+    # -- tenants (platform admins: a platform key) ------------------------------------------
+    def tenants(self) -> list[dict[str, Any]]:
+        """Every tenant: status, times, purge date, latest commit, storage bytes."""
+        result: list[dict[str, Any]] = self._call("GET", "/v1/tenants")
+        return result
+
+    def tenant(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/tenants/{name}")
+        return result
+
+    def create_tenant(self, name: str) -> dict[str, Any]:
+        """A new tenant: ``{"tenant": record, "admin_api_key": ...}`` (the key shown once)."""
+        result: dict[str, Any] = self._call("POST", "/v1/tenants", json={"name": name})
+        return result
+
+    def suspend_tenant(self, name: str, *, reason: str | None = None) -> dict[str, Any]:
+        """Refuse every key of the tenant (403 ``tenant_suspended``); its data is kept."""
+        body = {"reason": reason}
+        result: dict[str, Any] = self._call("POST", f"/v1/tenants/{name}/suspend", json=body)
+        return result
+
+    def resume_tenant(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/tenants/{name}/resume")
+        return result
+
+    def delete_tenant(
+        self, name: str, *, retention_days: int | None = None, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Export the tenant (on the server, under its root's _exports), then mark it
+        deleted: ``{"tenant": record, "export": {directory, commit_id, relations, ...}}``."""
+        body = {"retention_days": retention_days, "reason": reason}
+        result: dict[str, Any] = self._call("POST", f"/v1/tenants/{name}/delete", json=body)
+        return result
+
+    def purge_tenant(self, name: str) -> dict[str, Any]:
+        """Remove a deleted tenant once its retention has passed (PurgeNotDue before)."""
+        result: dict[str, Any] = self._call("POST", f"/v1/tenants/{name}/purge")
+        return result
 
     # -- audit trail (auditors, admins) -------------------------------------------------------
     def audit_entries(
@@ -630,12 +788,26 @@ def _error(resp: httpx.Response) -> errors.LedgerhouseError:
             f"HTTP {resp.status_code}: {resp.text[:300]}", hint="Is this a Ledgerhouse server?"
         )
     cls = errors.error_class(code)
+    if cls is errors.LedgerhouseError:  # a code of a domain's own: its family by status
+        cls = _BY_STATUS.get(resp.status_code, errors.LedgerhouseError)
     details = body.get("details")
     exc = cls(
         message, hint=str(body.get("hint", "")), **(details if isinstance(details, dict) else {})
     )
     exc.status = resp.status_code
     exc.retryable = bool(body.get("retryable", cls.retryable))
-    if cls is errors.LedgerhouseError and code:
+    if code and cls.code != code:
         exc.code = code  # a code this client does not know: kept as the server sent it
     return exc
+
+
+#: The family of an error whose code this client does not know (a tenancy or governance
+#: code): ``except Forbidden`` catches a ``tenant_suspended`` as it would in process.
+_BY_STATUS: dict[int, type[errors.LedgerhouseError]] = {
+    400: errors.InvalidRequest,
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    429: errors.Overloaded,
+}

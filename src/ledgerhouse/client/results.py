@@ -79,6 +79,8 @@ class QueryResult:
     truncated: bool
     sql: str
     route: str = "raw"
+    #: the row and column policies the answer was computed under (None: none applied)
+    policy: dict[str, Any] | None = None
 
     @property
     def cache_hit(self) -> bool:
@@ -110,6 +112,7 @@ class CubeResult:
     elapsed_ms: float = 0.0
     truncated: bool = False
     answer: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
 
     @property
     def cache_hit(self) -> bool:
@@ -159,3 +162,11 @@ class IssuedKey:
 
     key: ApiKey
     secret: str = field(repr=False)
+
+
+def policy_of(headers: Any) -> dict[str, Any] | None:
+    """The policies an answer was computed under, from its ``X-Policy-Detail`` header."""
+    import json
+
+    text = headers.get("X-Policy-Detail")
+    return None if not text else dict(json.loads(text))

@@ -393,7 +393,7 @@ class CatalogSearch:
                    f"ORDER BY 1 LIMIT 5")  # fmt: skip
             n = 5
         else:
-            table = self.metadata.relations[relation]
+            table = self.metadata.relations_of(principal.tenant)[relation]
             labels = {
                 c: set(records[ObjectRef("column", f"{relation}.{c}")]["classifications"])
                 for c in table.column_names

@@ -107,11 +107,19 @@ class MetadataService:
         self.relations = dict(relations)
         self.cubes = cubes
         self._tables = _table_objects(self.relations)
+        #: a tenant's own tables (its schema: docs/tenancy/schemas.md)
+        self.tenant_relations: Callable[[str], Mapping[str, TableDef]] = lambda _tenant: {}
+
+    def relations_of(self, tenant: str) -> Mapping[str, TableDef]:
+        """The shared tables and the tenant's own."""
+        extra = self.tenant_relations(tenant)
+        return {**self.relations, **extra} if extra else self.relations
 
     # -- the inventory ------------------------------------------------------------------------
     def builtins(self, tenant: str) -> dict[ObjectRef, Builtin]:
         """Every object of the tenant with its built-in metadata (its own terms included)."""
         objects = dict(self._tables)
+        objects.update(_table_objects(self.tenant_relations(tenant)))
         objects.update(_cube_objects(self.cubes(tenant)))
         for name, (definition, synonyms, _) in builtins.TERMS.items():
             ref = ObjectRef("term", name)
@@ -387,7 +395,7 @@ class MetadataService:
         Delta log in a warehouse commit of its own; None when the table is not on disk or
         already says so."""
         assert ref.relation is not None
-        table = self.relations[ref.relation]
+        table = self.relations_of(principal.tenant)[ref.relation]
         store = self.writer.store
         tenant = principal.tenant
         if not store.exists(tenant, table):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-Kind = Literal["str", "float", "decimal", "int", "date", "ts", "currency"]
+Kind = Literal["str", "float", "decimal", "int", "date", "ts", "currency", "bool"]
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "str": pa.string(),
@@ -16,6 +16,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "int": pa.int64(),
     "date": pa.date32(),
     "ts": pa.timestamp("us", tz="UTC"),
+    "bool": pa.bool_(),  # a tenant's own attributes (docs/tenancy/schemas.md)
 }
 
 

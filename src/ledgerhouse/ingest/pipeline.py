@@ -41,7 +41,8 @@ from ledgerhouse.ingest.bounds import ReadLimits
 from ledgerhouse.ingest.context import LoadContext, LoadPlan
 from ledgerhouse.ingest.datasets import contract
 from ledgerhouse.ingest.errors import BatchRejected
-from ledgerhouse.ingest.models import BatchReport
+from ledgerhouse.ingest.extensions import ExtensionDataset
+from ledgerhouse.ingest.models import BatchReport, Contract
 from ledgerhouse.ingest.plausibility import DEFAULT_RULES, IngestRules
 from ledgerhouse.ingest.progress import Progress
 from ledgerhouse.ingest.readers import read_payload
@@ -156,6 +157,13 @@ class Ingestor:
         self.limits = limits
         self.clock = clock
         self.reporting_currency = reporting_currency
+        #: a tenant's extension datasets (its schema: docs/tenancy/schemas.md), by name
+        self.extension_of: Callable[[str, str], ExtensionDataset | None] = lambda _t, _d: None
+
+    def _contract(self, tenant: str, dataset: str) -> Contract:
+        """The contract of a shared dataset or of one of the tenant's extensions."""
+        ext = self.extension_of(tenant, dataset)
+        return ext.contract if ext is not None else contract(dataset)
 
     def ingest(
         self,
@@ -168,7 +176,7 @@ class Ingestor:
     ) -> BatchReport:
         say = progress or (lambda _stage: None)
         started = time.perf_counter()
-        contract(dataset)  # unknown dataset: a clear error before anything else
+        self._contract(tenant, dataset)  # unknown dataset: a clear error before anything else
         if len(payload) > self.limits.max_upload_bytes:
             raise PayloadTooLarge(
                 f"payload of {len(payload):,} bytes exceeds the {self.limits.max_upload_bytes:,}"
@@ -256,7 +264,8 @@ class Ingestor:
         digest: str,
     ) -> BatchReport:
         tenant = txn.tenant
-        spec = contract(dataset)
+        spec = self._contract(tenant, dataset)
+        ext = self.extension_of(tenant, dataset)
         report = BatchReport(
             batch_id=batch_id, dataset=dataset, status="committed", content_digest=digest
         )
@@ -281,7 +290,7 @@ class Ingestor:
             rules=self.limits.rules,
         )
         say("conforming")
-        plan = _planner(dataset)(ctx, checked.good)
+        plan = ext.plan(ctx, checked.good) if ext else _planner(dataset)(ctx, checked.good)
         report.warnings += plan.warnings
         bad = pl.concat([checked.bad, plan.bad]).unique(ROW, keep="first").sort(ROW)
         report.rows_quarantined = bad.height
@@ -322,13 +331,14 @@ class Ingestor:
         dataset: str,
         plan: LoadPlan,
     ) -> None:
-        raw = RAW_TABLES[dataset]
+        ext = self.extension_of(ctx.tenant, dataset)
+        raw = ext.raw if ext is not None else RAW_TABLES[dataset]
         loaded_at = pl.lit(ctx.loaded_at).cast(pl.Datetime("us", "UTC"))
         raw_rows = (
             typed.drop(REASON)
             .join(bad, on=ROW, how="left")
             .select(
-                *contract(dataset).names,
+                *self._contract(ctx.tenant, dataset).names,
                 pl.lit(ctx.batch_id).alias("_batch_id"),
                 pl.col(ROW).alias("_row_number"),
                 loaded_at.alias("_loaded_at"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ class IngestService:
     def __init__(self, ingestor: Ingestor, meta: MetadataStore) -> None:
         self.ingestor = ingestor
         self.meta = meta
+        #: before anything is written: (tenant, bytes sent) -> raises when the tenant may not
+        #: store them (its storage quota, docs/tenancy/resources.md)
+        self.before_write: Callable[[str, int], None] = lambda _tenant, _size: None
+        #: after each batch (None when it was refused): the usage meter
+        self.on_report: Callable[[str, BatchReport | None], None] = lambda _t, _r: None
 
     def ingest(
         self,
@@ -44,13 +50,17 @@ class IngestService:
             payload = data
             if fmt is None:
                 raise InvalidRequest("fmt is required for bytes input", hint="Pass fmt='csv'.")
+        report = None
         try:
+            self.before_write(principal.tenant, len(payload))
             report = self.ingestor.ingest(
                 principal.tenant, dataset, payload, fmt, batch_id, progress
             )
         except LedgerhouseError as exc:
             self._audit_rejected(principal, dataset, batch_id, exc)
             raise
+        finally:
+            self.on_report(principal.tenant, report)
         self._audit_report(principal, report)
         return report
 

@@ -27,6 +27,7 @@ _POLARS: dict[str, pl.DataType] = {
     "int": pl.Int64(),
     "date": pl.Date(),
     "ts": pl.Datetime("us", "UTC"),
+    "bool": pl.Boolean(),
 }
 
 
@@ -178,6 +179,11 @@ def _cast(df: pl.DataFrame, col: Column) -> tuple[pl.Expr, pl.Expr]:
             typed = _parse_ts(s)
         elif col.kind in ("str", "currency"):
             typed = c
+        elif col.kind == "bool":  # true/false, yes/no, 1/0, in any case
+            low = s.str.to_lowercase()
+            typed = pl.when(low.is_in(["true", "yes", "1", "t", "y"])).then(True)
+            typed = typed.when(low.is_in(["false", "no", "0", "f", "n"])).then(False)
+            typed = typed.otherwise(None)
         else:
             typed = s.cast(target, strict=False)
         return typed, s.is_not_null() & typed.is_null()

@@ -18,6 +18,8 @@ FUNCTIONS: frozenset[str] = frozenset(
     name.lower()
     for name in (
         "abs",
+        # EXISTS (subquery): SQLGlot writes the predicate as a call
+        "exists",
         "acos",
         "acosh",
         "add",

@@ -129,6 +129,40 @@ class Bindings:
             absent=absent,
         )
 
+    def members(self, tenant: str, values: frozenset[str]) -> str:
+        """A one-column table (``code``) of ``values`` bound in the tenant's engine, once per
+        set: what a row policy's filter reads (``code IN (SELECT code FROM it)``), so a query
+        under a policy of a thousand members plans as fast as one without (an inlined list
+        of literals cost DuckDB about 5 ms of planning per 200 members)."""
+        import hashlib
+
+        import pyarrow as pa
+
+        digest = hashlib.sha256("\x1f".join(sorted(values)).encode()).hexdigest()[:24]
+        key: Key = (tenant, f"__members_{digest}", None)
+        with self._lock:
+            hit = self._bound.get(key)
+            if hit is not None:
+                return hit
+            build = self._build_locks.setdefault(key, threading.Lock())
+        with build:
+            with self._lock:
+                hit = self._bound.get(key)
+            if hit is None:
+                table = pa.table({"code": pa.array(sorted(values), pa.string())})
+                self.engines.get(tenant).bind(key[1], table, materialize=True)
+                with self._lock:
+                    self._bound[key] = hit = key[1]
+                    self._build_locks.pop(key, None)
+        return hit
+
+    def drop_tenant(self, tenant: str) -> None:
+        """Forget what is bound for ``tenant``: its engine was released (a suspended or
+        deleted tenant), and the next one starts with nothing bound."""
+        with self._lock:
+            for key in [k for k in self._bound if k[0] == tenant]:
+                del self._bound[key]
+
     def _evict(self, newest: Key) -> None:
         """Drop versions of the relation older than the ``keep_versions`` newest, unless a
         running query holds them (a query pinning an old commit binds it again)."""

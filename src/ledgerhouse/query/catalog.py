@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerhouse.access import Principal, Resource, authorize
-from ledgerhouse.errors import scrub_paths
+from ledgerhouse.errors import NotFound, scrub_paths
 from ledgerhouse.query.service import AsOf, QueryService
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
 
@@ -23,9 +23,13 @@ class Catalog:
         authorize(principal, "read")
         tenant = principal.tenant
         commit = self.queries.resolve_commit(tenant, as_of)
-        relations = self.queries.relations
+        relations = self.queries.relations_of(tenant)  # the tenant's own tables too
         out = []
         for name, table in sorted(relations.items(), key=lambda kv: (kv[1].layer, kv[0])):
+            if self.queries.readable(principal, name) is not None:
+                continue  # a grant or a row policy keeps it from the caller: not listed
+            policy = self.queries.effective(principal, [name]).of(name)
+            hidden = policy.hidden if policy is not None else frozenset()
             out.append(
                 {
                     "name": name,
@@ -33,10 +37,17 @@ class Catalog:
                     "description": table.description,
                     "grain": table.grain,
                     "version": commit.table_versions.get(name),
-                    "rows": self.queries.rows_at(tenant, commit, name),
+                    # the whole table's count would tell a row-filtered caller what it
+                    # may not see: its own count is a query away
+                    "rows": None
+                    if policy is not None and policy.filters
+                    else self.queries.rows_at(tenant, commit, name),
                     "partition_by": list(table.partition_by),
-                    "columns": [{"name": n, "type": str(t)} for n, t in table.columns],
+                    "columns": [
+                        {"name": n, "type": str(t)} for n, t in table.columns if n not in hidden
+                    ],
                     "commit_id": commit.id,
+                    **({"policy": _policy_of(policy)} if policy is not None else {}),
                 }
             )
         return out
@@ -61,7 +72,15 @@ class Catalog:
         entries = self.meta.query_store.queries(
             principal.tenant, status=status, slowest=slowest, limit=limit
         )
+        if self._under_row_policy(principal):  # others' texts name what it may not see
+            entries = [e for e in entries if e.get("user") == principal.user]
         return [self._scrubbed(e) for e in entries]
+
+    def _under_row_policy(self, principal: Principal) -> bool:
+        engine = self.queries.policies
+        return engine is not None and bool(
+            engine.rules(principal.tenant).row_policies_for(principal)
+        )
 
     def query_log_entry(
         self, principal: Principal, query_id: str, *, plan: bool = False
@@ -71,6 +90,11 @@ class Catalog:
         if self.queries.log is not None:
             self.queries.log.flush()
         entry = self._scrubbed(self.meta.query_store.query_entry(principal.tenant, query_id))
+        if self._under_row_policy(principal) and entry.get("user") != principal.user:
+            raise NotFound(
+                f"no query {query_id!r}",
+                hint="List your queries with `ledgerhouse queries` (GET /v1/queries).",
+            )
         if plan:
             rejected = entry["status"] == "rejected"
             entry["plan"] = (
@@ -85,3 +109,11 @@ class Catalog:
         if entry.get("error"):
             entry["error"] = scrub_paths(entry["error"], self.root)
         return entry
+
+
+def _policy_of(policy: Any) -> dict[str, Any]:
+    return {
+        "row_filtered": bool(policy.filters),
+        "masked": sorted(c for c, _ in policy.masked),
+        "hidden": sorted(policy.hidden),
+    }

@@ -5,6 +5,7 @@ and ``DESCRIBE <relation>`` (what a BI tool or a newcomer sends first). Every ot
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -52,13 +53,15 @@ def show_tables(tables: list[TableDef]) -> pa.Table:
     )
 
 
-def describe(table: TableDef) -> pa.Table:
-    """One row per column: name, type, and whether it partitions the table."""
+def describe(table: TableDef, hidden: Collection[str] = ()) -> pa.Table:
+    """One row per column: name, type, and whether it partitions the table (without the
+    ``hidden`` columns: those a grant or a column policy keeps from the caller)."""
+    columns = [(n, t) for n, t in table.columns if n not in hidden]
     return pa.table(
         {
-            "column_name": [n for n, _ in table.columns],
-            "column_type": [str(t) for _, t in table.columns],
-            "partition": [n in table.partition_by for n, _ in table.columns],
+            "column_name": [n for n, _ in columns],
+            "column_type": [str(t) for _, t in columns],
+            "partition": [n in table.partition_by for n, _ in columns],
         }
     )
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,6 +48,8 @@ class Export:
     rows: int = 0
     bytes: int = 0
     route: str = field(default="export")
+    #: the row and column policies the rows were read under (None: none applied)
+    policy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -127,9 +127,15 @@ class CheckedQuery:
     def render(self, names: dict[str, str]) -> str:
         """The SQL with every reference to a warehouse relation replaced by the name it is
         bound to (e.g. a pinned version's view); the original name stays the alias."""
+        return self.render_sources({r: '"' + n.replace('"', '""') + '"' for r, n in names.items()})
+
+    def render_sources(self, sources: dict[str, str]) -> str:
+        """The SQL with every reference to a warehouse relation replaced by its SQL text: a
+        quoted name, or a parenthesized subquery (a row or column policy's view of the
+        relation, query/policies.py); the original name stays the alias."""
         text = self.template or self.sql
-        for relation, name in names.items():
-            text = text.replace(_placeholder(relation), '"' + name.replace('"', '""') + '"')
+        for relation, source in sources.items():
+            text = text.replace(_placeholder(relation), source)
         return text
 
 

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import sqlglot
@@ -155,10 +155,18 @@ class QueryLog:
             collections.OrderedDict()
         )
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_pending)
+        #: called with every entry as it is recorded, on the query's thread (the usage meter:
+        #: a few counters, no I/O; docs/tenancy/resources.md)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._thread = threading.Thread(target=self._run, name="query-log", daemon=True)
         self._thread.start()
 
     def record(self, entry: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(entry)
+            except Exception:  # metering never fails a query
+                log.exception("a query log listener failed")
         try:
             self._queue.put_nowait(entry)
         except queue.Full:  # never block a query on the log; say so instead

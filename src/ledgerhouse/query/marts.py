@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,7 +48,7 @@ class PinnedSession:
         """Bind ``name`` to ``relation`` at ``version``; with ``since``, to the rows of the
         Parquet files that version added after ``since`` only (the changed partitions), or with
         ``kept`` too, to the rows of the files it kept from ``since`` (the unchanged ones)."""
-        table = self._queries.relations[relation]
+        table = self._queries.relations_of(self._tenant)[relation]
         source = self._queries.bindings.source(self._tenant, table, version)
         if since is not None and isinstance(source, PinnedFiles):
             old = set(self._queries.store.files(self._tenant, table, since))
@@ -70,7 +70,7 @@ class PinnedSession:
 
     def checked(self, sql: str) -> tuple[str, frozenset[str]]:
         """A caller's SQL through the guard: the checked text and the relations it reads."""
-        checked = check_query(sql, self._queries.known_relations)
+        checked = check_query(sql, self._queries.known_of(self._tenant))
         return checked.sql, checked.relations
 
 
@@ -78,6 +78,8 @@ class MartRefresher:
     def __init__(self, queries: QueryService, marts: tuple[MartDef, ...] = MARTS) -> None:
         self.queries = queries
         self.marts = marts
+        #: a tenant's own marts, rebuilt whole after the shared ones (docs/tenancy/schemas.md)
+        self.marts_of: Callable[[str], tuple[MartDef, ...]] = lambda _tenant: ()
 
     @contextmanager
     def pinned(self, tenant: str) -> Iterator[PinnedSession]:
@@ -96,7 +98,7 @@ class MartRefresher:
     ) -> set[str]:
         if before == after or after is None:
             return set()
-        table = self.queries.relations[source]
+        table = self.queries.relations_of(tenant)[source]
         store = self.queries.store
         old = set(store.files(tenant, table, before)) if before is not None else set()
         new = set(store.files(tenant, table, after))
@@ -110,7 +112,7 @@ class MartRefresher:
         New versions alone do not matter: no stored fact references them yet."""
         if before == after or before is None or after is None:
             return False
-        table = self.queries.relations[dimension]
+        table = self.queries.relations_of(tenant)[dimension]
         store = self.queries.store
         # closing a version (valid_to, is_current) leaves what facts see of it unchanged
         ignore = {"batch_id", "loaded_at", "valid_to", "is_current"}
@@ -151,17 +153,26 @@ class MartRefresher:
             written[mart.table.relation] = self.queries.store.overwrite(
                 tenant, mart.table, rows, predicate=f"{part} IN ({quoted})"
             )
+        for mart in self.marts_of(tenant):  # unpartitioned: rebuilt whole when a read changed
+            now = {**after, **written}  # the shared marts refreshed above included
+            reads = (*mart.sources, *mart.dimensions)
+            if mart.table.relation in before and all(before.get(r) == now.get(r) for r in reads):
+                continue
+            rows = self._compute(tenant, mart, [], now)
+            written[mart.table.relation] = self.queries.store.overwrite(tenant, mart.table, rows)
         return written
 
     def _compute(
         self, tenant: str, mart: MartDef, months: list[str], versions: dict[str, int]
     ) -> pa.Table:
         quoted = ", ".join("'" + m.replace("'", "''") + "'" for m in months)
-        checked = check_query(mart.sql.format(months=quoted), self.queries.known_relations)
+        sql = mart.sql.format(months=quoted) if mart.table.partition_by else mart.sql
+        checked = check_query(sql, self.queries.known_of(tenant))
         engine = self.queries.engines.get(tenant)
+        relations = self.queries.relations_of(tenant)
         with engine.session() as session:
             for name in sorted(checked.relations):
-                table = self.queries.relations[name]
+                table = relations[name]
                 # versions not committed yet: bound to this session, not through Bindings
                 session.bind(name, self.queries.bindings.source(tenant, table, versions.get(name)))
             try:

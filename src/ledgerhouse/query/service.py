@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -49,6 +50,13 @@ from ledgerhouse.query.exports import EXPORT_BATCH_ROWS, Export
 from ledgerhouse.query.guard import check_query
 from ledgerhouse.query.log import QueryLog, fingerprint
 from ledgerhouse.query.params import check_params
+from ledgerhouse.query.policies import (
+    NO_POLICY,
+    Effective,
+    PolicyDenied,
+    PolicyEngine,
+    fragment,
+)
 from ledgerhouse.query.watchdog import Watchdog
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.engines import EnginePool, Explain
@@ -90,6 +98,8 @@ class QueryResult:
     route: str = "raw"
     #: the warehouse relations the query names (their pinned versions are in ``commit``)
     relations: frozenset[str] = frozenset()
+    #: the row and column policies the answer was computed under (None: none applied)
+    policy: dict[str, Any] | None = None
 
     @property
     def cache_hit(self) -> bool:
@@ -146,6 +156,48 @@ class QueryService:
         self.relations = relations
         self.known_relations = frozenset(relations)
         self.row_limit = row_limit
+        #: a tenant's own relations besides the shared ones (its schema: docs/tenancy/schemas.md)
+        self.tenant_relations: Callable[[str], Mapping[str, TableDef]] = lambda _tenant: {}
+        #: each of a tenant's own marts -> the relations it reads (docs/tenancy/schemas.md)
+        self.tenant_derived: Callable[[str], Mapping[str, Collection[str]]] = lambda _t: {}
+        #: a tenant's row limit (its resource overrides: docs/tenancy/resources.md)
+        self.row_limit_of: Callable[[str], int] = lambda _tenant: self.row_limit
+        #: row and column policies and column grants (query/policies.py; None: roles only)
+        self.policies: PolicyEngine | None = None
+        #: the key of the ``hash`` mask's pseudonyms, per tenant
+        self.mask_secret: Callable[[str], str] = lambda tenant: tenant
+
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """One call's view of the metadata it reads more than once (the tenant's relations,
+        its access rules, the latest commit): read once per call, not once per use. A
+        nested scope is the enclosing one (a cube query's plan and its SQL share one)."""
+        if _SCOPE.get() is not None:
+            yield
+            return
+        token = _SCOPE.set({})
+        try:
+            yield
+        finally:
+            _SCOPE.reset(token)
+
+    def memo(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+        """``read()``, once per scope (every time outside one)."""
+        held = _SCOPE.get()
+        if held is None:
+            return read()
+        if key not in held:
+            held[key] = read()
+        return held[key]
+
+    def relations_of(self, tenant: str) -> Mapping[str, TableDef]:
+        """Every relation ``tenant`` may name: the shared ones and the tenant's own."""
+        extra = self.memo(("relations", tenant), lambda: self.tenant_relations(tenant))
+        return {**self.relations, **extra} if extra else self.relations
+
+    def known_of(self, tenant: str) -> frozenset[str]:
+        extra = self.memo(("relations", tenant), lambda: self.tenant_relations(tenant))
+        return self.known_relations | frozenset(extra) if extra else self.known_relations
 
     def resolve_commit(self, tenant: str, as_of: AsOf = None) -> WarehouseCommit:
         if as_of is None or as_of == "":
@@ -169,15 +221,20 @@ class QueryService:
             )
         return found
 
-    def read_set(self, relations: Collection[str]) -> list[str]:
-        """The relations a query reads, with every relation a derived one is built from."""
+    def read_set(self, relations: Collection[str], tenant: str | None = None) -> list[str]:
+        """The relations a query reads, with every relation a derived one is built from (the
+        tenant's own marts too, when ``tenant`` is named)."""
+        derived: Mapping[str, Collection[str]] = self.derived_from
+        if tenant is not None:
+            own = self.memo(("derived", tenant), lambda: self.tenant_derived(tenant))
+            derived = {**self.derived_from, **own} if own else self.derived_from
         seen: set[str] = set()
         todo = list(relations)
         while todo:
             name = todo.pop()
             if name not in seen:
                 seen.add(name)
-                todo.extend(self.derived_from.get(name, ()))
+                todo.extend(derived.get(name, ()))
         return sorted(seen)
 
     def rows_at(self, tenant: str, commit: WarehouseCommit, relation: str) -> int:
@@ -185,13 +242,17 @@ class QueryService:
         version = commit.table_versions.get(relation)
         if version is None:
             return 0
-        return self.store.row_count(tenant, self.relations[relation], version)
+        return self.store.row_count(tenant, self.relations_of(tenant)[relation], version)
 
     def sql(self, principal: Principal, sql: str, **options: Any) -> QueryResult:
         """Run one guarded query as ``principal`` and record it in the query log, whatever the
         outcome. The one entry point of every read (SQL, cubes, analytics, plans): the caller
         is authorized here for each relation the query reads, where row and column policies
         will apply too."""
+        with self.scope():
+            return self._sql(principal, sql, **options)
+
+    def _sql(self, principal: Principal, sql: str, **options: Any) -> QueryResult:
         authorize(principal, "read")
         tenant = principal.tenant
         if options.get("params") is not None:
@@ -260,7 +321,12 @@ class QueryService:
                     entry["commit_id"] = res.commit.id
                     yield export
                     return
-                checked, commit, tables = self._prepare(principal, sql, params, as_of)
+                with self.scope():
+                    checked, commit, tables, effective = self._prepare(
+                        principal, sql, params, as_of
+                    )
+                for relation in self.read_set(checked.relations, tenant):  # every row, no cap
+                    authorize(principal, "export", Resource(tenant, "table", relation))
                 entry["commit_id"] = commit.id
                 _read_set_recorded(entry, checked.relations, commit, checked.sql)
                 timeout = min(timeout_s or self.timeout_s, self.timeout_s)
@@ -270,14 +336,15 @@ class QueryService:
                     engine.session() as session,
                     _interruptible(session, timeout, cancel),
                 ):
-                    rendered = to_dialect(checked.render(names), engine.dialect)
+                    sources = self._sources(tenant, names, tables, effective)
+                    rendered = to_dialect(checked.render_sources(sources), engine.dialect)
                     batches = session.stream(
                         rendered, params, batch_rows=batch_rows, timeout_s=timeout
                     )
                     try:
                         first = next(batches, None)  # the schema, and errors, before rows
                     except QueryFailed as exc:
-                        raise _with_column_suggestion(exc, tables) from None
+                        raise _with_column_suggestion(exc, tables, effective) from None
                     schema = (
                         first.schema
                         if first is not None
@@ -285,7 +352,11 @@ class QueryService:
                     )
                     head = [first] if first is not None else []
                     export = Export(entry["id"], commit, schema, iter(()), checked.sql)
-                    export.batches = _counted(export, _chain(head, batches), limit)
+                    export.policy = effective.summary()
+                    stream = _chain(head, batches)
+                    if not effective.empty:
+                        stream = _withheld_on_failure(stream)
+                    export.batches = _counted(export, stream, limit)
                     yield export
         finally:
             entry["duration_ms"] = (time.perf_counter() - started) * 1000
@@ -296,10 +367,11 @@ class QueryService:
 
     def _prepare(
         self, principal: Principal, sql: str, params: list[Any] | None, as_of: AsOf
-    ) -> tuple[Any, WarehouseCommit, list[TableDef]]:
-        """Guard ``sql``, check its parameters, authorize each relation it reads and pin the
-        commit: what every query does before it runs."""
-        checked = check_query(sql, self.known_relations)
+    ) -> tuple[Any, WarehouseCommit, list[TableDef], Effective]:
+        """Guard ``sql``, check its parameters, authorize each relation it reads, work out
+        the row and column policies in force and pin the commit: what every query does
+        before it runs."""
+        checked = check_query(sql, self.known_of(principal.tenant))
         given = len(params or ())
         if given != checked.placeholders:
             raise InvalidRequest(
@@ -310,10 +382,66 @@ class QueryService:
                 placeholders=checked.placeholders,
                 params=given,
             )
-        for relation in self.read_set(checked.relations):
+        for relation in self.read_set(checked.relations, principal.tenant):
             authorize(principal, "read", Resource(principal.tenant, "table", relation))
+        effective = self.effective(principal, checked.relations)
         commit = self.resolve_commit(principal.tenant, as_of)
-        return checked, commit, [self.relations[name] for name in sorted(checked.relations)]
+        relations = self.relations_of(principal.tenant)
+        tables = [relations[name] for name in sorted(checked.relations)]
+        return checked, commit, tables, effective
+
+    def effective(self, principal: Principal, relations: Collection[str]) -> Effective:
+        """The row and column policies in force for ``principal`` reading ``relations``
+        (PolicyDenied for a relation a row policy cannot be applied to)."""
+        if self.policies is None or not relations:
+            return NO_POLICY
+        return self.policies.effective(principal, relations)
+
+    def members(self, tenant: str, relation: str, sql: str) -> frozenset[str]:
+        """The texts of the first column of ``sql`` (a policy's members query, written by
+        query/policies.py, ``{dimension}`` standing for ``relation``) on the latest commit."""
+        commit = self.resolve_commit(tenant)
+        table = self.relations_of(tenant)[relation]
+        with self.bindings.pinned(tenant, [table], commit.table_versions) as names:
+            text = sql.replace("{dimension}", '"' + names[relation].replace('"', '""') + '"')
+            found, _ = self._execute(text, None, 10_000_000, self.timeout_s, None, None, tenant)
+        return frozenset(str(v) for v in found.column(0).to_pylist() if v is not None)
+
+    def latest_version(self, tenant: str, relation: str) -> int | None:
+        latest = self.memo(("latest", tenant), lambda: self.meta.commit_log.latest_commit(tenant))
+        return None if latest is None else latest.table_versions.get(relation)
+
+    def unrestricted(self, principal: Principal, relation: str) -> bool:
+        """Whether ``principal`` reads ``relation`` whole: readable, and no row or column
+        policy or column grant changes what it returns."""
+        if self.readable(principal, relation) is not None:
+            return False
+        return self.effective(principal, [relation]).empty
+
+    def readable(self, principal: Principal, relation: str) -> str | None:
+        """Why ``principal`` may not read ``relation`` (a grant or a row policy), or None."""
+        try:
+            for source in self.read_set([relation], principal.tenant):
+                authorize(principal, "read", Resource(principal.tenant, "table", source))
+            self.effective(principal, [relation])
+        except Forbidden as exc:
+            return exc.message
+        return None
+
+    def _sources(
+        self,
+        tenant: str,
+        names: dict[str, str],
+        tables: list[TableDef],
+        effective: Effective,
+    ) -> dict[str, str]:
+        """What each relation reference renders as: its pinned name, or the policy's
+        subquery over it (query/policies.py)."""
+        if effective.empty:
+            return {r: '"' + n.replace('"', '""') + '"' for r, n in names.items()}
+        secret = self.mask_secret(tenant)
+        by_name = {t.relation: t for t in tables}
+        return {r: fragment(n, by_name[r], effective.of(r), secret) for r, n in names.items()}
 
     def plan(self, principal: Principal, sql: str, as_of: AsOf) -> str:
         """The engine's plan for ``sql`` on a commit (not logged: it is a look at a past query).
@@ -348,16 +476,17 @@ class QueryService:
         statement = parse_catalog_statement(sql)
         if statement is not None:
             return self._catalog(principal, statement, as_of, query_id)
-        checked, commit, tables = self._prepare(principal, sql, params, as_of)
+        checked, commit, tables, effective = self._prepare(principal, sql, params, as_of)
         # ``unlimited``: Ledgerhouse's own reads (analytics input), never a caller's SQL
-        limit = sys.maxsize - 1 if unlimited else min(limit or self.row_limit, self.row_limit)
+        cap = self.row_limit_of(tenant)
+        limit = sys.maxsize - 1 if unlimited else min(limit or cap, cap)
         timeout = min(timeout_s or self.timeout_s, self.timeout_s)
         started = time.perf_counter()
         key = None
         reusable = cacheable(checked.relations, checked.volatile)
         if self.cache is not None and explain is None and reusable:
             versions = {r: commit.table_versions.get(r) for r in checked.relations}
-            key = cache_key(tenant, checked.sql, params, limit, explain, versions)
+            key = cache_key(tenant, checked.sql, params, limit, explain, versions, effective.digest)
             hit = self.cache.get(key) if use_cache else None
             if hit is not None:
                 return QueryResult(
@@ -369,14 +498,16 @@ class QueryService:
                     sql=checked.sql,
                     route="cache",
                     relations=checked.relations,
+                    policy=effective.summary(),
                 )
         with self.bindings.pinned(tenant, tables, commit.table_versions) as names:
+            rendered = checked.render_sources(self._sources(tenant, names, tables, effective))
             try:
                 table, truncated = self._execute(
-                    checked.render(names), params, limit, timeout, explain, cancel, tenant
+                    rendered, params, limit, timeout, explain, cancel, tenant
                 )
             except QueryFailed as exc:
-                raise _with_column_suggestion(exc, tables) from None
+                raise _with_column_suggestion(exc, tables, effective) from None
         if key is not None and self.cache is not None:
             self.cache.put(key, CachedResult(table, truncated))
         return QueryResult(
@@ -388,6 +519,7 @@ class QueryService:
             sql=checked.sql,
             route=route,
             relations=checked.relations,
+            policy=effective.summary(),
         )
 
     def _catalog(
@@ -399,13 +531,15 @@ class QueryService:
         if statement.kind == "describe":
             relation = statement.relation or ""
             # the guard resolves the name as in a query (unknown or system relations refused)
-            (name,) = check_query(f'SELECT * FROM "{relation}"', self.known_relations).relations
-            for source in self.read_set([name]):
+            known = self.known_of(tenant)
+            (name,) = check_query(f'SELECT * FROM "{relation}"', known).relations
+            for source in self.read_set([name], tenant):
                 authorize(principal, "read", Resource(tenant, "table", source))
-            table = describe(self.relations[name])
+            policy = self.effective(principal, [name]).of(name)
+            table = describe(self.relations_of(tenant)[name], policy.hidden if policy else ())
         else:
             table = show_tables(
-                [t for t in self.relations.values() if self._may_read(principal, t)]
+                [t for t in self.relations_of(tenant).values() if self._may_read(principal, t)]
             )
         return QueryResult(
             query_id=query_id,
@@ -418,13 +552,9 @@ class QueryService:
         )
 
     def _may_read(self, principal: Principal, table: TableDef) -> bool:
-        """Whether ``principal`` may read ``table`` and everything it is built from."""
-        try:
-            for source in self.read_set([table.relation]):
-                authorize(principal, "read", Resource(principal.tenant, "table", source))
-        except Forbidden:
-            return False
-        return True
+        """Whether ``principal`` may read ``table`` and everything it is built from, under
+        its grants and row policies."""
+        return self.readable(principal, table.relation) is None
 
     def _execute(
         self,
@@ -518,6 +648,14 @@ def _chain(head: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterat
     yield from rest
 
 
+def _withheld_on_failure(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches; an engine error mid-stream without the values it quotes."""
+    try:
+        yield from batches
+    except QueryFailed as exc:
+        raise _values_withheld(exc) from None
+
+
 def _counted(
     export: Export, batches: Iterator[pa.RecordBatch], limit: int | None
 ) -> Iterator[pa.RecordBatch]:
@@ -539,18 +677,56 @@ def _empty_schema(session: Any, sql: str, params: list[Any] | None) -> pa.Schema
 
 
 _UNKNOWN_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
+_NO_SUCH_COLUMN = re.compile(r'does not have a column named "([^"]+)"')
 
 
-def _with_column_suggestion(exc: QueryFailed, tables: list[TableDef]) -> QueryFailed:
-    """An unknown column's error with the closest columns of the tables the query reads."""
-    found = _UNKNOWN_COLUMN.search(exc.message)
+def _with_column_suggestion(
+    exc: QueryFailed, tables: list[TableDef], effective: Effective = NO_POLICY
+) -> LedgerhouseError:
+    """An unknown column's error with the closest columns of the tables the query reads; a
+    column a grant or a column policy leaves out of the caller's view is refused as such."""
+    if not effective.empty:
+        exc = _values_withheld(exc)
+    found = _UNKNOWN_COLUMN.search(exc.message) or _NO_SUCH_COLUMN.search(exc.message)
     if found is None:
         return exc
-    columns = {name for table in tables for name, _ in table.columns}
+    hidden = effective.hidden()
+    name = found.group(1).lower()
+    holders = sorted(r for r, cols in hidden.items() if name in cols)
+    if holders:
+        return PolicyDenied(
+            f"column {found.group(1)!r} of {', '.join(holders)} is not readable by you "
+            "(a column policy or grant leaves it out)",
+            hint="Leave it out of the query; ask an admin if you need it "
+            "(`ledgerhouse access` shows your grants and policies).",
+            relations=holders,
+            column=found.group(1),
+        )
+    columns = {
+        name
+        for table in tables
+        for name, _ in table.columns
+        if name not in hidden.get(table.relation, ())
+    }
     suggestion = did_you_mean(found.group(1), columns)
     if not suggestion:
         return exc
     return QueryFailed(exc.message + suggestion, hint=exc.hint, **exc.details)
+
+
+_QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'")
+
+
+def _values_withheld(exc: QueryFailed) -> QueryFailed:
+    """An engine error without the values it quotes (``Could not convert string 'P0003'``):
+    under a row or column policy the engine may meet a value while it evaluates the query
+    that the policy would not return, and an error message must not carry it out."""
+    text = _QUOTED_VALUE.sub("'…'", exc.message)
+    if text == exc.message:
+        return exc
+    return QueryFailed(
+        text + " (values withheld under the policies in force)", hint=exc.hint, **exc.details
+    )
 
 
 def to_dialect(sql: str, dialect: str) -> str:
@@ -565,6 +741,8 @@ def _integer(value: Decimal | None) -> int | None:
 
 
 _WATCHDOG = Watchdog()
+#: the metadata one call reads more than once (QueryService.scope)
+_SCOPE: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("query_scope", default=None)
 
 _STATUS_OF = {"query_rejected": "rejected", "query_timeout": "timeout", "overloaded": "overloaded"}
 

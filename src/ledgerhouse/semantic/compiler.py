@@ -256,12 +256,21 @@ def _aligned(rng: tuple[date, date], grain: str) -> bool:
     return first.day == 1 and nxt.day == 1  # grain == month
 
 
-def choose(r: Resolved, rows_of: Callable[[str], int]) -> tuple[str | None, dict[str, str]]:
-    """The smallest rollup (rows at the pinned commit) that answers exactly, if any."""
+def choose(
+    r: Resolved,
+    rows_of: Callable[[str], int],
+    usable: Callable[[str], str | None] | None = None,
+) -> tuple[str | None, dict[str, str]]:
+    """The smallest rollup (rows at the pinned commit) that answers exactly, if any.
+    ``usable(relation)`` says why the caller may not read a rollup (a grant, or a row policy
+    whose dimension the rollup does not keep): it is then passed over for the raw star."""
     considered: dict[str, str] = {}
     fits: list[tuple[int, str]] = []
     for name, rollup in r.cube.rollups.items():
         reason = why_not(r, rollup)
+        if reason is None and usable is not None:
+            refused = usable(r.cube.rollup_relation(name))
+            reason = None if refused is None else f"not readable by the caller: {refused}"
         if reason is None:
             fits.append((rows_of(r.cube.rollup_relation(name)), name))
             considered[name] = "fits"

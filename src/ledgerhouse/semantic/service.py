@@ -96,6 +96,13 @@ class SemanticLayer:
         #: reporting_currency; the loaders store their amounts in it)
         self.reporting_currency = reporting_currency
 
+    def with_cubes(
+        self, cubes: dict[str, Cube], relations: Mapping[str, TableDef]
+    ) -> SemanticLayer:
+        """This layer's cubes and ``cubes`` (a tenant's own, checked the same way) over
+        ``relations`` (the shared ones and the tenant's): a tenant's layer."""
+        return SemanticLayer({**self.cubes, **cubes}, relations, self.reporting_currency)
+
     def cube(self, name: str) -> Cube:
         if name not in self.cubes:
             raise NotFound(
@@ -142,12 +149,19 @@ class SemanticLayer:
         return out
 
     # -- queries ------------------------------------------------------------------------------
-    def plan(self, name: str, query: CubeQuery, rows_of: Callable[[str], int]) -> CubePlan:
+    def plan(
+        self,
+        name: str,
+        query: CubeQuery,
+        rows_of: Callable[[str], int],
+        usable: Callable[[str], str | None] | None = None,
+    ) -> CubePlan:
         """Compile ``query`` for the smallest rollup that answers it exactly, or the raw star.
-        ``rows_of`` gives a relation's rows at the pinned commit."""
+        ``rows_of`` gives a relation's rows at the pinned commit; ``usable`` why the caller
+        may not read a rollup (then it is not chosen)."""
         cube = self.cube(name)
         r = resolve(cube, query)
-        rollup, considered = (None, {}) if query.route == "raw" else choose(r, rows_of)
+        rollup, considered = (None, {}) if query.route == "raw" else choose(r, rows_of, usable)
         sql, params = compile_query(r, rollup)
         return CubePlan(
             cube=name,
@@ -255,7 +269,7 @@ class SemanticLayer:
             return self.reporting_currency
         return m.currency
 
-    def describe(self, rows_of: Callable[[str], int] | None = None) -> list[dict[str, Any]]:
+    def describe(self, rows_of: Callable[[str], int | None] | None = None) -> list[dict[str, Any]]:
         """Metadata of every cube: members, hierarchies, segments and rollups."""
         out = []
         for cube in sorted(self.cubes.values(), key=lambda c: c.name):
@@ -319,6 +333,8 @@ class CubeResult:
     route: str = "raw"
     elapsed_ms: float = 0.0
     truncated: bool = False
+    #: the row and column policies the answer was computed under (None: none applied)
+    policy: dict[str, Any] | None = None
 
     @property
     def cache_hit(self) -> bool:
@@ -355,4 +371,5 @@ class CubeResult:
             "navigation": self.plan.navigation,
             "rollups_considered": self.plan.considered,
             "dry_run": self.table is None,
+            **({"policy": self.policy} if self.policy else {}),
         }

@@ -8,6 +8,8 @@ the same guard, grants, sandbox, cache, admission control and query log as any S
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -29,6 +31,8 @@ class _Answer(Protocol):
     def elapsed_ms(self) -> float: ...
     @property
     def truncated(self) -> bool: ...
+    @property
+    def policy(self) -> dict[str, Any] | None: ...
 
 
 class Queries(Protocol):
@@ -37,19 +41,32 @@ class Queries(Protocol):
     def resolve_commit(self, tenant: str, as_of: Any = None) -> Any: ...
     def rows_at(self, tenant: str, commit: Any, relation: str) -> int: ...
     def sql(self, principal: Principal, sql: str, **options: Any) -> Any: ...
+    def readable(self, principal: Principal, relation: str) -> str | None: ...
+    def unrestricted(self, principal: Principal, relation: str) -> bool: ...
+    def scope(self) -> AbstractContextManager[None]: ...
 
 
 class CubeService:
     def __init__(self, layer: SemanticLayer, queries: Queries) -> None:
         self.layer = layer
         self.queries = queries
+        #: the layer of a tenant: the shared cubes and its own (docs/tenancy/schemas.md)
+        self.layer_of: Callable[[str], SemanticLayer] = lambda _tenant: layer
 
     def cubes(self, principal: Principal, *, as_of: Any = None) -> list[dict[str, Any]]:
         """Metadata of every cube, with each rollup's rows at the pinned commit."""
         authorize(principal, "read")
         tenant = principal.tenant
         commit = self.queries.resolve_commit(tenant, as_of)
-        return self.layer.describe(lambda rel: self.queries.rows_at(tenant, commit, rel))
+
+        def rows_of(relation: str) -> int | None:
+            # a rollup's whole row count would tell a restricted caller about rows it may
+            # not see: None unless the caller reads it unrestricted
+            if not self.queries.unrestricted(principal, relation):
+                return None
+            return self.queries.rows_at(tenant, commit, relation)
+
+        return self.layer_of(tenant).describe(rows_of)
 
     def cube(
         self,
@@ -63,11 +80,29 @@ class CubeService:
     ) -> CubeResult:
         """Answer a cube query on one pinned commit, from the smallest rollup that answers it
         exactly or from the star; ``dry_run`` returns the plan (SQL, route) without running."""
+        with self.queries.scope():  # the plan and its SQL read the metadata once
+            return self._cube(principal, cube, query, dry_run, timeout_s, cancel)
+
+    def _cube(
+        self,
+        principal: Principal,
+        cube: str,
+        query: CubeQuery | dict[str, Any] | str,
+        dry_run: bool,
+        timeout_s: float | None,
+        cancel: Any,
+    ) -> CubeResult:
         authorize(principal, "read", Resource(principal.tenant, "cube", cube))
         tenant = principal.tenant
         q = parse_query(query, cube)
         commit = self.queries.resolve_commit(tenant, q.as_of)
-        plan = self.layer.plan(cube, q, lambda rel: self.queries.rows_at(tenant, commit, rel))
+        layer = self.layer_of(tenant)
+        plan = layer.plan(
+            cube,
+            q,
+            lambda rel: self.queries.rows_at(tenant, commit, rel),
+            lambda rel: self.queries.readable(principal, rel),
+        )
         if dry_run:
             return CubeResult(plan, None, commit.id, route=plan.route)
         res: _Answer = self.queries.sql(
@@ -84,12 +119,13 @@ class CubeService:
         )
         return CubeResult(
             plan,
-            self.layer.shape(plan, res.table),
+            layer.shape(plan, res.table),
             commit.id,
             query_id=res.query_id,
             route=res.route,
             elapsed_ms=res.elapsed_ms,
             truncated=res.truncated,
+            policy=res.policy,
         )
 
     def drill(
@@ -106,7 +142,7 @@ class CubeService:
         ``value``, drilling keeps only that member of the current level."""
         authorize(principal, "read", Resource(principal.tenant, "cube", cube))
         asked = parse_query(query, cube)
-        drilled = self.layer.drill(cube, asked, hierarchy, up=up, value=value)
+        drilled = self.layer_of(principal.tenant).drill(cube, asked, hierarchy, up=up, value=value)
         if value is not None and len(drilled.filters) > len(asked.filters):
             self._check_member(principal, cube, drilled.filters[-1].member, value, asked.as_of)
         return drilled
@@ -116,7 +152,7 @@ class CubeService:
     ) -> None:
         """Refuse a drill into a member the dimension does not have (a misspelt name is an
         empty answer otherwise), naming the closest members."""
-        measure = next(iter(self.layer.cube(cube).measures))
+        measure = next(iter(self.layer_of(principal.tenant).cube(cube).measures))
         members_query = {"dimensions": [dimension], "measures": [measure], "as_of": as_of}
         found = self.cube(principal, cube, members_query)
         members = [str(row[0]) for row in found.rows() if row[0] is not None]

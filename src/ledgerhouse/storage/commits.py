@@ -135,6 +135,8 @@ class CommitWriter:
         self.store = store
         self.meta = meta
         self.tables = tuple(tables)  # every table recovery restores (from the composition root)
+        #: a tenant's own tables, restored too (its schema: docs/tenancy/schemas.md)
+        self.tables_of: Callable[[str], Iterable[TableDef]] = lambda _tenant: ()
         self.listeners: list[CommitListener] = []
         self.observers: list[CommitObserver] = []
         #: The transaction running in this thread (a listener reads and notes on it).
@@ -203,7 +205,7 @@ class CommitWriter:
         version, and empty a table no commit knows yet; return the committed versions, with the
         version RESTORE made for a restored table. Call under the writer lock."""
         committed = dict(base.table_versions) if base else {}
-        for table in self.tables:
+        for table in (*self.tables, *self.tables_of(tenant)):
             target = committed.get(table.relation)
             if target is None:  # created by a crashed writer, maybe filled: back to empty
                 if not self.store.exists(tenant, table):

@@ -40,6 +40,8 @@ class ApiKeyInfo:
     user: str
     roles: tuple[str, ...]
     key_id: int = 0
+    #: {name: [values]}: what the key's row policies are parameterized by
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,14 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "user": self.user,
             "roles": list(self.roles),
+            "attributes": dict(self.attributes),
             "created_at": self.created_at,
             "last_used_at": self.last_used_at,
             "revoked_at": self.revoked_at,
@@ -94,6 +98,7 @@ _BY_HASH = (
         ApiKeyRow.roles,
         ApiKeyRow.last_used_at,
         TenantRow.key_generation,
+        ApiKeyRow.attributes,
     )
     .join(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
     .where(ApiKeyRow.key_hash == bindparam("digest"), ApiKeyRow.revoked_at.is_(None))
@@ -113,9 +118,15 @@ class ApiKeyStore:
             self._usage_writer.shutdown(wait=True)
             self._usage_writer = None
 
-    def issue(self, tenant: str, user: str, roles: tuple[str, ...]) -> IssuedKey:
+    def issue(
+        self,
+        tenant: str,
+        user: str,
+        roles: tuple[str, ...],
+        attributes: dict[str, Any] | None = None,
+    ) -> IssuedKey:
         with self._sessions.begin() as s:
-            return _issue(s, tenant, user, roles)
+            return _issue(s, tenant, user, roles, attributes)
 
     def records(self, tenant: str, *, active: bool = False) -> list[ApiKeyRecord]:
         """The tenant's keys in creation order (only the unrevoked ones when ``active``)."""
@@ -151,7 +162,7 @@ class ApiKeyStore:
                     reason="revoked",
                 )
             row.revoked_at = _now()
-            issued = _issue(s, tenant, row.user, _roles(row.roles))
+            issued = _issue(s, tenant, row.user, _roles(row.roles), row.attributes)
             digest = row.key_hash
         self._cache.pop(digest, None)
         return issued
@@ -171,8 +182,8 @@ class ApiKeyStore:
         if row is None:
             self._cache.pop(digest, None)
             return None
-        key_id, tenant, user, roles, last_used, generation = row
-        info = ApiKeyInfo(tenant, user, _roles(roles), key_id)
+        key_id, tenant, user, roles, last_used, generation, attributes = row
+        info = ApiKeyInfo(tenant, user, _roles(roles), key_id, dict(attributes or {}))
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = _CachedKey(now + KEY_CACHE_S, generation, info)
@@ -220,10 +231,17 @@ def _to_record(row: ApiKeyRow) -> ApiKeyRecord:
         created_at=_aware(row.created_at),
         last_used_at=_aware(row.last_used_at) if row.last_used_at else None,
         revoked_at=_aware(row.revoked_at) if row.revoked_at else None,
+        attributes=dict(row.attributes or {}),
     )
 
 
-def _issue(s: Session, tenant: str, user: str, roles: tuple[str, ...]) -> IssuedKey:
+def _issue(
+    s: Session,
+    tenant: str,
+    user: str,
+    roles: tuple[str, ...],
+    attributes: dict[str, Any] | None = None,
+) -> IssuedKey:
     secret = "lh_" + secrets.token_urlsafe(32)
     row = ApiKeyRow(
         tenant_id=tenant,
@@ -231,6 +249,7 @@ def _issue(s: Session, tenant: str, user: str, roles: tuple[str, ...]) -> Issued
         user=user,
         roles=",".join(roles),
         created_at=_now(),
+        attributes=dict(attributes) if attributes else None,
     )
     s.add(row)
     s.flush()

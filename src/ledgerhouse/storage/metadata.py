@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from ledgerhouse.storage.access import AccessStore
 from ledgerhouse.storage.annotations import AnnotationStore
 from ledgerhouse.storage.audit import AuditStore
 from ledgerhouse.storage.commit_log import CommitLog, WarehouseCommit
@@ -30,6 +31,8 @@ from ledgerhouse.storage.lineage import LineageStore
 from ledgerhouse.storage.models import ModelStore
 from ledgerhouse.storage.quality import QualityStore
 from ledgerhouse.storage.query_store import QueryLogStore
+from ledgerhouse.storage.resources import ResourceStore
+from ledgerhouse.storage.schemas import SchemaStore
 from ledgerhouse.storage.tenants import TenantStore
 
 __all__ = ["MetadataStore", "WarehouseCommit"]
@@ -51,6 +54,9 @@ class MetadataStore:
         self.quality = QualityStore(self.engine, self._sessions)  # checks and results
         self.lineage = LineageStore(self.engine, self._sessions)  # graphs per commit
         self.annotations = AnnotationStore(self.engine, self._sessions)  # governance metadata
+        self.access = AccessStore(self.engine, self._sessions)  # roles, grants, policies
+        self.resources = ResourceStore(self.engine, self._sessions)  # overrides and usage
+        self.schemas = SchemaStore(self.engine, self._sessions)  # tenants' own schemas
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest Alembic revision."""

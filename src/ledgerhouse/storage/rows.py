@@ -31,6 +31,16 @@ class TenantRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     key_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: bumped by every change of the tenant's roles, grants or policies (migration 0010)
+    access_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the lifecycle (migration 0011, storage/tenants.py): active | suspended | deleted, the
+    #: reason and author of the last change, and when the tenant may be purged once deleted
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    purge_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ApiKeyRow(Base):
@@ -43,6 +53,8 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: {name: [values]} the key's principal carries (row policies' parameters; migration 0010)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class CommitRow(Base):

@@ -3,5 +3,9 @@
 from ledgerhouse.access import Principal, authorize
 from ledgerhouse.tenancy.auth import authenticate, validate_tenant_name
 from ledgerhouse.tenancy.keys import KeyService
+from ledgerhouse.tenancy.oidc import OidcConfig, OidcVerifier
 
-__all__ = ["KeyService", "Principal", "authenticate", "authorize", "validate_tenant_name"]
+__all__ = [
+    "KeyService", "OidcConfig", "OidcVerifier", "Principal", "authenticate", "authorize",
+    "validate_tenant_name",
+]  # fmt: skip

@@ -41,4 +41,6 @@ def authenticate(meta: MetadataStore, authorization: str | None) -> Principal:
             "the API key is not valid (unknown or revoked)",
             hint="Use a key printed by `ledgerhouse init` or `ledgerhouse keys create`.",
         )
-    return Principal(tenant=info.tenant, user=info.user, roles=info.roles)
+    return Principal(
+        tenant=info.tenant, user=info.user, roles=info.roles, attributes=info.attributes, via="key"
+    )

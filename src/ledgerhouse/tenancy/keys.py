@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ledgerhouse.access import ROLES, Principal, Resource, authorize
+from ledgerhouse.access.principal import normalize_attributes
 from ledgerhouse.errors import InvalidRequest
 from ledgerhouse.storage.keys import ApiKeyRecord, IssuedKey
 from ledgerhouse.storage.metadata import MetadataStore
@@ -13,19 +15,25 @@ from ledgerhouse.storage.metadata import MetadataStore
 class KeyService:
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
+        #: refuses roles the tenant does not have (built-in or its own; the access service)
+        self.check_roles: Callable[[str, tuple[str, ...]], None] = _builtin_roles_only
 
     def _authorize(self, principal: Principal) -> None:
         authorize(principal, "manage_keys", Resource(principal.tenant, "keys"))
 
-    def create(self, principal: Principal, user: str, roles: tuple[str, ...]) -> str:
-        """A new API key for ``user`` of the caller's tenant (admins only); shown once."""
+    def create(
+        self,
+        principal: Principal,
+        user: str,
+        roles: tuple[str, ...],
+        attributes: dict[str, Any] | None = None,
+    ) -> str:
+        """A new API key for ``user`` of the caller's tenant (admins only); shown once. Its
+        ``attributes`` ({name: value or [values]}) parameterize the row policies that apply
+        to it (docs/tenancy/policies.md)."""
         self._authorize(principal)
-        unknown = sorted(set(roles) - set(ROLES))
-        if unknown or not roles:
-            raise InvalidRequest(
-                f"unknown roles {unknown}" if unknown else "no role given",
-                hint="Use admin, writer or reader.",
-            )
+        self.check_roles(principal.tenant, tuple(roles))
+        attrs = {k: list(v) for k, v in normalize_attributes(attributes)}
         if not user.strip() or len(user) > 128:
             raise InvalidRequest("user must be 1-128 characters", hint="Name the key's owner.")
         if principal.tenant not in self.meta.tenants_store.tenants():
@@ -33,7 +41,7 @@ class KeyService:
                 f"tenant {principal.tenant!r} does not exist",
                 hint=f"Create it with `ledgerhouse init --tenant {principal.tenant}`.",
             )
-        issued = self.meta.keys.issue(principal.tenant, user.strip(), tuple(roles))
+        issued = self.meta.keys.issue(principal.tenant, user.strip(), tuple(roles), attrs)
         self._audit(principal, "key_create", issued.key)
         return issued.secret
 
@@ -64,5 +72,14 @@ class KeyService:
         self.meta.audit.append(
             principal.tenant, principal.user, principal.roles, action,
             detail={"key_id": key.id, "key_user": key.user, "key_roles": list(key.roles),
-                    **detail},
+                    "key_attributes": dict(key.attributes), **detail},
         )  # fmt: skip
+
+
+def _builtin_roles_only(_tenant: str, roles: tuple[str, ...]) -> None:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise InvalidRequest(
+            f"unknown roles {unknown}" if unknown else "no role given",
+            hint=f"Use one or more of: {', '.join(ROLES)}.",
+        )

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from ledgerhouse.api.routers import (
+    access,
     admin,
     analytics,
     audit,
@@ -16,6 +17,9 @@ from ledgerhouse.api.routers import (
     ops,
     quality,
     query,
+    resources,
+    schema,
+    tenants,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -25,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     cubes.router,
     analytics.router,
     admin.router,
+    access.router,  # roles, grants, row and column policies (docs/tenancy/access.md)
     audit.router,
     # before lineage: /v1/lineage/events is not a relation named "events"
     openlineage.router,
@@ -33,6 +38,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     catalog.router,
     quality.router,
     governance.router,
+    resources.router,  # per-tenant limits and usage (docs/tenancy/resources.md)
+    tenants.router,  # platform admins (docs/tenancy/lifecycle.md)
+    schema.router,  # the tenant's own schema (docs/tenancy/schemas.md)
 )
 
 __all__ = ["ROUTERS"]

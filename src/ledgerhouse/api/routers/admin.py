@@ -21,8 +21,10 @@ router = APIRouter(prefix="/v1/keys", tags=["admin"], responses=ERRORS)
 @router.post("", status_code=201)
 def create_key(body: KeyRequest, me: Me) -> KeyResponse:
     """Create an API key for a user of the caller's tenant (admins only)."""
-    key = me.create_api_key(body.user, tuple(body.roles))
-    return KeyResponse(user=body.user, roles=body.roles, api_key=key)
+    key = me.create_api_key(body.user, tuple(body.roles), attributes=body.attributes)
+    return KeyResponse(
+        user=body.user, roles=body.roles, attributes=body.attributes or {}, api_key=key
+    )
 
 
 @router.get("")

@@ -46,7 +46,13 @@ def analytics_performance(body: AnalyticsRequest, me: Me, accept: AcceptHeader =
         conventions=body.conventions,
         as_of=body.as_of,
     )
-    return frame(report, commit, accept, conventions=effective_conventions(body.conventions))
+    return frame(
+        report,
+        commit,
+        accept,
+        policy=me.policies_in_force(),
+        conventions=effective_conventions(body.conventions),
+    )
 
 
 @router.post("/analytics/returns", response_model=ReturnsResponse, responses=FORMATS)
@@ -60,14 +66,21 @@ def analytics_returns(body: ReturnsRequest, me: Me, accept: AcceptHeader = None)
         end=body.end,
         as_of=body.as_of,
     )
-    return frame(returns, commit, accept, method="modified_dietz", every=body.every)
+    return frame(
+        returns,
+        commit,
+        accept,
+        policy=me.policies_in_force(),
+        method="modified_dietz",
+        every=body.every,
+    )
 
 
 @router.post("/analytics/exposures", response_model=FrameResponse, responses=FORMATS)
 def analytics_exposures(body: ExposuresRequest, me: Me, accept: AcceptHeader = None) -> Response:
     """Long, short, gross and net exposure on a date by hierarchy level and breakdowns."""
     exposures, commit = me.analytics().exposures(body.date, list(body.by), body.level, body.as_of)
-    return frame(exposures, commit, accept)
+    return frame(exposures, commit, accept, policy=me.policies_in_force())
 
 
 @router.post("/analytics/reconcile_positions", response_model=ReconcileResponse, responses=FORMATS)
@@ -75,14 +88,14 @@ def analytics_reconcile(body: ReconcileRequest, me: Me, accept: AcceptHeader = N
     """Positions rebuilt from cumulative trades up to a date, beside the stored snapshot."""
     rebuilt, commit = me.analytics().reconcile_positions(body.date, body.as_of)
     mismatches = int((~rebuilt["matches"]).sum()) if rebuilt.height else 0
-    return frame(rebuilt, commit, accept, mismatches=mismatches)
+    return frame(rebuilt, commit, accept, policy=me.policies_in_force(), mismatches=mismatches)
 
 
 @router.post("/analytics/pnl", response_model=PnlResponse, responses=FORMATS)
 def analytics_pnl(body: PnlRequest, me: Me, accept: AcceptHeader = None) -> Response:
     """Realized (average cost) and unrealized P&L by portfolio and instrument."""
     pnl, commit = me.analytics().pnl(body.date, body.portfolios, body.as_of)
-    return frame(pnl, commit, accept, cost_method="average_cost")
+    return frame(pnl, commit, accept, policy=me.policies_in_force(), cost_method="average_cost")
 
 
 @router.post("/analytics/correlation", response_model=FrameResponse, responses=FORMATS)
@@ -93,7 +106,7 @@ def analytics_correlation(
     matrix, commit = me.analytics().correlation(
         body.portfolios, body.start, body.end, body.min_periods, body.as_of
     )
-    return frame(matrix, commit, accept)
+    return frame(matrix, commit, accept, policy=me.policies_in_force())
 
 
 @router.post("/analytics/attribution", response_model=AttributionResponse, responses=FORMATS)
@@ -105,7 +118,13 @@ def analytics_attribution(
     effects, commit = me.analytics().attribution(
         body.portfolios, body.start, body.end, body.daily, body.as_of
     )
-    return frame(effects, commit, accept, linking="none" if body.daily else "carino")
+    return frame(
+        effects,
+        commit,
+        accept,
+        policy=me.policies_in_force(),
+        linking="none" if body.daily else "carino",
+    )
 
 
 @router.post("/analytics/anomalies", status_code=201, response_model_exclude_unset=True)
@@ -134,11 +153,11 @@ def models(me: Me) -> list[ModelRecord]:
 def analytics_vwap(body: TradingRequest, me: Me, accept: AcceptHeader = None) -> Response:
     """VWAP and TWAP per instrument and day."""
     vwap, commit = me.analytics().vwap(body.start, body.end, body.instrument, body.as_of)
-    return frame(vwap, commit, accept)
+    return frame(vwap, commit, accept, policy=me.policies_in_force())
 
 
 @router.post("/analytics/slippage", response_model=FrameResponse, responses=FORMATS)
 def analytics_slippage(body: TradingRequest, me: Me, accept: AcceptHeader = None) -> Response:
     """Each trade against the prevailing close (as-of join), slippage in basis points."""
     slippage, commit = me.analytics().slippage(body.start, body.end, body.instrument, body.as_of)
-    return frame(slippage, commit, accept)
+    return frame(slippage, commit, accept, policy=me.policies_in_force())

@@ -29,7 +29,7 @@ def cubes(me: Me, as_of: str | None = None) -> list[CubeRecord]:
 @router.get("/{cube}")
 def cube_meta(cube: str, me: Me, as_of: str | None = None) -> CubeRecord:
     """One cube's metadata."""
-    me.warehouse.semantic.cube(cube)  # 404 for an unknown cube
+    me.warehouse.cube_service.layer_of(me.principal.tenant).cube(cube)  # 404: unknown cube
     found = next(c for c in me.cubes(as_of=as_of) if c["name"] == cube)
     return CubeRecord.model_validate(found)
 
@@ -60,5 +60,5 @@ async def cube_query(
             query,
             timeout_s=body.timeout_s,
         )
-    headers = result_headers(res.query_id or "", res.commit, res.route, res.truncated)
+    headers = result_headers(res.query_id or "", res.commit, res.route, res.truncated, res.policy)
     return result(media, res.table, lambda: cube_answer(res, query), headers)

@@ -87,5 +87,5 @@ async def query_sql(body: SqlRequest, me: Me, metrics: Meters, request: Request)
         explain=body.explain,
         use_cache=body.cache,
     )
-    headers = result_headers(res.query_id, res.commit.id, res.route, res.truncated)
+    headers = result_headers(res.query_id, res.commit.id, res.route, res.truncated, res.policy)
     return result(media, res.table, lambda: sql_answer(res), headers)

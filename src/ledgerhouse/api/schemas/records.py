@@ -90,6 +90,9 @@ class KeyRecord(BaseModel):
         description="When the key last authenticated a request (to about a minute); null if never."
     )
     revoked_at: datetime | None = Field(description="Null while the key works.")
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="The attributes row policies read (may be empty)."
+    )
 
     @classmethod
     def of(cls, key: ApiKeyRecord) -> KeyRecord:
@@ -99,6 +102,7 @@ class KeyRecord(BaseModel):
 class KeyResponse(BaseModel):
     user: str
     roles: list[str]
+    attributes: dict[str, Any] = Field(default_factory=dict)
     api_key: str = Field(description="Shown once; stored only as a hash.")
 
 

@@ -242,5 +242,11 @@ class ReturnsRequest(BaseModel):
 class KeyRequest(BaseModel):
     user: str = Field(min_length=1, max_length=128, description="Who the key is for.")
     roles: list[str] = Field(
-        default_factory=lambda: ["reader"], description="admin, writer, reader"
+        default_factory=lambda: ["reader"],
+        description="Built-in (reader, writer, admin, steward, auditor) or the tenant's own.",
+    )
+    attributes: dict[str, Any] | None = Field(
+        default=None,
+        description="What row policies are parameterized by: {name: value or [values]}, "
+        'e.g. {"desks": ["Rates"]} (docs/tenancy/policies.md).',
     )

@@ -33,6 +33,11 @@ class SqlResponse(BaseModel):
     hint: str | None = Field(
         default=None, description="When truncated: how to get every row (a streamed format)."
     )
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="The row and column policies the answer was computed under: their names, "
+        "the relations filtered, the columns masked or left out (absent: none applied).",
+    )
 
 
 #: How a capped JSON answer's rows can all be had: the streamed formats (docs/api.md).
@@ -57,6 +62,7 @@ def sql_answer(res: QueryResult) -> dict[str, Any]:
         "elapsed_ms": round(res.elapsed_ms, 3),
         "truncated": res.truncated,
         **({"hint": TRUNCATED_HINT} if res.truncated else {}),
+        **({"policy": res.policy} if res.policy else {}),
     }
 
 
@@ -80,6 +86,11 @@ class CubeResponse(BaseModel):
     )
     dry_run: bool
     query: dict[str, Any] = Field(description="The query that ran (after any drill).")
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="The row and column policies the answer was computed under: their names, "
+        "the relations filtered, the columns masked or left out (absent: none applied).",
+    )
 
 
 def cube_answer(res: CubeResult, query: CubeQuery) -> dict[str, Any]:
@@ -93,6 +104,10 @@ class FrameResponse(BaseModel):
     commit: int = Field(description="The commit the answer was read at.")
     columns: list[Column]
     rows: list[list[Any]]
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="The row and column policies the caller's reads are under (absent: none).",
+    )
 
 
 class PerformanceResponse(FrameResponse):

@@ -49,6 +49,9 @@ class CheckCatalog:
         self.tables = tables
         self.store = store
         self.env = Validation(tables, guard)
+        #: a tenant's own tables and the guard over them (its schema: docs/tenancy/schemas.md)
+        self.tenant_tables: Callable[[str], Mapping[str, TableDef]] = lambda _tenant: {}
+        self.tenant_guard: Callable[[str, str], frozenset[str]] = lambda _tenant, sql: guard(sql)
         self.files: dict[str, CheckSpec] = {}
         for spec in load_folder(BUILTIN_DIR, origin="builtin", registry=registry, env=self.env):
             self.files[spec.name] = spec
@@ -69,11 +72,22 @@ class CheckCatalog:
             )  # fmt: skip
         return out
 
+    def tables_of(self, tenant: str) -> Mapping[str, TableDef]:
+        """The shared tables and the tenant's own."""
+        extra = self.tenant_tables(tenant)
+        return {**self.tables, **extra} if extra else self.tables
+
+    def env_of(self, tenant: str, source: str) -> Validation:
+        """What validating a tenant's declaration checks against: its tables, its guard."""
+        return Validation(self.tables_of(tenant), lambda sql: self.tenant_guard(tenant, sql),
+                          source=source)  # fmt: skip
+
     def checks(self, tenant: str) -> list[CheckSpec]:
         merged = dict(self.files)
         for spec in self.tenant_checks(tenant):
             merged[spec.name] = spec
-        return [s for s in merged.values() if s.relation in self.tables]
+        tables = self.tables_of(tenant)
+        return [s for s in merged.values() if s.relation in tables]
 
 
 class QualityMonitor:

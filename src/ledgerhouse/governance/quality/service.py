@@ -21,7 +21,7 @@ from ledgerhouse.governance.quality.models import CheckSpec
 from ledgerhouse.governance.quality.monitor import CheckCatalog, QualityMonitor
 from ledgerhouse.governance.quality.scores import scores as score_table
 from ledgerhouse.governance.quality.scores import trend as score_trend
-from ledgerhouse.governance.quality.validation import Validation, parse_checks
+from ledgerhouse.governance.quality.validation import parse_checks
 from ledgerhouse.storage.metadata import MetadataStore
 
 #: Longest YAML text of checks one upload may send.
@@ -38,10 +38,11 @@ class QualityService:
     def _authorize(self, principal: Principal, action: str, name: str | None = None) -> None:
         authorize(principal, action, Resource(principal.tenant, "quality", name))  # type: ignore[arg-type]
 
-    def _known(self, relation: str | None) -> None:
-        if relation is not None and relation not in self.catalog.tables:
+    def _known(self, relation: str | None, tenant: str) -> None:
+        tables = self.catalog.tables_of(tenant)
+        if relation is not None and relation not in tables:
             raise NotFound(
-                f"no relation {relation!r}.{did_you_mean(relation, self.catalog.tables)}",
+                f"no relation {relation!r}.{did_you_mean(relation, tables)}",
                 hint="List the tables with `ledgerhouse tables`.",
             )
 
@@ -64,7 +65,7 @@ class QualityService:
                 f"{MAX_YAML_CHARS:,}",
                 hint="Split the checks into several uploads.",
             )
-        env = Validation(self.catalog.tables, self.catalog.env.guard_sql, source="upload")
+        env = self.catalog.env_of(principal.tenant, "upload")
         specs = parse_checks(yaml_text, origin="tenant", registry=self.catalog.registry, env=env)
         if not specs:
             raise InvalidRequest("the YAML declares no checks", hint="List them under checks:.")
@@ -105,7 +106,7 @@ class QualityService:
         self._authorize(principal, "read_governance")
         if not 1 <= limit <= 10_000:
             raise InvalidRequest(f"limit {limit} is out of range", hint="Use 1-10000.")
-        self._known(relation)
+        self._known(relation, principal.tenant)
         rows = self.store.results(
             principal.tenant, relation=relation, check=check, status=status, limit=limit
         )
@@ -128,7 +129,7 @@ class QualityService:
         self._authorize(principal, "read_governance")
         if by not in ("day", "commit"):
             raise InvalidRequest(f"by {by!r} is not day or commit", hint="Use by=day|commit.")
-        self._known(relation)
+        self._known(relation, principal.tenant)
         if isinstance(since, str):
             try:
                 datetime.fromisoformat(since)
@@ -147,7 +148,7 @@ class QualityService:
         """Run every check (of ``relation``) over the whole latest commit, now; record the
         results with that commit (trigger ``on_demand``) and return them."""
         self._authorize(principal, "manage_quality")
-        self._known(relation)
+        self._known(relation, principal.tenant)
         commit = self.meta.commit_log.latest_commit(principal.tenant)
         if commit is None:
             raise NotFound(

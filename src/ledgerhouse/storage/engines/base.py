@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,24 @@ class Engine(Protocol):
 
 #: Opens one tenant's engine; what a registered engine's loader returns.
 EngineFactory = Callable[[EngineOptions], Engine]
+
+
+# -- CPU metering ------------------------------------------------------------------------------
+_CPU = threading.local()
+
+
+def add_cpu_seconds(tenant_root: Path, seconds: float) -> None:
+    """Count CPU seconds a statement took on this thread for the engine of ``tenant_root``
+    (engines call it around each statement they run for a caller)."""
+    spent: dict[str, float] = _CPU.__dict__.setdefault("spent", {})
+    spent[str(tenant_root)] = spent.get(str(tenant_root), 0.0) + seconds
+
+
+def take_cpu_seconds(tenant_root: Path) -> float:
+    """The CPU seconds counted on this thread for ``tenant_root``'s engine since the last
+    take (the usage meter takes them when the query is logged, on the query's thread)."""
+    spent: dict[str, float] = _CPU.__dict__.setdefault("spent", {})
+    return spent.pop(str(tenant_root.resolve()), 0.0)
 
 
 # -- the errors every engine raises, worded once -------------------------------------------

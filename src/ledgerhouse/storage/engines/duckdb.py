@@ -32,6 +32,7 @@ from ledgerhouse.storage.engines.base import (
     PinnedFiles,
     Relation,
     Rows,
+    add_cpu_seconds,
     binding_failed,
     first_line,
     interrupted,
@@ -53,22 +54,54 @@ class DuckDBEngine:
         self.tenant_root = options.tenant_root.resolve()
         self.spill_dir = new_spill_dir(self.tenant_root)
         self._private_root = options.private_root or self.tenant_root
-        self._con = duckdb.connect(
+        self.memory_limit, self.threads = options.memory_limit, options.threads
+        self._con = self._connect(options.memory_limit, options.threads)
+        self._lock = threading.Lock()
+        self._kinds: dict[str, str] = {}  # bound name -> TABLE | VIEW
+        # what each name binds, to bind it again in a reconfigured database
+        self._sources: dict[str, tuple[Relation, bool]] = {}
+        # open sessions per connection; a replaced connection closes when its last one ends
+        self._open: dict[int, int] = {}
+        self._retired: dict[int, duckdb.DuckDBPyConnection] = {}
+
+    def _connect(self, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(
             database=":memory:",
             config={
-                "memory_limit": options.memory_limit,
-                "threads": options.threads,
+                "memory_limit": memory_limit,
+                "threads": threads,
                 "temp_directory": str(self.spill_dir),
             },
         )
         root = str(self.tenant_root).replace("'", "''")
-        self._con.execute(f"SET allowed_directories = ['{root}/']")
-        self._con.execute("SET enable_external_access = false")
-        self._con.execute("SET autoinstall_known_extensions = false")
-        self._con.execute("SET autoload_known_extensions = false")
-        self._con.execute("SET lock_configuration = true")
-        self._lock = threading.Lock()
-        self._kinds: dict[str, str] = {}  # bound name -> TABLE | VIEW
+        con.execute(f"SET allowed_directories = ['{root}/']")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
+        con.execute("SET lock_configuration = true")
+        return con
+
+    def reconfigure(self, memory_limit: str, threads: int) -> None:
+        """Open the database again with other limits (the configuration is locked, so a
+        running database cannot take them) and bind in it what is bound; sessions opened
+        after this run on it, those already open finish on the old one, closed after them."""
+        if (memory_limit, threads) == (self.memory_limit, self.threads):
+            return
+        with self._lock:
+            new = self._connect(memory_limit, threads)
+            old, self._con = self._con, new
+            for name, (relation, materialize) in list(self._sources.items()):
+                try:
+                    self._create(name, relation, materialize)
+                except Exception:  # a file gone since: the next query binds it again
+                    self._kinds.pop(name, None)
+                    self._sources.pop(name, None)
+            self.memory_limit, self.threads = memory_limit, threads
+            in_use = bool(self._open.get(id(old), 0))
+            if in_use:
+                self._retired[id(old)] = old
+        if not in_use:
+            old.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A fresh cursor (its own connection to the tenant database). DuckDB's own object,
@@ -77,36 +110,57 @@ class DuckDBEngine:
             return self._con.cursor()
 
     def session(self) -> DuckDBSession:
-        return DuckDBSession(self.cursor(), self._private_root)
+        with self._lock:
+            con = self._con
+            cursor = con.cursor()
+            self._open[id(con)] = self._open.get(id(con), 0) + 1
+        return DuckDBSession(
+            cursor, self._private_root, self.tenant_root, lambda: self._session_closed(con)
+        )
+
+    def _session_closed(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            left = self._open[id(con)] = self._open.get(id(con), 1) - 1
+            if left:
+                return
+            del self._open[id(con)]
+            retired = self._retired.pop(id(con), None)
+        if retired is not None:
+            retired.close()
 
     def bind(self, name: str, relation: Relation, *, materialize: bool = False) -> None:
+        with self._lock:
+            self._create(name, relation, materialize)
+            self._sources[name] = (relation, materialize)
+
+    def _create(self, name: str, relation: Relation, materialize: bool) -> None:
         quoted = _ident(name)
         kind = "TABLE" if materialize or isinstance(relation, pa.Table) else "VIEW"
-        with self._lock:
-            if self._kinds.get(name, kind) != kind:
-                self._drop(name)
-            try:
-                if isinstance(relation, pa.Table):
-                    self._con.register("__arrow", relation)
-                    try:
-                        self._con.execute(f"CREATE OR REPLACE TABLE {quoted} AS FROM __arrow")
-                    finally:
-                        self._con.unregister("__arrow")
-                else:
-                    source = read_parquet_sql(relation)
-                    self._con.execute(f"CREATE OR REPLACE {kind} {quoted} AS {source}")
-            except (OSError, duckdb.IOException) as exc:  # a file of the version vanished
-                assert isinstance(relation, PinnedFiles)
-                raise binding_failed(
-                    relation.relation, relation.version, first_line(exc, self._private_root)
-                ) from exc
-            self._kinds[name] = kind
+        if self._kinds.get(name, kind) != kind:
+            self._drop(name)
+        try:
+            if isinstance(relation, pa.Table):
+                self._con.register("__arrow", relation)
+                try:
+                    self._con.execute(f"CREATE OR REPLACE TABLE {quoted} AS FROM __arrow")
+                finally:
+                    self._con.unregister("__arrow")
+            else:
+                source = read_parquet_sql(relation)
+                self._con.execute(f"CREATE OR REPLACE {kind} {quoted} AS {source}")
+        except (OSError, duckdb.IOException) as exc:  # a file of the version vanished
+            assert isinstance(relation, PinnedFiles)
+            raise binding_failed(
+                relation.relation, relation.version, first_line(exc, self._private_root)
+            ) from exc
+        self._kinds[name] = kind
 
     def unbind(self, name: str) -> None:
         with self._lock:
             self._drop(name)
 
     def _drop(self, name: str) -> None:
+        self._sources.pop(name, None)
         kind = self._kinds.pop(name, None)
         if kind is not None:
             self._con.execute(f"DROP {kind} IF EXISTS {_ident(name)}")
@@ -118,15 +172,26 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._con.close()
+        for con in self._retired.values():
+            con.close()
+        self._retired.clear()
         remove_spill_dir(self.spill_dir)
 
 
 class DuckDBSession:
     """One request's cursor of a tenant database."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, private_root: Path) -> None:
+    def __init__(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        private_root: Path,
+        tenant_root: Path | None = None,
+        on_close: Any = None,
+    ) -> None:
         self._cur = cursor
         self._private_root = private_root
+        self._tenant_root = tenant_root or private_root
+        self._on_close = on_close  # the engine's count of sessions per connection
         # when the statement being run began to count: the session's opening or the end of
         # its previous statement, so a time limit armed just before ``execute`` counts in full
         self._idle_since = time.perf_counter()
@@ -155,6 +220,7 @@ class DuckDBSession:
     ) -> Rows:
         if explain is not None:
             sql = ("EXPLAIN ANALYZE " if explain == "analyze" else "EXPLAIN ") + sql
+        cpu_started = time.thread_time()  # the caller thread's CPU (docs/tenancy/resources.md)
         try:
             # DuckDB forgets an interrupt that comes before its statement starts (a cancel
             # while the query's versions were being bound): remember it and stop here instead
@@ -183,6 +249,7 @@ class DuckDBSession:
         finally:
             self._idle_since = time.perf_counter()
             self._interrupted = False  # consumed by this statement
+            add_cpu_seconds(self._tenant_root, time.thread_time() - cpu_started)
         truncated = max_rows is not None and table.num_rows > max_rows
         return Rows(table.slice(0, max_rows) if truncated else table, truncated)
 
@@ -231,6 +298,9 @@ class DuckDBSession:
 
     def close(self) -> None:
         self._cur.close()
+        if self._on_close is not None:
+            self._on_close, done = None, self._on_close
+            done()
 
     def __enter__(self) -> DuckDBSession:
         return self
