@@ -472,8 +472,14 @@ def _metadata_and_catalog(wh: Warehouse, derived: Iterable[Any]) -> tuple[Any, A
         rows = [[str(v) if isinstance(v, Decimal) else v for v in r] for r in json_rows(res.table)]
         return list(res.table.column_names), rows
 
+    def rows(principal: Principal, commit: Any, relation: str) -> int | None:
+        # a whole-table count tells a caller under a row policy what it may not see
+        if not wh.queries.unrestricted(principal, relation):
+            return None
+        return wh.queries.rows_at(principal.tenant, commit, relation)
+
     search = CatalogSearch(
-        metadata, wh.meta, rows=wh.queries.rows_at, lineage=lineage, quality=quality,
+        metadata, wh.meta, rows=rows, lineage=lineage, quality=quality,
         sample=sample,
     )  # fmt: skip
     return metadata, search
@@ -514,34 +520,64 @@ def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
                 if sql.startswith("fact.") and column in codes:
                     code_columns.setdefault(relation, {})[column] = dim
 
-    @lru_cache(maxsize=256)
-    def _classified(tenant: str, _change: int, _graph: str) -> dict[tuple[str, str], Labels]:
-        own = {k: frozenset(v) for k, v in wh.metadata.classifications(tenant).items()}
-        graph = wh.lineage.current(tenant)
-        out: dict[tuple[str, str], frozenset[str]] = {}
+    Ref = tuple[str, str]
 
-        def labels(ref: tuple[str, str], seen: frozenset[tuple[str, str]]) -> frozenset[str]:
+    @lru_cache(maxsize=64)
+    def _upstream(tenant: str, _graph: str) -> dict[Ref, frozenset[Ref]]:
+        """(relation, column) -> every column it is derived from, transitively. A surrogate
+        key (dim_x.x_key in a fact) is an opaque number: it shows what the dimension shows
+        under the same policies, so it derives from nothing here."""
+        graph = wh.lineage.current(tenant)
+        out: dict[Ref, frozenset[Ref]] = {}
+
+        def walk(ref: Ref, seen: frozenset[Ref]) -> frozenset[Ref]:
             if ref in out:
                 return out[ref]
-            found = set(own.get(ref, ()))
-            # a surrogate key (dim_x.x_key in a fact) is an opaque number: it shows what the
-            # dimension shows under the same policies, so it does not inherit a label
+            found: set[Ref] = set()
             sources = [] if ref[1].endswith("_key") or not graph.known(ref[0]) else (
                 graph.columns(ref[0]).get(ref[1], [])
             )  # fmt: skip
             for source in sources:
                 key = (source.relation, source.column)
                 if key not in seen:
-                    found |= labels(key, seen | {ref})
+                    found |= {key, *walk(key, seen | {ref})}
             out[ref] = frozenset(found)
             return out[ref]
 
         for relation, table in wh.queries.relations_of(tenant).items():
             for column in table.column_names:
-                labels((relation, column), frozenset())
+                walk((relation, column), frozenset())
+        return out
+
+    def upstream(tenant: str) -> dict[Ref, frozenset[Ref]]:
+        return _upstream(tenant, wh.lineage.current(tenant).digest)
+
+    @lru_cache(maxsize=256)
+    def _classified(tenant: str, _change: int, graph: str) -> dict[Ref, Labels]:
+        """Each column's labels: its own and those of every column it is derived from; a raw
+        table's ``_reason`` (which quotes the refused value) and quarantined records carry
+        the labels of the columns whose values they may quote."""
+        own = {k: frozenset(v) for k, v in wh.metadata.classifications(tenant).items()}
+        sources = _upstream(tenant, graph)
+        out: dict[Ref, frozenset[str]] = {}
+        for ref, ups in sources.items():
+            found = set(own.get(ref, ()))
+            for up in ups:
+                found |= own.get(up, frozenset())
+            out[ref] = frozenset(found)
+        quoted: set[str] = set()
+        for relation, table in wh.queries.relations_of(tenant).items():
+            if not relation.startswith("raw_"):
+                continue
+            labels = frozenset().union(*(out.get((relation, c), ()) for c in table.column_names))
+            quoted |= labels
+            if "_reason" in table.column_names:
+                out[(relation, "_reason")] = out.get((relation, "_reason"), frozenset()) | labels
+        for column in ("record", "reason"):
+            out[("quarantine", column)] = out.get(("quarantine", column), frozenset()) | quoted
         return {k: v for k, v in out.items() if v}
 
-    def classified(tenant: str) -> dict[tuple[str, str], frozenset[str]]:
+    def classified(tenant: str) -> dict[Ref, frozenset[str]]:
         graph = wh.lineage.current(tenant)
         return _classified(tenant, wh.meta.annotations.last_change_id(tenant), graph.digest)
 
@@ -565,6 +601,9 @@ def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
         wh.queries.relations_of,
         wh.queries.read_set,
         code_columns,
+        upstream_of=upstream,
+        # a tenant's own marts: SQL its admin wrote (docs/tenancy/schemas.md)
+        authored_of=lambda tenant: wh.queries.tenant_derived(tenant).keys(),
     )
     wh.queries.mask_secret = lambda tenant: secret() + tenant
     wh.keys.check_roles = service.check_roles

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import polars as pl
 
-from ledgerhouse.access import Principal
+from ledgerhouse.access import Principal, withheld
 from ledgerhouse.analytics import AnalyticsService, Conventions
 from ledgerhouse.ingest import BatchReport
 from ledgerhouse.ingest.progress import Progress
@@ -151,18 +151,16 @@ class Session:
     def explain_cell(self, query_id: str, row: int) -> dict[str, Any]:
         """Cell lineage of row ``row`` (0-based) of a logged answer: the source batches, the
         raw records' location and the column paths, reproduced at the answer's commit."""
+        if self._restricted():  # another's answer: not found, as in the query log
+            self.warehouse.catalog.query_log_entry(self.principal, query_id)
         cell = self.warehouse.lineage.explain_cell(self.principal, query_id, row)
-        if self._under_policy():  # a batch's own counts tell how many rows others have
-            for batch in cell.get("batches", []):
-                batch["report"] = None
-                if isinstance(batch.get("raw"), dict):
-                    batch["raw"] = {**batch["raw"], "rows": None, "row_numbers": None}
-        return cell
+        return withheld.cell(cell) if self._restricted() else cell
 
     def lineage_events(self, limit: int = 100, job: str | None = None) -> list[dict[str, Any]]:
         """The tenant's latest OpenLineage run events (of ``job`` only, when named), newest
         first, as the JSON they were emitted as (docs/governance/openlineage.md)."""
-        return self.warehouse.openlineage.events(self.principal, limit=limit, job=job)
+        events = self.warehouse.openlineage.events(self.principal, limit=limit, job=job)
+        return [withheld.lineage_event(e) for e in events] if self._restricted() else events
 
     # -- cubes --------------------------------------------------------------------------------
     def cubes(self, *, as_of: AsOf = None) -> list[dict[str, Any]]:
@@ -323,9 +321,7 @@ class Session:
         rows = self.warehouse.quality.results(
             self.principal, relation=relation, check=check, status=status, limit=limit
         )
-        if self._under_policy():
-            rows = [r | {"sample": [], "sample_withheld": bool(r.get("sample"))} for r in rows]
-        return rows
+        return [withheld.quality_result(r) for r in rows] if self._restricted() else rows
 
     def quality_scores(self) -> list[dict[str, Any]]:
         """The quality score (0-100) of each checked relation, from its newest results."""
@@ -360,12 +356,12 @@ class Session:
     def batch(self, batch_id: str) -> dict[str, Any]:
         """One batch's report (committed or rejected)."""
         report = self.warehouse.ingestion.batch(self.principal, batch_id)
-        return _withheld(report) if self._under_policy() else report
+        return withheld.batch_report(report) if self._restricted() else report
 
     def batches(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest batches' reports, newest first."""
         reports = self.warehouse.ingestion.batches(self.principal, limit)
-        return [_withheld(r) for r in reports] if self._under_policy() else reports
+        return [withheld.batch_report(r) for r in reports] if self._restricted() else reports
 
     # -- analytics ----------------------------------------------------------------------------
     def analytics(self) -> AnalyticsService:
@@ -483,7 +479,8 @@ class Session:
 
     def models(self) -> list[dict[str, Any]]:
         """The tenant's trained models, newest first, with their metadata."""
-        return self.warehouse.analytics_jobs.models(self.principal)
+        found = self.warehouse.analytics_jobs.models(self.principal)
+        return [withheld.model(m) for m in found] if self._restricted() else found
 
     # -- access control (docs/tenancy/access.md, docs/tenancy/policies.md) --------------------
     def access(self) -> dict[str, Any]:
@@ -538,10 +535,12 @@ class Session:
         """Drop one policy (admins)."""
         return self.warehouse.access.drop_policy(self.principal, name)
 
-    def _under_policy(self) -> bool:
-        """Whether a row or column policy applies to this session (then the sample rows of
-        batch reports and quality results, which no policy filters, are withheld)."""
-        return bool(self.warehouse.access.mine(self.principal)["policies"])
+    def _restricted(self) -> bool:
+        """Whether a row or column policy, or a read grant, may change what this session
+        reads: then what no policy filters (sample rows, whole-table counts) is withheld
+        (access/withheld.py)."""
+        engine = self.warehouse.queries.policies
+        return engine is not None and engine.restricts(self.principal)
 
     # -- keys (admins) ------------------------------------------------------------------------
     def create_api_key(
@@ -599,18 +598,3 @@ class Session:
 
         report = self.warehouse.governance_reports.report(self.principal, start, end)
         return report if format is None else render(report, format)
-
-
-def _withheld(report: dict[str, Any]) -> dict[str, Any]:
-    """A batch report without its sample rows (quarantined records, failing quality rows):
-    no row policy filters them, so a caller under one does not see them."""
-    out = dict(report)
-    if out.get("quarantine_sample"):
-        out["quarantine_sample"], out["sample_withheld"] = [], True
-    for key in ("quality", "warnings"):
-        if isinstance(out.get(key), list):
-            out[key] = [
-                {**c, "sample": []} if isinstance(c, dict) and c.get("sample") else c
-                for c in out[key]
-            ]
-    return out

@@ -11,7 +11,7 @@ import pytest
 
 from ledgerhouse.access import Principal, Resource, may
 from ledgerhouse.access.grants import Grant, TenantRules
-from ledgerhouse.errors import Conflict, Forbidden, InvalidRequest
+from ledgerhouse.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from ledgerhouse.session import Session
 from tests.conftest import copy_warehouse
 
@@ -206,3 +206,29 @@ def test_a_role_held_by_a_key_cannot_be_dropped(warehouse: Session) -> None:
     assert warehouse.drop_role("temp")["dropped"]
     changes = [e["action"] for e in warehouse.audit_entries(limit=200)]
     assert {"role_create", "role_drop", "grant_add", "grant_remove"} <= set(changes)
+
+
+def test_a_deny_holds_for_a_principal_that_did_not_come_through_a_session(
+    warehouse: Session,
+) -> None:
+    """The query service holds every principal to its tenant's grants, not only those a
+    session attached them to (a service called directly, with a bare Principal)."""
+    deny = warehouse.grant("read", "user:mallory", "table:fact_trade", deny=True)
+    try:
+        bare = Principal("default", "mallory", ("reader",))
+        assert bare.rules is None
+        with pytest.raises(Forbidden):
+            warehouse.warehouse.queries.sql(bare, "SELECT count(*) FROM fact_trade")
+        with (
+            pytest.raises(Forbidden),
+            warehouse.warehouse.queries.export(bare, "SELECT * FROM fact_trade") as export,
+        ):
+            list(export.batches)
+    finally:
+        warehouse.revoke_grant(deny["id"])
+
+
+def test_a_grant_id_out_of_range_is_not_found(warehouse: Session) -> None:
+    for grant_id in (0, -1, 2**63, 10**30):
+        with pytest.raises(NotFound):
+            warehouse.revoke_grant(grant_id)

@@ -363,3 +363,14 @@ def test_cube_metadata_hides_rollup_counts_from_a_restricted_caller(
     full = {r["name"]: r for c in warehouse.cubes() for r in c["rollups"]}
     assert all(r["rows"] is None for r in mine.values())
     assert any(r["rows"] for r in full.values())
+
+
+def test_catalog_search_hides_whole_table_counts_from_a_restricted_caller(
+    warehouse: Session, client: Session
+) -> None:
+    def rows(me: Session) -> dict[str, Any]:
+        hits = me.catalog_search("trades", kind="table", samples=False, limit=50)["hits"]
+        return {h["name"]: h["rows"] for h in hits}
+
+    mine, full = rows(client), rows(warehouse)
+    assert full["fact_trade"] and mine["fact_trade"] is None

@@ -130,6 +130,28 @@ class TenantRules:
                 hidden.add(column)
         return frozenset(hidden)
 
+    def denied_columns(
+        self, principal: Principal, relation: str, columns: Iterable[str]
+    ) -> frozenset[str]:
+        """The columns of ``relation`` a deny covers for the principal (a deny of the column,
+        or of the whole table): what a column derived from them inherits."""
+        denies = [g for g in self._relevant(principal, "read") if g.effect == "deny"]
+        if not denies:
+            return frozenset()
+        return frozenset(
+            c
+            for c in columns
+            if any(g.covers(Resource(self.tenant, "column", f"{relation}.{c}")) for g in denies)
+        )
+
+    def allowed_column(self, principal: Principal, relation: str, column: str) -> bool:
+        """Whether a grant names this very column (it then wins over an inherited deny)."""
+        res = Resource(self.tenant, "column", f"{relation}.{column}")
+        return any(
+            g.effect == "allow" and g.resource_kind == "column" and g.covers(res)
+            for g in self._relevant(principal, "read")
+        )
+
     def row_policies_for(self, principal: Principal) -> list[RowPolicy]:
         return [p for p in self.row_policies if p.applies(principal)]
 

@@ -81,8 +81,9 @@ class Lineage(Protocol):
 LineageSource = Callable[[str], Lineage | None]
 #: ``quality(tenant)``: each checked table's quality score (0-100; None before any run)
 QualitySource = Callable[[str], Mapping[str, float | None]]
-#: ``rows(tenant, commit, relation)``: rows at a commit (``QueryService.rows_at``)
-RowSource = Callable[[str, WarehouseCommit, str], int]
+#: ``rows(principal, commit, relation)``: rows at a commit as the caller may know them (None
+#: when a row policy hides some of them from it)
+RowSource = Callable[[Principal, WarehouseCommit, str], int | None]
 #: ``sample(principal, sql, limit)``: run a query as the caller; (column names, JSON rows)
 Sampler = Callable[[Principal, str, int], tuple[list[str], list[list[Any]]]]
 
@@ -316,7 +317,7 @@ class CatalogSearch:
         hit["freshness"] = {"commit_id": fresh[0], "at": fresh[1]} if fresh else None
         hit["quality_score"] = quality.get(source) if source else None
         hit["rows"] = (
-            self.rows(tenant, commit, source)
+            self.rows(principal, commit, source)
             if self.rows is not None and commit is not None and source
             and source in commit.table_versions
             else None

@@ -47,7 +47,7 @@ class Catalog:
                         {"name": n, "type": str(t)} for n, t in table.columns if n not in hidden
                     ],
                     "commit_id": commit.id,
-                    **({"policy": _policy_of(policy)} if policy is not None else {}),
+                    "policy": _policy_of(policy) if policy is not None else None,
                 }
             )
         return out
@@ -72,15 +72,13 @@ class Catalog:
         entries = self.meta.query_store.queries(
             principal.tenant, status=status, slowest=slowest, limit=limit
         )
-        if self._under_row_policy(principal):  # others' texts name what it may not see
+        if self._restricted(principal):  # others' texts and errors name what it may not see
             entries = [e for e in entries if e.get("user") == principal.user]
         return [self._scrubbed(e) for e in entries]
 
-    def _under_row_policy(self, principal: Principal) -> bool:
+    def _restricted(self, principal: Principal) -> bool:
         engine = self.queries.policies
-        return engine is not None and bool(
-            engine.rules(principal.tenant).row_policies_for(principal)
-        )
+        return engine is not None and engine.restricts(principal)
 
     def query_log_entry(
         self, principal: Principal, query_id: str, *, plan: bool = False
@@ -90,7 +88,7 @@ class Catalog:
         if self.queries.log is not None:
             self.queries.log.flush()
         entry = self._scrubbed(self.meta.query_store.query_entry(principal.tenant, query_id))
-        if self._under_row_policy(principal) and entry.get("user") != principal.user:
+        if self._restricted(principal) and entry.get("user") != principal.user:
             raise NotFound(
                 f"no query {query_id!r}",
                 hint="List your queries with `ledgerhouse queries` (GET /v1/queries).",

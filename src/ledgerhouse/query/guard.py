@@ -143,6 +143,19 @@ def _placeholder(relation: str) -> str:
     return f'"__lh_{_NONCE}_{relation}"'
 
 
+def placeholder_nonce() -> str:
+    return _NONCE
+
+
+def use_placeholder_nonce(nonce: str) -> None:
+    """Make this process's placeholders carry ``nonce`` (the long-text checker's worker: the
+    templates it returns are rendered by the server process)."""
+    global _NONCE
+    if nonce != _NONCE:
+        _NONCE = nonce
+        _check_cached.cache_clear()
+
+
 def _reject(message: str, hint: str = "", **details: object) -> QueryRejected:
     return QueryRejected(
         message,
@@ -228,6 +241,11 @@ def _check(sql: str, known: frozenset[str]) -> CheckedQuery:
     # Unicode look-alikes (fullwidth letters, ligatures) fold to ASCII; what remains outside
     # string literals is judged by the parser like anything else. Folding can lengthen a text.
     text = check_text_limits(unicodedata.normalize("NFKC", sql))
+    if f"__lh_{_NONCE}" in text:  # this process's placeholders: never in a caller's text
+        raise _reject(
+            "the SQL text holds a reserved marker",
+            hint="Rename the identifier or literal.",
+        )
     try:
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
     except (ParseError, TokenError) as exc:
@@ -273,7 +291,7 @@ def _check_tree(tree: exp.Expr, known: frozenset[str]) -> CheckedQuery:
     checked_sql = tree.sql(dialect="duckdb", comments=False)
     _check_calls_in_text(checked_sql, functions)
     for node in references:  # the template: same tree, relation names as placeholders
-        name = node.this.name.lower()
+        name = _fold(node.this.name)  # as _check_relation resolved it ("t " is t)
         if not node.alias:
             node.set("alias", exp.TableAlias(this=exp.to_identifier(node.this.name)))
         node.set("this", exp.to_identifier(_placeholder(name)[1:-1], quoted=True))

@@ -32,7 +32,10 @@ class _Worker:
         child.close()
 
     def check(self, sql: str, known: frozenset[str]) -> tuple[Any, ...]:
-        self.conn.send((sql, known))
+        from ledgerhouse.query import guard
+
+        # the template's placeholders carry this process's nonce, or it could not render them
+        self.conn.send((sql, known, guard.placeholder_nonce()))
         if not self.conn.poll(CHECK_DEADLINE_S):
             self.close()
             raise QueryRejected(
@@ -78,13 +81,15 @@ def check_long_text(sql: str, known: frozenset[str]) -> Any:
 
 
 def _serve(conn: Connection) -> None:
+    from ledgerhouse.query import guard
     from ledgerhouse.query.guard import check_in_process
 
     while True:
         try:
-            sql, known = conn.recv()
+            sql, known, nonce = conn.recv()
         except EOFError:
             return
+        guard.use_placeholder_nonce(nonce)
         try:
             conn.send(("ok", check_in_process(sql, known)))
         except QueryRejected as exc:

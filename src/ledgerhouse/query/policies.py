@@ -184,6 +184,9 @@ class PolicyEngine:
         read_set: Callable[[Collection[str], str], list[str]],
         code_columns: Mapping[str, Mapping[str, str]] | None = None,
         unfilterable: Collection[str] = ("quarantine",),
+        upstream_of: Callable[[str], Mapping[tuple[str, str], Collection[tuple[str, str]]]]
+        | None = None,
+        authored_of: Callable[[str], Collection[str]] | None = None,
     ) -> None:
         self.rules_of = rules_of
         self.classified_of = classified_of
@@ -193,11 +196,33 @@ class PolicyEngine:
         self.read_set = read_set
         self.code_columns = {k: dict(v) for k, v in (code_columns or {}).items()}
         self.unfilterable = frozenset(unfilterable)
+        #: (relation, column) -> every column it is derived from (the lineage graph): a column
+        #: derived from one a grant hides is hidden too
+        self.upstream_of = upstream_of or (lambda _tenant: {})
+        #: the relations a tenant's admin wrote the SQL of (its own marts): their code column
+        #: may hold any aggregate, so a row policy cannot be trusted to filter them: refused
+        self.authored_of = authored_of or (lambda _tenant: ())
         self._members: OrderedDict[tuple[Any, ...], frozenset[str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def rules(self, tenant: str) -> TenantRules:
         return self.rules_of(tenant)
+
+    def restricts(self, principal: Principal) -> bool:
+        """Whether a policy or a read grant may change what ``principal`` reads."""
+        rules = self.rules_of(principal.tenant)
+        return bool(
+            rules.row_policies_for(principal)
+            or rules.column_policies_for(principal)
+            or any(g.action == "read" and g.matches(principal) for g in rules.grants)
+        )
+
+    def attach(self, principal: Principal) -> Principal:
+        """``principal`` deciding by its tenant's grants: a caller that did not come through
+        ``Warehouse.session`` (which attaches them) is still held to a deny."""
+        if principal.rules is not None or principal.is_platform_admin:
+            return principal
+        return principal.with_rules(_TenantGrants(self, principal.tenant))
 
     def effective(self, principal: Principal, relations: Collection[str]) -> Effective:
         """The policies in force for ``principal`` reading ``relations``; raises PolicyDenied
@@ -212,13 +237,49 @@ class PolicyEngine:
         classified = self.classified_of(principal.tenant) if col else {}
         out: dict[str, RelationPolicy] = {}
         applied: set[str] = set()
+        granted = any(g.action == "read" and g.matches(principal) for g in rules.grants)
+        upstream = self.upstream_of(principal.tenant) if granted else {}
+        denied_in: dict[str, frozenset[str]] = {}
+
+        def denied_of(relation: str) -> frozenset[str]:
+            """What a deny covers in ``relation``: what a derived column inherits."""
+            if relation not in denied_in:
+                known = tables.get(relation)
+                names = known.column_names if known is not None else []
+                denied_in[relation] = rules.denied_columns(principal, relation, names)
+            return denied_in[relation]
+
+        authored = frozenset(self.authored_of(principal.tenant)) if row else frozenset()
         for relation in sorted(relations):
             table = tables[relation]
+            if relation in authored:
+                raise PolicyDenied(
+                    f"{relation} is a mart of the tenant's own SQL: row policy "
+                    f"{', '.join(sorted(p.name for p in row))} cannot vouch that its "
+                    f"{', '.join(sorted({p.code_column for p in row}))} rows hold only that "
+                    "member's data",
+                    hint="Query the tables it is built from (they are filtered), or ask an "
+                    "admin to read it.",
+                    relation=relation,
+                    policies=sorted(p.name for p in row),
+                )
             filters = self._filters(
                 principal.tenant, relation, table, tables, allowed, row, applied
             )
             masked, hidden = self._columns(relation, table, classified, col, applied)
             hidden |= rules.hidden_columns(principal, relation, table.column_names)
+            if granted:  # what is derived from a denied column is denied too
+                for column in table.column_names:
+                    sources = upstream.get((relation, column), ())
+                    inherited = any(
+                        c in denied_of(r) for r, c in sources if (r, c) != (relation, column)
+                    )
+                    if inherited and not rules.allowed_column(principal, relation, column):
+                        hidden.add(column)
+                if relation in self.unfilterable and any(
+                    denied_of(r) for r in tables if r.startswith("raw_")
+                ):  # quarantined records are raw records: their text holds denied values
+                    hidden |= {"record", "reason"} & set(table.column_names)
             policy = RelationPolicy(filters, masked, frozenset(hidden))
             if not policy.empty:
                 out[relation] = policy
@@ -332,6 +393,14 @@ class PolicyEngine:
                         self._members.popitem(last=False)
             out[policy.dimension] = out.get(policy.dimension, frozenset()) | members
         return out
+
+
+class _TenantGrants:
+    def __init__(self, engine: PolicyEngine, tenant: str) -> None:
+        self._engine, self._tenant = engine, tenant
+
+    def decide(self, principal: Principal, action: str, resource: Any) -> bool | None:
+        return self._engine.rules(self._tenant).decide(principal, action, resource)
 
 
 def _members_sql(

@@ -250,7 +250,10 @@ class QueryService:
         is authorized here for each relation the query reads, where row and column policies
         will apply too."""
         with self.scope():
-            return self._sql(principal, sql, **options)
+            return self._sql(self._held_to_grants(principal), sql, **options)
+
+    def _held_to_grants(self, principal: Principal) -> Principal:
+        return principal if self.policies is None else self.policies.attach(principal)
 
     def _sql(self, principal: Principal, sql: str, **options: Any) -> QueryResult:
         authorize(principal, "read")
@@ -301,6 +304,7 @@ class QueryService:
         result cache. The admission slot, the pinned versions and the engine session are held
         until the ``with`` ends; the log records the rows and bytes that streamed, and a
         failure mid-stream (the time limit, a cancel) as that failure."""
+        principal = self._held_to_grants(principal)
         authorize(principal, "read")
         tenant = principal.tenant
         if params is not None:
@@ -447,8 +451,9 @@ class QueryService:
         """The engine's plan for ``sql`` on a commit (not logged: it is a look at a past query).
         Planning takes an admission slot and the time limit like any query: a plan can cost as
         much as running one."""
+        principal = self._held_to_grants(principal)
         authorize(principal, "read")
-        with self.admission.slot(principal.tenant):
+        with self.admission.slot(principal.tenant), self.scope():
             res = self._run(principal, sql, query_id="plan", as_of=as_of, explain="plan")
         return "\n".join(str(row[-1]) for row in res.rows())
 
@@ -508,6 +513,8 @@ class QueryService:
                 )
             except QueryFailed as exc:
                 raise _with_column_suggestion(exc, tables, effective) from None
+        if explain is not None and not effective.empty:
+            table = _estimates_withheld(table)
         if key is not None and self.cache is not None:
             self.cache.put(key, CachedResult(table, truncated))
         return QueryResult(
@@ -715,6 +722,23 @@ def _with_column_suggestion(
 
 
 _QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'")
+_ESTIMATE = re.compile(r"~\s*[\d,.]+\s*rows?", re.I)
+
+
+def _estimates_withheld(table: pa.Table) -> pa.Table:
+    """A plan without the engine's row estimates, which come from the statistics of whole
+    files (every member's rows), nor the values it quotes (a filter's members)."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            values = [
+                None if v is None else _QUOTED_VALUE.sub("'…'", _ESTIMATE.sub("~? rows", v))
+                for v in column.to_pylist()
+            ]
+            columns.append(pa.array(values, column.type))
+        else:
+            columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _values_withheld(exc: QueryFailed) -> QueryFailed:

@@ -126,7 +126,8 @@ class AccessStore:
 
     def remove_grant(self, tenant: str, grant_id: int) -> dict[str, Any]:
         with self._sessions.begin() as s:
-            row = s.get(AccessGrantRow, grant_id)
+            # a larger id overflows the database's 64-bit INTEGER: no such grant either way
+            row = s.get(AccessGrantRow, grant_id) if 0 < grant_id < 2**63 else None
             if row is None or row.tenant_id != tenant:
                 raise NotFound(
                     f"no grant {grant_id}", hint="List them with `ledgerhouse grants list`."

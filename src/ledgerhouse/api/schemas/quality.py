@@ -48,8 +48,11 @@ class QualityResultRecord(BaseModel):
     kind: str
     severity: str
     status: str = Field(description="pass, warn, fail, error (could not run) or skipped")
-    failing: int
-    rows_checked: int
+    failing: int | None = Field(
+        description="Failing rows; null when withheld from a caller "
+        "under a row or column policy (a whole-table count)."
+    )
+    rows_checked: int | None
     sample: list[dict[str, Any]] = Field(default_factory=list)
     sample_withheld: bool = Field(
         False,

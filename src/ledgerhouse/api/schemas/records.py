@@ -48,9 +48,11 @@ class BatchRecord(BaseModel):
     batch_id: str
     dataset: str
     status: str = Field(description="committed, rejected, rejected_by_quality or duplicate")
-    rows_received: int = 0
-    rows_accepted: int = Field(default=0, description="Rows stored: 0 when rejected.")
-    rows_quarantined: int = 0
+    rows_received: int | None = Field(
+        default=0, description="Null when withheld from a caller under a row or column policy."
+    )
+    rows_accepted: int | None = Field(default=0, description="Rows stored: 0 when rejected.")
+    rows_quarantined: int | None = 0
     rows_valid: int = Field(
         default=0, description="Rows that passed validation (received - quarantined)."
     )
@@ -73,7 +75,14 @@ class TableRecord(BaseModel):
     description: str
     grain: str
     version: int | None = Field(description="The Delta version the commit pins; null if none.")
-    rows: int
+    rows: int | None = Field(
+        description="Rows at the pinned commit; null when a row policy filters the table for "
+        "the caller (its own count is a query away)."
+    )
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="What the caller's policies do to it: row_filtered, masked, hidden columns.",
+    )
     partition_by: list[str]
     columns: list[Column]
     commit_id: int
