@@ -23,6 +23,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledgerhouse.api.deps import authenticated
 from ledgerhouse.api.errors import error_response
 from ledgerhouse.config import Settings
 from ledgerhouse.errors import BodyTimeout, InvalidRequest, LedgerhouseError, PayloadTooLarge
@@ -91,7 +92,7 @@ class BoundedBodies:
         path = scope["path"]
         try:
             if path.startswith("/v1/"):
-                principal = self.warehouse.authenticate(headers.get("authorization"))
+                principal = await authenticated(self.warehouse, headers.get("authorization"))
                 scope.setdefault("state", {})["principal"] = principal
             if scope["method"] == "POST" and UPLOADS.match(path):
                 receive = body.receive  # the route checks the role, then reads

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledgerhouse.access import Principal, authorize
@@ -13,6 +14,7 @@ from ledgerhouse.api.metrics import Metrics
 from ledgerhouse.media import format_from_content_type
 from ledgerhouse.services import Warehouse
 from ledgerhouse.session import Session
+from ledgerhouse.tenancy.oidc import bearer_jwt
 
 
 def get_warehouse(request: Request) -> Warehouse:
@@ -36,6 +38,17 @@ BEARER = HTTPBearer(
 )
 
 
+async def authenticated(wh: Warehouse, authorization: str | None) -> Principal:
+    """The caller of an Authorization header. An API key is checked here (an in-memory hit
+    and one primary-key read); a single sign-on token off the event loop, as it may need the
+    identity provider's key set fetched (a first token, a key rotation), so one slow provider
+    never stalls the other requests."""
+    if wh.sso is not None and bearer_jwt(authorization) is not None:
+        principal: Principal = await run_in_threadpool(wh.authenticate, authorization)
+        return principal
+    return wh.authenticate(authorization)
+
+
 async def get_principal(
     request: Request,
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
@@ -47,7 +60,9 @@ async def get_principal(
     if isinstance(early, Principal):  # authenticated before its body was read (api/bodies.py)
         principal = early
     else:
-        principal = get_warehouse(request).authenticate(request.headers.get("authorization"))
+        principal = await authenticated(
+            get_warehouse(request), request.headers.get("authorization")
+        )
         request.state.principal = principal  # for the access log line (api/metrics.py)
     limiter = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None and not principal.is_platform_admin:  # docs/tenancy/resources.md
