@@ -309,8 +309,8 @@ class Warehouse:
         """A session that calls the warehouse as ``principal``."""
         if not isinstance(principal, Principal):
             raise TypeError(f"a session needs a Principal, not {type(principal).__name__}")
-        if principal.rules is None and not principal.is_platform_admin:
-            principal = principal.with_rules(self.access.live(principal.tenant))
+        if self.queries.policies is not None:  # its tenant's grants, read live
+            principal = self.queries.policies.attach(principal)
         return Session(self, principal)
 
     def local(

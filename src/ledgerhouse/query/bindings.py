@@ -16,10 +16,12 @@ fact_trade``). Old versions are dropped when newer ones exist and no running que
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ledgerhouse.model.schema import TableDef
@@ -134,10 +136,6 @@ class Bindings:
         set: what a row policy's filter reads (``code IN (SELECT code FROM it)``), so a query
         under a policy of a thousand members plans as fast as one without (an inlined list
         of literals cost DuckDB about 5 ms of planning per 200 members)."""
-        import hashlib
-
-        import pyarrow as pa
-
         digest = hashlib.sha256("\x1f".join(sorted(values)).encode()).hexdigest()[:24]
         key: Key = (tenant, f"__members_{digest}", None)
         with self._lock:

@@ -20,6 +20,10 @@ class Catalog:
 
     def tables(self, principal: Principal, *, as_of: AsOf = None) -> list[dict[str, Any]]:
         """Every queryable table with its layer, description, pinned version and row count."""
+        with self.queries.scope():  # the tenant's rules and relations, read once for all
+            return self._tables(principal, as_of)
+
+    def _tables(self, principal: Principal, as_of: AsOf) -> list[dict[str, Any]]:
         authorize(principal, "read")
         tenant = principal.tenant
         commit = self.queries.resolve_commit(tenant, as_of)
@@ -47,7 +51,7 @@ class Catalog:
                         {"name": n, "type": str(t)} for n, t in table.columns if n not in hidden
                     ],
                     "commit_id": commit.id,
-                    "policy": _policy_of(policy) if policy is not None else None,
+                    "policy": policy.summary() if policy is not None else None,
                 }
             )
         return out
@@ -107,11 +111,3 @@ class Catalog:
         if entry.get("error"):
             entry["error"] = scrub_paths(entry["error"], self.root)
         return entry
-
-
-def _policy_of(policy: Any) -> dict[str, Any]:
-    return {
-        "row_filtered": bool(policy.filters),
-        "masked": sorted(c for c, _ in policy.masked),
-        "hidden": sorted(policy.hidden),
-    }

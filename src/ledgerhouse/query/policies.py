@@ -47,6 +47,14 @@ class RelationPolicy:
     def empty(self) -> bool:
         return not (self.filters or self.masked or self.hidden)
 
+    def summary(self) -> dict[str, Any]:
+        """What the policy does to the relation (the catalog shows it)."""
+        return {
+            "row_filtered": bool(self.filters),
+            "masked": sorted(c for c, _ in self.masked),
+            "hidden": sorted(self.hidden),
+        }
+
 
 @dataclass(frozen=True)
 class Effective:
@@ -218,8 +226,9 @@ class PolicyEngine:
         )
 
     def attach(self, principal: Principal) -> Principal:
-        """``principal`` deciding by its tenant's grants: a caller that did not come through
-        ``Warehouse.session`` (which attaches them) is still held to a deny."""
+        """``principal`` deciding by its tenant's grants, read at their current generation on
+        each decision (``Warehouse.session`` attaches them; the query service too, so a
+        caller that did not come through a session is still held to a deny)."""
         if principal.rules is not None or principal.is_platform_admin:
             return principal
         return principal.with_rules(_TenantGrants(self, principal.tenant))
@@ -429,6 +438,12 @@ def fragment(
     name = _quote(bound)
     if policy is None or policy.empty:
         return name
+    where = " AND ".join(
+        _allowed(column, members, members_table) for column, members in policy.filters
+    )
+    where = f" WHERE {where}" if where else ""
+    if not policy.masked and not policy.hidden:
+        return f"(SELECT * FROM {name}{where})"  # rows only: every column as it is
     masked = dict(policy.masked)
     types = dict(table.columns)
     columns = []
@@ -450,19 +465,18 @@ def fragment(
         else:  # null, or a redacted non-text value: a NULL of the column's own type
             columns.append(f"CASE WHEN false THEN {q} END AS {q}")
 
-    def allowed(column: str, members: frozenset[str]) -> str:
-        if not members:
-            return "false"
-        if members_table is not None:
-            return f"{_quote(column)} IN (SELECT code FROM {_quote(members_table(members))})"
-        return f"{_quote(column)} IN ({', '.join(_literal(v) for v in sorted(members))})"
+    select = ", ".join(columns) if columns else 'NULL AS "(no readable column)"'
+    return f"(SELECT {select} FROM {name}{where})"
 
-    where = " AND ".join(allowed(column, members) for column, members in policy.filters)
-    if not policy.masked and not policy.hidden:
-        select = "*"  # rows only: every column as it is
-    else:
-        select = ", ".join(columns) if columns else 'NULL AS "(no readable column)"'
-    return f"(SELECT {select} FROM {name}{' WHERE ' + where if where else ''})"
+
+def _allowed(
+    column: str, members: frozenset[str], members_table: Callable[[frozenset[str]], str] | None
+) -> str:
+    if not members:
+        return "false"
+    if members_table is not None:
+        return f"{_quote(column)} IN (SELECT code FROM {_quote(members_table(members))})"
+    return f"{_quote(column)} IN ({', '.join(_literal(v) for v in sorted(members))})"
 
 
 def _quote(name: str) -> str:

@@ -66,7 +66,8 @@ class CubeService:
                 return None
             return self.queries.rows_at(tenant, commit, relation)
 
-        return self.layer_of(tenant).describe(rows_of)
+        with self.queries.scope():  # the tenant's rules, read once for every rollup
+            return self.layer_of(tenant).describe(rows_of)
 
     def cube(
         self,

@@ -15,7 +15,6 @@ from typing import Any
 from ledgerhouse.access import ROLES, Principal, Resource, authorize
 from ledgerhouse.access.grants import GRANT_KINDS, Grant, TenantRules, check_grant
 from ledgerhouse.access.policies import (
-    POLICY_DIMENSIONS,
     ColumnPolicy,
     RowPolicy,
     check_policy_name,
@@ -27,17 +26,6 @@ from ledgerhouse.storage.metadata import MetadataStore
 
 #: check_predicate(dimension relation, predicate) -> (normalized text, attribute names)
 PredicateCheck = Callable[[str, str], tuple[str, tuple[str, ...]]]
-
-
-class LiveRules:
-    """The ``Principal.rules`` of a session: each decision reads the tenant's current rules."""
-
-    def __init__(self, service: AccessService, tenant: str) -> None:
-        self._service = service
-        self._tenant = tenant
-
-    def decide(self, principal: Principal, action: str, resource: Any) -> bool | None:
-        return self._service.rules(self._tenant).decide(principal, action, resource)
 
 
 class AccessService:
@@ -78,9 +66,6 @@ class AccessService:
                 self._rules.clear()
             self._rules[tenant] = rules
         return rules
-
-    def live(self, tenant: str) -> LiveRules:
-        return LiveRules(self, tenant)
 
     def role_names(self, tenant: str) -> frozenset[str]:
         return self.rules(tenant).role_names
@@ -293,7 +278,6 @@ _SPEC_FIELDS = {
     "row": ("dimension", "predicate", "roles", "users", "description"),
     "column": ("classification", "action", "mask", "roles", "users", "description"),
 }
-_ = POLICY_DIMENSIONS  # re-exported for the adapters' help texts
 
 
 def _grant(row: dict[str, Any]) -> Grant:
