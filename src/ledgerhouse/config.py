@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -248,6 +248,24 @@ class Settings(BaseSettings):
         description="Days a deleted tenant is kept (exported, refused, resumable) before "
         "`ledgerhouse tenants purge` may remove it (docs/tenancy/lifecycle.md).",
     )
+    rollup_advisor: Literal["off", "auto"] = Field(
+        default="off",
+        description="auto: apply the rollup advisor's proposals for a tenant after "
+        "`rollup_advisor_every` of its cube queries the star answered "
+        "(docs/tenancy/rollups.md); off: only `ledgerhouse optimize advise --apply`.",
+    )
+    rollup_advisor_every: int = Field(
+        default=20, ge=1, le=1_000_000,
+        description="Cube queries answered by the star between two automatic advisor runs.",
+    )  # fmt: skip
+    rollup_advisor_min_queries: int = Field(
+        default=5, ge=1, le=1_000_000,
+        description="Queries a proposal must answer to be applied automatically.",
+    )  # fmt: skip
+    rollup_advisor_max_ratio: float = Field(
+        default=0.1, gt=0, le=1,
+        description="Largest rollup (its rows / the fact's rows) applied automatically.",
+    )  # fmt: skip
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, gt=0, lt=65536, description="Port `serve` listens on.")
     log_level: str = Field(default="INFO", description="Logging level.")

@@ -130,13 +130,15 @@ class Warehouse:
         # (docs/governance/metadata.md, docs/governance/catalog.md)
         self.metadata, self.catalog_index = _metadata_and_catalog(self, (*MARTS, *rollups))
         # each tenant's own extensions, cubes and marts (docs/tenancy/schemas.md)
-        self.schemas = _tenant_schemas(self)
+        self.schemas, self.tenant_layer = _tenant_schemas(self)
         # the governance report of a period, from the stores above (docs/governance/report.md)
         self.governance_reports = _governance_reports(self)
         # per-tenant limits, quotas and usage metering (docs/tenancy/resources.md)
         self.resources, self.usage = _resources(self)
         # roles, grants, row and column policies on every read (docs/tenancy/access.md)
         self.access = _access_control(self, rollups)
+        # rollups proposed from each tenant's query log, applied on request or automatically
+        self.advisor = _rollup_advisor(self)
         # single sign-on tokens, when configured; nothing is read until one arrives
         self.sso = build_verifier(settings, self.meta)
 
@@ -406,8 +408,10 @@ def _lineage_service(wh: Warehouse, derived: Iterable[Any]) -> Any:
             # a tenant's SQL is no {months} template: its braces are literal
             sql = [dataclasses.replace(m, sql=m.sql.replace("{", "{{").replace("}", "}}"))
                    for m in wh.schemas.marts(tenant)]  # fmt: skip
+            rollups = wh.tenant_layer(tenant)  # the tenant's own rollups, by month
             held = (schema.generation, build_graph(
-                (*wh.all_tables, *schema.tables.values()), (*marts, *sql),
+                (*wh.all_tables, *schema.tables.values(), *rollups.tables.values()),
+                (*marts, *rollups.marts, *sql),
                 [*declared_transforms(), *(d.lineage() for d in loads if d is not None)],
                 wh.cube_service.layer_of(tenant).lineage_specs(),
             ))  # fmt: skip
@@ -496,6 +500,7 @@ def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
 
     from ledgerhouse.access.policies import POLICY_DIMENSIONS
     from ledgerhouse.query.policies import PolicyEngine, check_predicate
+    from ledgerhouse.semantic import tenant_rollups
     from ledgerhouse.tenancy.access_admin import AccessService
 
     Labels = frozenset[str]
@@ -512,13 +517,10 @@ def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
     code_columns: dict[str, dict[str, str]] = {}
     rollup_relations = {m.table.relation for m in rollups}
     for cube in wh.semantic.cubes.values():
-        for name, spec in cube.rollups.items():
+        for name in cube.rollups:
             relation = cube.rollup_relation(name)
-            for dim in spec.dimensions if relation in rollup_relations else ():
-                sql = cube.dimensions[dim].sql.strip()
-                column = sql.removeprefix("fact.")
-                if sql.startswith("fact.") and column in codes:
-                    code_columns.setdefault(relation, {})[column] = dim
+            if relation in rollup_relations:  # filtered by these columns only
+                code_columns[relation] = tenant_rollups.code_columns(cube, name, codes)
 
     Ref = tuple[str, str]
 
@@ -603,11 +605,52 @@ def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
         code_columns,
         upstream_of=upstream,
         # a tenant's own marts: SQL its admin wrote (docs/tenancy/schemas.md)
-        authored_of=lambda tenant: wh.queries.tenant_derived(tenant).keys(),
+        authored_of=lambda tenant: wh.schemas.derived_from(tenant).keys(),
+        tenant_code_columns=lambda tenant: wh.tenant_layer(tenant).code_columns,
     )
     wh.queries.mask_secret = lambda tenant: secret() + tenant
     wh.keys.check_roles = service.check_roles
     return service
+
+
+def _rollup_advisor(wh: Warehouse) -> Any:
+    """The rollup advisor over each tenant's query log (semantic/advisor.py): the rollups it
+    proposes are sized on the tenant's latest commit (unrestricted: what the rollup would
+    hold) and applied as the tenant's own rollups; with ``rollup_advisor = "auto"`` it runs
+    by itself, as the tenant's ``rollup-advisor`` admin (audited as such)."""
+    from datetime import UTC, datetime, timedelta
+
+    from ledgerhouse.access.policies import POLICY_DIMENSIONS
+    from ledgerhouse.semantic.advisor import AdvisorPorts, AutoAdvisor, Proposal, RollupAdvisor
+
+    def cube_log(tenant: str, days: float) -> list[dict[str, Any]]:
+        wh.query_log.flush()
+        since = datetime.now(UTC) - timedelta(days=days)
+        return wh.meta.query_store.cube_requests(tenant, since)
+
+    def relation_rows(tenant: str, relation: str) -> int:
+        return wh.queries.rows_at(tenant, wh.queries.resolve_commit(tenant), relation)
+
+    def policed(tenant: str) -> set[str]:
+        rules = wh.access.rules(tenant)
+        return {POLICY_DIMENSIONS[p.dimension] for p in rules.row_policies}
+
+    advisor = RollupAdvisor(
+        AdvisorPorts(wh.cube_service.layer_of, cube_log, wh.marts.count, relation_rows, policed)
+    )
+    s = wh.settings
+    if s.rollup_advisor == "auto":
+
+        def apply(tenant: str, proposal: Proposal) -> None:
+            system = Principal(tenant=tenant, user="rollup-advisor", roles=("admin",))
+            wh.schemas.add_rollup(system, proposal.spec())
+
+        auto = AutoAdvisor(
+            advisor, apply, every=s.rollup_advisor_every,
+            min_queries=s.rollup_advisor_min_queries, max_ratio=s.rollup_advisor_max_ratio,
+        )  # fmt: skip
+        wh.query_log.listeners.append(auto.on_query)
+    return advisor
 
 
 def _tenant_lifecycle(wh: Warehouse) -> TenantService:
@@ -723,16 +766,19 @@ def _resources(wh: Warehouse) -> tuple[Any, Any]:
     return service, meter
 
 
-def _tenant_schemas(wh: Warehouse) -> Any:
+def _tenant_schemas(wh: Warehouse) -> tuple[Any, Callable[[str], Any]]:
     """The tenants' own schemas: their relations join the query path, the commit writer's
     recovery, the mart refresher, the catalog and the metadata; their extensions are datasets
     of ingestion; their cubes join a per-tenant semantic layer (cached by schema generation)."""
+    import dataclasses
+
     import pyarrow as pa
 
     from ledgerhouse.errors import ConfigError
     from ledgerhouse.ingest.extensions import extension_dataset
     from ledgerhouse.query.guard import check_query
     from ledgerhouse.semantic import load_cube
+    from ledgerhouse.semantic.tenant_rollups import TenantLayer, build_tenant_layer
     from ledgerhouse.tenancy.errors import InvalidSchemaObject
     from ledgerhouse.tenancy.schemas import SchemaPorts, SchemaService
 
@@ -742,11 +788,6 @@ def _tenant_schemas(wh: Warehouse) -> Any:
             SemanticLayer({cube.name: cube}, relations)  # the tables and measures checked
         except ConfigError as exc:
             raise InvalidSchemaObject(exc.message, hint=exc.hint) from None
-        if cube.rollups:
-            raise InvalidSchemaObject(
-                f"cube {cube.name!r} declares rollups: a tenant's cube has none yet",
-                hint="Remove its rollups; its queries read the star.",
-            )
         return cube.name, frozenset({cube.fact, *(j.table for j in cube.joins.values())})
 
     def probe_mart(principal: Principal, sql: str) -> tuple[pa.Schema, frozenset[str]]:
@@ -763,35 +804,58 @@ def _tenant_schemas(wh: Warehouse) -> Any:
     def schema(tenant: str) -> Any:  # one read of the tenant's schema per query call
         return wh.queries.memo(("schema", tenant), lambda: service.schema(tenant))
 
-    wh.queries.tenant_relations = lambda tenant: schema(tenant).tables
-    # a tenant mart reads its sources
-    wh.queries.tenant_derived = lambda tenant: {
-        m.relation: m.reads for m in schema(tenant).marts.values()
-    }
-    wh.writer.tables_of = lambda tenant: service.relations(tenant).values()
-    wh.marts.marts_of = service.marts
-    wh.metadata.tenant_relations = service.relations
     # the tenant's quality checks may check its own tables (docs/governance/quality.md)
     wh.quality.catalog.tenant_tables = service.relations
     wh.quality.catalog.tenant_guard = lambda tenant, sql: (
         check_query(sql, wh.queries.known_of(tenant)).relations
     )
-    layers: dict[str, tuple[int, SemanticLayer]] = {}
+    layers: dict[str, tuple[int, TenantLayer]] = {}
 
-    def layer_of(tenant: str) -> SemanticLayer:
+    def own_layer(tenant: str) -> TenantLayer:
         schema = service.schema(tenant)
-        if not schema.cubes:
-            return wh.semantic  # the shared cubes only
+        if not schema.cubes and not schema.rollups:
+            return shared  # the shared cubes only
         held = layers.get(tenant)
         if held is None or held[0] != schema.generation:
-            cubes = {name: load_cube(name, c.text) for name, c in schema.cubes.items()}
-            relations = wh.queries.relations_of(tenant)
-            held = (schema.generation, wh.semantic.with_cubes(cubes, relations))
+            texts = {name: c.text for name, c in schema.cubes.items()}
+            held = (schema.generation, tenant_layer(schema.tables, texts, schema.rollups))
             layers[tenant] = held
         return held[1]
 
-    wh.cube_service.layer_of = layer_of
-    wh.metadata.cubes = lambda tenant: layer_of(tenant).describe()
+    def plan_rollups(tenant: str, texts: Any, rollups: Any) -> dict[str, Any]:
+        try:
+            made = tenant_layer(service.schema(tenant).tables, texts, rollups)
+        except ConfigError as exc:
+            raise InvalidSchemaObject(exc.message, hint=exc.hint) from None
+        return {m.table.relation: (m.table, made.reads[m.table.relation]) for m in made.marts}
+
+    def tenant_layer(tables: Any, texts: Any, rollups: Any) -> TenantLayer:
+        """The shared cubes, the tenant's own, and the tenant's rollups attached to either;
+        its rollups as marts, with what a row policy filters them by."""
+        return build_tenant_layer(wh.semantic, wh.relations, tables, texts, rollups)
+
+    shared = TenantLayer(wh.semantic, (), {}, {})
+    service.ports = dataclasses.replace(service.ports, plan_rollups=plan_rollups)
+    wh.cube_service.layer_of = lambda tenant: own_layer(tenant).layer
+    wh.queries.tenant_relations = lambda tenant: {
+        **schema(tenant).tables,
+        **own_layer(tenant).tables,
+    }
+    # a tenant mart or rollup reads its sources
+    wh.queries.tenant_derived = lambda tenant: {
+        **{m.relation: m.reads for m in schema(tenant).marts.values()},
+        **own_layer(tenant).reads,
+    }
+    wh.writer.tables_of = lambda tenant: (
+        *service.relations(tenant).values(),
+        *own_layer(tenant).tables.values(),
+    )
+    wh.marts.marts_of = lambda tenant: (*own_layer(tenant).marts, *service.marts(tenant))
+    wh.metadata.tenant_relations = lambda tenant: {
+        **service.relations(tenant),
+        **own_layer(tenant).tables,
+    }
+    wh.metadata.cubes = lambda tenant: own_layer(tenant).layer.describe()
     datasets: dict[tuple[str, str], tuple[int, Any]] = {}
 
     def extension_of(tenant: str, dataset: str) -> Any:
@@ -820,4 +884,4 @@ def _tenant_schemas(wh: Warehouse) -> Any:
         return held[1]
 
     wh.ingestor.extension_of = extension_of
-    return service
+    return service, own_layer

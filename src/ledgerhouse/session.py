@@ -295,6 +295,42 @@ class Session:
         """Drop the tenant's extension, cube or mart ``name``."""
         return self.warehouse.schemas.drop(self.principal, kind, name)
 
+    def advise_rollups(
+        self,
+        *,
+        days: float = 30.0,
+        min_queries: int = 2,
+        limit: int = 10,
+        apply: bool = False,
+        names: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The rollups the advisor proposes from the tenant's cube queries the star answered
+        in the last ``days`` (admins: ``manage_schema``), each with its measured cost and
+        size; ``apply`` adds them (or those of ``names``) as the tenant's own rollups."""
+        from ledgerhouse.access import Resource, authorize
+
+        authorize(self.principal, "manage_schema", Resource(self.principal.tenant, "schema"))
+        proposals = self.warehouse.advisor.advise(
+            self.principal.tenant, days=days, min_queries=min_queries, limit=limit
+        )
+        unknown = sorted(set(names or ()) - {p.name for p in proposals})
+        if unknown:
+            from ledgerhouse.errors import NotFound
+
+            raise NotFound(
+                f"no proposal named {', '.join(unknown)}",
+                hint="List the proposals with `ledgerhouse optimize advise` (they follow the "
+                "query log: a proposal a rollup now answers is gone).",
+            )
+        out = []
+        for p in proposals:
+            item = {**p.to_dict(), "applied": None}
+            if apply and (names is None or p.name in names):
+                added = self.warehouse.schemas.add_rollup(self.principal, p.spec())
+                item["applied"] = added["relation"]
+            out.append(item)
+        return out
+
     # -- data quality (docs/governance/quality.md) --------------------------------------------
     def quality_checks(self) -> list[dict[str, Any]]:
         """Every quality check of the tenant: built-in, beside the cubes, and its own."""

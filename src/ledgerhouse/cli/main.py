@@ -38,7 +38,7 @@ from ledgerhouse.cli.openlineage import register as register_openlineage
 from ledgerhouse.cli.output import reason_counts, refused_rows
 from ledgerhouse.cli.quality import quality_app
 from ledgerhouse.cli.resources import register as register_resources
-from ledgerhouse.cli.schema import schema_app
+from ledgerhouse.cli.schema import optimize_app, schema_app
 from ledgerhouse.cli.tenants import tenants_app
 from ledgerhouse.cli.upgrade import upgrade
 
@@ -187,6 +187,7 @@ app.add_typer(glossary_app, name="glossary")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(quality_app, name="quality")
 app.add_typer(schema_app, name="schema")  # docs/tenancy/schemas.md
+app.add_typer(optimize_app, name="optimize")  # docs/tenancy/rollups.md
 app.add_typer(governance_app, name="governance")
 app.add_typer(tenants_app, name="tenants")  # platform admin (docs/tenancy/lifecycle.md)
 register_lineage(app)  # lineage, explain-cell

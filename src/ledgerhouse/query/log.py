@@ -162,15 +162,15 @@ class QueryLog:
         self._thread.start()
 
     def record(self, entry: dict[str, Any]) -> None:
+        try:  # queued first: a listener that flushes the log (the rollup advisor) sees it
+            self._queue.put_nowait(entry)
+        except queue.Full:  # never block a query on the log; say so instead
+            log.warning("query log queue full: dropped entry %s", entry.get("id"))
         for listener in self.listeners:
             try:
                 listener(entry)
             except Exception:  # metering never fails a query
                 log.exception("a query log listener failed")
-        try:
-            self._queue.put_nowait(entry)
-        except queue.Full:  # never block a query on the log; say so instead
-            log.warning("query log queue full: dropped entry %s", entry.get("id"))
 
     def flush(self) -> None:
         self._queue.join()

@@ -78,7 +78,8 @@ class MartRefresher:
     def __init__(self, queries: QueryService, marts: tuple[MartDef, ...] = MARTS) -> None:
         self.queries = queries
         self.marts = marts
-        #: a tenant's own marts, rebuilt whole after the shared ones (docs/tenancy/schemas.md)
+        #: a tenant's own rollups (by month, as the shared ones) and SQL marts (rebuilt whole
+        #: after them) (docs/tenancy/schemas.md)
         self.marts_of: Callable[[str], tuple[MartDef, ...]] = lambda _tenant: ()
 
     @contextmanager
@@ -131,7 +132,10 @@ class MartRefresher:
         A mart ``before`` does not know (new in this commit) is built from every month.
         A commit listener (``storage/commits.py``): registered once in the composition root."""
         written: dict[str, int] = {}
-        for mart in self.marts:
+        own = self.marts_of(tenant)
+        # a tenant's rollups are partitioned by month like the shared marts; its SQL marts not
+        partitioned = (*self.marts, *(m for m in own if m.table.partition_by))
+        for mart in partitioned:
             months: set[str] = set()
             rebuild_all = mart.table.relation not in before or any(
                 self.dimension_rewritten(tenant, d, before.get(d), after.get(d))
@@ -153,7 +157,7 @@ class MartRefresher:
             written[mart.table.relation] = self.queries.store.overwrite(
                 tenant, mart.table, rows, predicate=f"{part} IN ({quoted})"
             )
-        for mart in self.marts_of(tenant):  # unpartitioned: rebuilt whole when a read changed
+        for mart in (m for m in own if not m.table.partition_by):  # rebuilt whole on change
             now = {**after, **written}  # the shared marts refreshed above included
             reads = (*mart.sources, *mart.dimensions)
             if mart.table.relation in before and all(before.get(r) == now.get(r) for r in reads):
@@ -162,11 +166,21 @@ class MartRefresher:
             written[mart.table.relation] = self.queries.store.overwrite(tenant, mart.table, rows)
         return written
 
+    def count(self, tenant: str, sql: str) -> int:
+        """The first value of Ledgerhouse's own query ``sql`` (a count) on the tenant's latest
+        commit, unrestricted (what a derived table would hold: the rollup advisor's sizes)."""
+        versions = self.queries.resolve_commit(tenant).table_versions
+        table = self._run(tenant, sql, dict(versions), "counting")
+        return int(table.column(0)[0].as_py() or 0) if table.num_rows else 0
+
     def _compute(
         self, tenant: str, mart: MartDef, months: list[str], versions: dict[str, int]
     ) -> pa.Table:
         quoted = ", ".join("'" + m.replace("'", "''") + "'" for m in months)
         sql = mart.sql.format(months=quoted) if mart.table.partition_by else mart.sql
+        return self._run(tenant, sql, versions, f"refreshing {mart.table.relation}")
+
+    def _run(self, tenant: str, sql: str, versions: dict[str, int], what: str) -> pa.Table:
         checked = check_query(sql, self.queries.known_of(tenant))
         engine = self.queries.engines.get(tenant)
         relations = self.queries.relations_of(tenant)
@@ -178,4 +192,4 @@ class MartRefresher:
             try:
                 return session.execute(to_dialect(checked.sql, engine.dialect)).table
             except QueryFailed as exc:  # Ledgerhouse's own SQL: a bug, not the caller's (a 500)
-                raise RuntimeError(f"refreshing {mart.table.relation} failed: {exc}") from exc
+                raise RuntimeError(f"{what} failed: {exc}") from exc

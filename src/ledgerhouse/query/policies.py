@@ -195,6 +195,7 @@ class PolicyEngine:
         upstream_of: Callable[[str], Mapping[tuple[str, str], Collection[tuple[str, str]]]]
         | None = None,
         authored_of: Callable[[str], Collection[str]] | None = None,
+        tenant_code_columns: Callable[[str], Mapping[str, Mapping[str, str]]] | None = None,
     ) -> None:
         self.rules_of = rules_of
         self.classified_of = classified_of
@@ -210,6 +211,8 @@ class PolicyEngine:
         #: the relations a tenant's admin wrote the SQL of (its own marts): their code column
         #: may hold any aggregate, so a row policy cannot be trusted to filter them: refused
         self.authored_of = authored_of or (lambda _tenant: ())
+        #: a tenant's own rollups -> {code: column}, as ``code_columns``
+        self.tenant_code_columns = tenant_code_columns or (lambda _tenant: {})
         self._members: OrderedDict[tuple[Any, ...], frozenset[str]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -311,7 +314,7 @@ class PolicyEngine:
         for dimension, members in sorted(allowed.items()):
             code = POLICY_DIMENSIONS[dimension]
             names = [p.name for p in row if p.dimension == dimension]
-            column = self._code_column(relation, table, code)
+            column = self._code_column(tenant, relation, table, code)
             if column is not None:
                 filters.append((column, members))
                 applied.update(names)
@@ -328,7 +331,9 @@ class PolicyEngine:
                 (
                     s
                     for s in self.read_set([relation], tenant)
-                    if s != relation and s in tables and self._code_column(s, tables[s], code)
+                    if s != relation
+                    and s in tables
+                    and self._code_column(tenant, s, tables[s], code)
                 ),
                 key=lambda s: (s.startswith("dim_"), s),  # a fact first: what to query instead
             )
@@ -343,10 +348,13 @@ class PolicyEngine:
                 )
         return tuple(filters)
 
-    def _code_column(self, relation: str, table: TableDef, code: str) -> str | None:
-        mapped = self.code_columns.get(relation, {}).get(code)
-        if mapped is not None:
-            return mapped
+    def _code_column(self, tenant: str, relation: str, table: TableDef, code: str) -> str | None:
+        """The column of ``relation`` holding ``code``. A rollup is filtered by the column its
+        cube declares as the fact's code only (a rollup's column is a cube member's name,
+        which need not hold what it is called)."""
+        for mapping in (self.code_columns, self.tenant_code_columns(tenant)):
+            if relation in mapping:
+                return mapping[relation].get(code)
         return code if code in table.column_names else None
 
     def _columns(

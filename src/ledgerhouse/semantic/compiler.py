@@ -234,7 +234,7 @@ def why_not(r: Resolved, rollup: Rollup) -> str | None:
             return f"not by {r.time_dimension}"
         if r.granularity is not None and r.granularity not in COARSER[rollup.granularity]:
             return f"{rollup.granularity} grain cannot make {r.granularity}"
-        if r.date_range is not None and not _aligned(r.date_range, rollup.granularity):
+        if r.date_range is not None and not aligned(r.date_range, rollup.granularity):
             return f"date range not aligned to whole {rollup.granularity}s"
     exact = set(r.dimensions) == set(rollup.dimensions) and (
         r.granularity == rollup.granularity
@@ -248,7 +248,7 @@ def why_not(r: Resolved, rollup: Rollup) -> str | None:
     return None
 
 
-def _aligned(rng: tuple[date, date], grain: str) -> bool:
+def aligned(rng: tuple[date, date], grain: str) -> bool:
     if grain == "day":
         return True
     first, last = rng

@@ -154,6 +154,29 @@ class QueryLogStore:
         with self._sessions.begin() as s:
             return [_query_dict(r) for r in s.scalars(q.order_by(order).limit(limit))]
 
+    def cube_requests(
+        self, tenant: str, since: datetime, *, limit: int = 20_000
+    ) -> list[dict[str, Any]]:
+        """The tenant's answered cube requests since ``since``, newest first: request, route
+        (raw, cache or rollup:<name>), duration, user (what the rollup advisor reads)."""
+        cols = (QueryLogRow.request, QueryLogRow.route, QueryLogRow.duration_ms,
+                QueryLogRow.user, QueryLogRow.status)  # fmt: skip
+        q = (
+            select(*cols)
+            .where(QueryLogRow.tenant_id == tenant, QueryLogRow.started_at >= since)
+            .where(QueryLogRow.status == "ok")
+            .where(QueryLogRow.route.in_(("raw", "cache")) | QueryLogRow.route.like("rollup:%"))
+            .order_by(QueryLogRow.started_at.desc())
+            .limit(limit)
+        )
+        with self._sessions.begin() as s:
+            rows = s.execute(q).all()
+        return [
+            {"request": r[0], "route": r[1], "duration_ms": r[2], "user": r[3], "status": r[4]}
+            for r in rows
+            if isinstance(r[0], dict) and r[0].get("kind") == "cube"
+        ]
+
     def query_entry(self, tenant: str, query_id: str) -> dict[str, Any]:
         with self._sessions.begin() as s:
             row = s.get(QueryLogRow, query_id)

@@ -28,7 +28,7 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
 #: a table a later release adds cannot be shadowed by a tenant's.
 EXTENSION_PREFIX = "ext_"
 MART_PREFIX = "tmart_"
-KINDS = ("extension", "cube", "mart")
+KINDS = ("extension", "cube", "mart", "rollup")
 ATTRIBUTE_TYPES = ("string", "integer", "number", "decimal(p,s)", "date", "boolean")
 #: Columns every extension has; an attribute may not take their names.
 RESERVED = frozenset({"valid_from", "valid_to", "is_current", "batch_id", "loaded_at",
@@ -174,6 +174,19 @@ class TenantCube:
 
 
 @dataclass(frozen=True)
+class TenantRollup:
+    """A tenant's own rollup of a cube (a shared cube or its own): a pre-aggregation kept for
+    this tenant only, declared by its admin or applied from the rollup advisor."""
+
+    name: str
+    cube: str
+    spec: dict[str, Any]  # dimensions, measures, time_dimension, granularity, segments, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rollup": self.name, "cube": self.cube, **self.spec}
+
+
+@dataclass(frozen=True)
 class TenantSchema:
     """One generation of a tenant's schema, as this process holds it."""
 
@@ -181,15 +194,18 @@ class TenantSchema:
     extensions: dict[str, Extension] = field(default_factory=dict)
     cubes: dict[str, TenantCube] = field(default_factory=dict)
     marts: dict[str, TenantMart] = field(default_factory=dict)
+    rollups: dict[str, TenantRollup] = field(default_factory=dict)
     #: (kind, name) of objects dropped: their names stay taken (their data is kept)
     dropped: frozenset[tuple[str, str]] = frozenset()
     records: tuple[dict[str, Any], ...] = ()
 
     def of_kind(self, kind: str) -> Mapping[str, Any]:
         """The active objects of one kind, by name."""
-        if kind == "extension":
-            return self.extensions
-        return self.cubes if kind == "cube" else self.marts
+        kinds: dict[str, Mapping[str, Any]] = {
+            "extension": self.extensions, "cube": self.cubes, "mart": self.marts,
+            "rollup": self.rollups,
+        }  # fmt: skip
+        return kinds[kind]
 
     @cached_property
     def tables(self) -> dict[str, TableDef]:
@@ -332,11 +348,44 @@ def parse_mart(data: dict[str, Any]) -> tuple[str, str, str]:
     return name, sql.strip().rstrip(";"), description
 
 
+#: The fields of a rollup declaration besides its name and cube (docs/cubes.md, rollups).
+ROLLUP_FIELDS = ("dimensions", "measures", "time_dimension", "granularity", "segments",
+                 "description")  # fmt: skip
+
+
+def parse_rollup(data: dict[str, Any]) -> TenantRollup:
+    """A rollup from its declaration (``rollup: <name>``, ``cube: <cube>``, then the fields of
+    a cube's rollup); the semantic checks (members, measures) come when it is added."""
+    unknown = sorted(set(data) - {"rollup", "cube", *ROLLUP_FIELDS})
+    if unknown:
+        raise InvalidSchemaObject(
+            f"unknown fields {unknown} in the rollup",
+            hint=f"Fields: rollup, cube, {', '.join(ROLLUP_FIELDS)}. {DOC_HINT}",
+        )
+    name = _name(data.get("rollup"), "rollup")
+    cube = data.get("cube")
+    if not isinstance(cube, str) or not _NAME.fullmatch(cube):
+        raise InvalidSchemaObject(
+            f"rollup {name!r} needs the cube it pre-aggregates (cube: <name>)",
+            hint="List the cubes with `ledgerhouse cubes`.",
+            rollup=name,
+        )
+    spec = {k: data[k] for k in ROLLUP_FIELDS if data.get(k) is not None}
+    if not spec.get("measures"):
+        raise InvalidSchemaObject(
+            f"rollup {name!r} names no measures",
+            hint="Give measures: [...] (the cube's measures it keeps), and dimensions: [...].",
+            rollup=name,
+        )
+    return TenantRollup(name, cube, spec)
+
+
 def build_schema(generation: int, records: list[dict[str, Any]]) -> TenantSchema:
     """The in-memory schema of stored declarations (already validated when added)."""
     extensions: dict[str, Extension] = {}
     cubes: dict[str, TenantCube] = {}
     marts: dict[str, TenantMart] = {}
+    rollups: dict[str, TenantRollup] = {}
     dropped: set[tuple[str, str]] = set()
     for rec in sorted(records, key=lambda r: r["created_at"]):
         kind, name, spec = rec["kind"], rec["name"], rec["spec"]
@@ -352,4 +401,8 @@ def build_schema(generation: int, records: list[dict[str, Any]]) -> TenantSchema
             schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(spec["schema"])))
             marts[name] = TenantMart(name, spec["sql"], schema, tuple(spec["reads"]),
                                      spec.get("description", ""))  # fmt: skip
-    return TenantSchema(generation, extensions, cubes, marts, frozenset(dropped), tuple(records))
+        elif kind == "rollup":
+            declared = {k: v for k, v in spec.items() if k in ROLLUP_FIELDS}
+            rollups[name] = TenantRollup(name, spec["cube"], declared)
+    return TenantSchema(generation, extensions, cubes, marts, rollups, frozenset(dropped),
+                        tuple(records))  # fmt: skip

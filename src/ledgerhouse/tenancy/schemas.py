@@ -9,7 +9,11 @@ Each tenant may declare (``manage_schema``: its admins):
   as the dataset of the same name through ingestion (``ingest/extensions.py``);
 - a **cube** in the format of docs/cubes.md, over the shared tables and its own;
 - a **mart**: a SELECT over the relations it may read, materialized as ``tmart_<name>`` and
-  rebuilt in the same commit as any change of what it reads (``query/marts.py``).
+  rebuilt in the same commit as any change of what it reads (``query/marts.py``);
+- a **rollup** of a cube (a shared cube or its own; its own cubes may also declare
+  ``rollups:``): a pre-aggregation kept for this tenant only, month-partitioned and refreshed
+  in the commit of the facts like the shared rollups, used by this tenant's cube queries only
+  (the rollup advisor, ``semantic/advisor.py``, proposes them from the tenant's query log).
 
 The declarations live in the metadata store (``storage/schemas.py``); this service validates
 them, keeps each tenant's tables in memory by its schema generation (one primary-key read per
@@ -47,12 +51,15 @@ from ledgerhouse.tenancy.schema_declarations import (
     KINDS,
     MART_PREFIX,
     MAX_OBJECTS,
+    ROLLUP_FIELDS,
     TenantMart,
+    TenantRollup,
     TenantSchema,
     build_schema,
     parse_extension,
     parse_mapping,
     parse_mart,
+    parse_rollup,
 )
 
 
@@ -70,6 +77,13 @@ class SchemaPorts:
     #: ``probe_mart(principal, sql) -> (result schema, relations read)``: the SQL through the
     #: guard, as the caller, on the latest commit (no row returned)
     probe_mart: Callable[[Principal, str], tuple[pa.Schema, frozenset[str]]]
+    #: ``plan_rollups(tenant, cubes, rollups) -> {relation: (table, relations it reads)}``:
+    #: every rollup table the tenant would have with its own cubes' YAML ``cubes`` and rollups
+    #: ``rollups``, checked (InvalidSchemaObject naming the problem); empty without rollups
+    plan_rollups: Callable[
+        [str, Mapping[str, str], Mapping[str, TenantRollup]],
+        Mapping[str, tuple[TableDef, frozenset[str]]],
+    ] = lambda _tenant, _cubes, _rollups: {}
 
 
 class SchemaService:
@@ -142,6 +156,9 @@ class SchemaService:
                 item["sql"] = spec["sql"]
             if kind == "cube":
                 item["yaml"] = spec["yaml"]
+            if kind == "rollup":
+                item["cube"] = spec["cube"]
+                item["rollup"] = {k: v for k, v in spec.items() if k in ROLLUP_FIELDS}
             out.append(item)
         return out
 
@@ -154,13 +171,15 @@ class SchemaService:
             return self.add_extension(principal, data)
         if "mart" in data:
             return self.add_mart(principal, data)
+        if "rollup" in data:
+            return self.add_rollup(principal, data)
         if "fact" in data:
             text = declaration if isinstance(declaration, str) else yaml.safe_dump(data)
             return self.add_cube(principal, text)
         raise InvalidSchemaObject(
-            "the declaration is neither an extension, a mart nor a cube",
-            hint="Start it with `extension: <name>`, `mart: <name>`, or give a cube "
-            f"(name, fact, dimensions, measures). {DOC_HINT}",
+            "the declaration is neither an extension, a mart, a rollup nor a cube",
+            hint="Start it with `extension: <name>`, `mart: <name>`, `rollup: <name>`, or give "
+            f"a cube (name, fact, dimensions, measures). {DOC_HINT}",
         )
 
     def add_extension(self, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
@@ -193,10 +212,65 @@ class SchemaService:
                 name=name,
             )
         self._free(tenant, "cube", name, None, replace=True)
+        schema = self.schema(tenant)
+        cubes = {**{n: c.text for n, c in schema.cubes.items()}, name: text}
+        tables = self.ports.plan_rollups(tenant, cubes, schema.rollups)
         spec = {"yaml": text, "reads": sorted(reads), "relation": None}
+        previous = next((r for r in schema.records if (r["kind"], r["name"]) == ("cube", name)),
+                        None)  # fmt: skip
         self.meta.schemas.put(tenant, "cube", name, spec, principal.user)
+        try:
+            self._create_rollups(tenant, f"schema:cube:{name}", tables)
+        except Exception:  # the cube as it was: nothing half-added
+            if previous is None:
+                self.meta.schemas.remove(tenant, "cube", name)
+            else:
+                self.meta.schemas.put(
+                    tenant, "cube", name, previous["spec"], previous["created_by"]
+                )
+            raise
         self._audit(principal, "schema_add", "cube", name, None)
         return self._record(principal, "cube", name)
+
+    def add_rollup(self, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        """A rollup of one of the tenant's cubes, for this tenant only: built from the stored
+        facts in a commit of its own, then refreshed in the commit of every change."""
+        rollup = parse_rollup(data)
+        tenant = self._authorize(principal, rollup.name)
+        self._free(tenant, "rollup", rollup.name, None)
+        schema = self.schema(tenant)
+        cubes = {n: c.text for n, c in schema.cubes.items()}
+        before = self.ports.plan_rollups(tenant, cubes, schema.rollups)
+        tables = self.ports.plan_rollups(tenant, cubes, {**schema.rollups, rollup.name: rollup})
+        relation = next(iter(set(tables) - set(before)), None)
+        if relation is None:
+            raise SchemaObjectExists(
+                f"rollup {rollup.name!r} stores what another rollup of cube {rollup.cube!r} "
+                "already stores",
+                hint="List the tenant's rollups with `ledgerhouse schema list`.",
+                rollup=rollup.name,
+            )
+        spec = {**rollup.to_dict(), "relation": relation, "reads": sorted(tables[relation][1])}
+        self.meta.schemas.put(tenant, "rollup", rollup.name, spec, principal.user)
+        try:
+            self._create_rollups(tenant, f"schema:{relation}", tables)
+        except Exception:
+            self.meta.schemas.remove(tenant, "rollup", rollup.name)
+            raise
+        self._audit(principal, "schema_add", "rollup", rollup.name, relation)
+        return self._record(principal, "rollup", rollup.name)
+
+    def _create_rollups(
+        self, tenant: str, operation: str, tables: Mapping[str, tuple[TableDef, frozenset[str]]]
+    ) -> None:
+        """Create the rollup tables no commit has yet; the mart refresher builds each from the
+        stored facts in the same commit."""
+        if not tables:
+            return
+        with self.writer.transaction(tenant, operation) as txn:
+            for relation, (table, _reads) in sorted(tables.items()):
+                if relation not in txn.committed:
+                    txn.create(table)
 
     def add_mart(self, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         name, sql, description = parse_mart(data)
@@ -242,7 +316,16 @@ class SchemaService:
                 kind=kind,
                 name=name,
             )
-        if kind != "cube":
+        if kind == "cube" and schema.rollups:
+            users = [f"rollup {r.name!r}" for r in schema.rollups.values() if r.cube == name]
+            if users:
+                raise SchemaObjectInUse(
+                    f"cube {name!r} is pre-aggregated by {', '.join(users)}",
+                    hint="Drop those first.",
+                    kind=kind,
+                    name=name,
+                )
+        if kind not in ("cube", "rollup"):
             gone = {held.relation} | ({held.raw.relation} if kind == "extension" else set())
             users = [f"cube {c.name!r}" for c in schema.cubes.values() if gone & set(c.reads)]
             users += [f"mart {m.name!r}" for m in schema.marts.values() if gone & set(m.reads)]
@@ -254,7 +337,7 @@ class SchemaService:
                     name=name,
                 )
         record = self._record(principal, kind, name)
-        if kind == "cube":
+        if kind == "cube":  # a rollup keeps its name taken, like a mart (its data is kept)
             self.meta.schemas.remove(tenant, kind, name)
         else:
             spec = next(r["spec"] for r in schema.records if (r["kind"], r["name"]) == (kind, name))
