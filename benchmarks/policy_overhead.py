@@ -1,17 +1,18 @@
 """What row policies cost FinBench's queries (issue 15: the rewriting overhead, aim at most 5%).
 
-The same warehouse, in one process, queried by two principals: an unrestricted ``reader``, and
-a principal under a row policy that allows **every** portfolio (``portfolio_code IS NOT
-NULL``), so both get the same answer and the difference is the policy's own cost: working out
-the members (cached), rewriting each policed relation into a filtered subquery, and DuckDB
-evaluating the filter. Queries alternate between the two (drift hits both alike), never from
-the result cache. Two figures:
+The same warehouse, in one process, queried by an unrestricted ``reader`` and by a principal
+under a row policy, alternately (drift hits both alike), never from the result cache. Two
+policies: one that allows **every** portfolio (``portfolio_code IS NOT NULL``: the same answer,
+so the difference is the policy's own cost: working out the members (cached), rewriting each
+policed relation, and any condition DuckDB evaluates) and one that denies **one** portfolio
+(the filter evaluated on every row: the worst case of a real restriction; answers differ, so
+they are not compared). Each in two modes:
 
-- **rewrite**: every query on the same route for both (cubes forced raw): the rewriting
-  overhead itself;
-- **routing**: cubes on their default route: a rollup that does not keep the portfolio (a
-  desk-level rollup) is not used under a policy, so such a cube answer routes raw — the price
-  of never leaking across portfolios through an aggregate.
+- **rewrite** / **all_but_one**: every query on the same route for both (cubes forced raw);
+- **routing** / **routing_all_but_one**: cubes on their default route: a rollup that does not
+  keep the portfolio (a desk-level rollup) is not used under a policy that denies anything,
+  so such a cube answer routes raw — the price of never leaking across portfolios through an
+  aggregate.
 
     .venv/bin/python -m benchmarks.policy_overhead --root /work/bench/policy-sf1/wh --runs 9
 
@@ -38,19 +39,30 @@ from ledgerhouse.errors import Conflict
 from ledgerhouse.session import Session
 
 ROLE = "bench_all_portfolios"
+#: a policy that denies one portfolio: the filter is evaluated on every row (NOT IN the one)
+MOST = "bench_all_but_one"
 
 
 def _setup(wh: Warehouse) -> None:
     admin = wh.local(roles=("admin",), user="bench")
     try:
         admin.create_role(ROLE, "FinBench: a row policy that allows every portfolio")
+        admin.grant("read", f"role:{ROLE}")
+        admin.grant("analyze", f"role:{ROLE}")
+        admin.put_policy(
+            "bench_every_portfolio", "row", predicate="portfolio_code IS NOT NULL", roles=[ROLE]
+        )
+    except Conflict:
+        pass
+    try:
+        admin.create_role(MOST, "FinBench: a row policy that denies one portfolio")
     except Conflict:
         return
-    admin.grant("read", f"role:{ROLE}")
-    admin.grant("analyze", f"role:{ROLE}")
-    admin.put_policy(
-        "bench_every_portfolio", "row", predicate="portfolio_code IS NOT NULL", roles=[ROLE]
-    )
+    (last,) = admin.query("SELECT max(portfolio_code) FROM dim_portfolio").rows()[0]
+    admin.grant("read", f"role:{MOST}")
+    admin.grant("analyze", f"role:{MOST}")
+    admin.put_policy("bench_all_but_one", "row", predicate=f"portfolio_code <> '{last}'",
+                     roles=[MOST])  # fmt: skip
 
 
 def _run(me: Session, spec: Product, commit: int, raw_cubes: bool) -> tuple[float, Any, str]:
@@ -103,13 +115,16 @@ def measure(root: Path, runs: int, warmup: int) -> dict[str, Any]:
         assert commit is not None
         params = RawFiles(wh, commit).params()
         plain = wh.local(roles=("reader",), user="bench-reader")
-        policed = wh.session(Principal("default", "bench-policed", (ROLE,)))
+        every = wh.session(Principal("default", "bench-policed", (ROLE,)))
+        most = wh.session(Principal("default", "bench-most", (MOST,)))
         out: dict[str, Any] = {}
-        for mode, raw_cubes in (("rewrite", True), ("routing", False)):
+        modes = (("rewrite", True, every), ("all_but_one", True, most), ("routing", False, every),
+                 ("routing_all_but_one", False, most))  # fmt: skip
+        for mode, raw_cubes, policed in modes:
             rows: dict[str, dict[str, Any]] = {}
             for q in (*QUERIES, *ANALYTICS_QUERIES):
                 spec = q.product(params)
-                if mode == "routing" and spec.kind != "cube":
+                if mode.startswith("routing") and spec.kind != "cube":
                     continue
                 times: dict[str, list[float]] = {"plain": [], "policed": []}
                 routes: dict[str, str] = {}
@@ -126,7 +141,10 @@ def measure(root: Path, runs: int, warmup: int) -> dict[str, Any]:
                             times[who].append(ms)
                             if who == "policed":
                                 rewrite.append(clock.ms)
-                same = _sorted(answers["plain"]) == _sorted(answers["policed"])
+                # denying a portfolio changes the answer: only "every portfolio" compares
+                same = _sorted(answers["plain"]) == _sorted(answers["policed"]) or (
+                    "all_but_one" in mode and None
+                )
                 med = {k: statistics.median(v) for k, v in times.items()}
                 rows[q.id] = {
                     "median_ms_plain": round(med["plain"], 3),
@@ -140,7 +158,8 @@ def measure(root: Path, runs: int, warmup: int) -> dict[str, Any]:
                 print(f"  {mode:8s} {q.id:34s} {med['plain']:9.2f} {med['policed']:9.2f} "
                       f"rewrite {statistics.median(rewrite):6.2f} "
                       f"{med['policed'] / med['plain']:6.3f} {routes['plain']:>24s} "
-                      f"{routes['policed']:>24s} {'same' if same else 'DIFFERENT'}",
+                      f"{routes['policed']:>24s} "
+                      f"{'same' if same else 'n/a' if same is None else 'DIFFERENT'}",
                       file=sys.stderr)  # fmt: skip
             ratios = [float(r["ratio"]) for r in rows.values()]
             shares = [

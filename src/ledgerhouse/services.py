@@ -801,8 +801,8 @@ def _tenant_schemas(wh: Warehouse) -> tuple[Any, Callable[[str], Any]]:
         SchemaPorts(wh.relations, lambda: wh.semantic.cubes, check_cube, probe_mart),
     )
 
-    def schema(tenant: str) -> Any:  # one read of the tenant's schema per query call
-        return wh.queries.memo(("schema", tenant), lambda: service.schema(tenant))
+    service.memo = wh.queries.memo  # one read of the tenant's schema per query call
+    schema = service.schema
 
     # the tenant's quality checks may check its own tables (docs/governance/quality.md)
     wh.quality.catalog.tenant_tables = service.relations
@@ -812,13 +812,13 @@ def _tenant_schemas(wh: Warehouse) -> tuple[Any, Callable[[str], Any]]:
     layers: dict[str, tuple[int, TenantLayer]] = {}
 
     def own_layer(tenant: str) -> TenantLayer:
-        schema = service.schema(tenant)
-        if not schema.cubes and not schema.rollups:
+        current = service.schema(tenant)
+        if not current.cubes and not current.rollups:
             return shared  # the shared cubes only
         held = layers.get(tenant)
-        if held is None or held[0] != schema.generation:
-            texts = {name: c.text for name, c in schema.cubes.items()}
-            held = (schema.generation, tenant_layer(schema.tables, texts, schema.rollups))
+        if held is None or held[0] != current.generation:
+            texts = {name: c.text for name, c in current.cubes.items()}
+            held = (current.generation, tenant_layer(current.tables, texts, current.rollups))
             layers[tenant] = held
         return held[1]
 

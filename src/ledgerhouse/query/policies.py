@@ -35,11 +35,17 @@ from ledgerhouse.model.schema import TableDef
 REDACTED = "****"
 
 
+#: Marks a denied member in a filter (``code NOT IN (...)``); no member's code starts with it.
+_NOT = "\x00not:"
+
+
 @dataclass(frozen=True)
 class RelationPolicy:
     """What a principal's reads of one relation return."""
 
-    filters: tuple[tuple[str, frozenset[str]], ...] = ()  # (column, allowed members), all hold
+    #: (column, allowed members), all hold; None: every member is allowed and every row of
+    #: the relation holds one (no condition); members marked ``_NOT``: the denied ones
+    filters: tuple[tuple[str, frozenset[str] | None], ...] = ()
     masked: tuple[tuple[str, str], ...] = ()  # (column, mask)
     hidden: frozenset[str] = frozenset()
 
@@ -309,14 +315,24 @@ class PolicyEngine:
         allowed: Mapping[str, frozenset[str]],
         row: list[RowPolicy],
         applied: set[str],
-    ) -> tuple[tuple[str, frozenset[str]], ...]:
-        filters = []
+    ) -> tuple[tuple[str, frozenset[str] | None], ...]:
+        filters: list[tuple[str, frozenset[str] | None]] = []
         for dimension, members in sorted(allowed.items()):
             code = POLICY_DIMENSIONS[dimension]
             names = [p.name for p in row if p.dimension == dimension]
             column = self._code_column(tenant, relation, table, code)
+            if (
+                column is None
+                and self._holds_members(relation)
+                and not self._universe(tenant, dimension) - members
+            ):  # every member allowed: a relation built from the facts (a desk-level
+                # rollup) holds nothing denied, whatever it keeps (no condition)
+                filters.append((code, None))
+                applied.update(names)
+                continue
             if column is not None:
-                filters.append((column, members))
+                filters.append(self._condition(tenant, relation, table, dimension, column,
+                                               members))  # fmt: skip
                 applied.update(names)
                 continue
             if relation in self.unfilterable:
@@ -347,6 +363,56 @@ class PolicyEngine:
                     policies=names,
                 )
         return tuple(filters)
+
+    def _condition(
+        self,
+        tenant: str,
+        relation: str,
+        table: TableDef,
+        dimension: str,
+        column: str,
+        members: frozenset[str],
+    ) -> tuple[str, frozenset[str] | None]:
+        """The cheapest condition equal to ``column IN members`` on ``relation``. Every row of
+        a relation other than the raw records and the quarantine holds a member the dimension
+        has had (ingestion refuses an unknown member, and a member never leaves the dimension:
+        its versions are computed from every record ever received), so there: no condition
+        when every member is allowed, ``NOT IN`` the few members denied when they are fewer
+        than those allowed (a probe of a small set, not of a large one)."""
+        if not self._holds_members(relation):
+            return (column, members)  # raw records may name any member, or none
+        universe = self._universe(tenant, dimension)
+        denied = universe - members
+        if not denied:
+            return (column, None)
+        if len(denied) < len(members):
+            return (column, frozenset(_NOT + m for m in denied))
+        return (column, members)
+
+    def _holds_members(self, relation: str) -> bool:
+        """Whether every row of ``relation`` holds (or is built from rows that hold) a member
+        the dimension has had: everything but the raw records and the quarantine."""
+        return not relation.startswith("raw_") and relation not in self.unfilterable
+
+    def _universe(self, tenant: str, dimension: str) -> frozenset[str]:
+        """Every member the dimension has had (any version) at the latest commit."""
+        code = POLICY_DIMENSIONS[dimension]
+        sql = f'SELECT DISTINCT "{code}" FROM {{dimension}}'
+        return self._cached(("universe", tenant, dimension), tenant, dimension, sql)
+
+    def _cached(
+        self, key: tuple[Any, ...], tenant: str, dimension: str, sql: str
+    ) -> frozenset[str]:
+        full = (*key, self.version_of(tenant, dimension))
+        with self._lock:
+            found = self._members.get(full)
+        if found is None:
+            found = self.values_of(tenant, dimension, sql)
+            with self._lock:
+                self._members[full] = found
+                while len(self._members) > 4096:
+                    self._members.popitem(last=False)
+        return found
 
     def _code_column(self, tenant: str, relation: str, table: TableDef, code: str) -> str | None:
         """The column of ``relation`` holding ``code``. A rollup is filtered by the column its
@@ -446,9 +512,10 @@ def fragment(
     name = _quote(bound)
     if policy is None or policy.empty:
         return name
-    where = " AND ".join(
-        _allowed(column, members, members_table) for column, members in policy.filters
-    )
+    conditions = (_allowed(column, members, members_table) for column, members in policy.filters)
+    where = " AND ".join(c for c in conditions if c is not None)
+    if not where and not policy.masked and not policy.hidden:
+        return name  # every member allowed, nothing masked: the relation as it is
     where = f" WHERE {where}" if where else ""
     if not policy.masked and not policy.hidden:
         return f"(SELECT * FROM {name}{where})"  # rows only: every column as it is
@@ -478,10 +545,17 @@ def fragment(
 
 
 def _allowed(
-    column: str, members: frozenset[str], members_table: Callable[[frozenset[str]], str] | None
-) -> str:
+    column: str,
+    members: frozenset[str] | None,
+    members_table: Callable[[frozenset[str]], str] | None,
+) -> str | None:
+    if members is None:
+        return None  # every member allowed, every row holds one
     if not members:
         return "false"
+    if all(v.startswith(_NOT) for v in members):  # every row holds a member: the denied ones
+        denied = sorted(v.removeprefix(_NOT) for v in members)
+        return f"{_quote(column)} NOT IN ({', '.join(_literal(v) for v in denied)})"
     if members_table is not None:
         return f"{_quote(column)} IN (SELECT code FROM {_quote(members_table(members))})"
     return f"{_quote(column)} IN ({', '.join(_literal(v) for v in sorted(members))})"

@@ -93,10 +93,18 @@ class SchemaService:
         self.ports = ports
         self._cache: dict[str, TenantSchema] = {}
         self._lock = threading.Lock()
+        #: ``memo(key, read)``: ``read()`` once per call of a reader (the query service's
+        #: scope: one generation read per query, however many services ask)
+        self.memo: Callable[[tuple[Any, ...], Callable[[], TenantSchema]], TenantSchema] = (
+            lambda _key, read: read()
+        )
 
     # -- the tenant's schema, as the other services read it -----------------------------------
     def schema(self, tenant: str) -> TenantSchema:
         """The tenant's schema at its current generation (read again when it changed)."""
+        return self.memo(("schema", tenant), lambda: self._schema(tenant))
+
+    def _schema(self, tenant: str) -> TenantSchema:
         generation = self.meta.schemas.generation(tenant)
         held = self._cache.get(tenant)
         if held is not None and held.generation == generation:
