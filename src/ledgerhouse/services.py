@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ledgerhouse.access import Principal
 from ledgerhouse.analytics import Analytics
 from ledgerhouse.config import Settings, load_settings
-from ledgerhouse.errors import NotFound
+from ledgerhouse.errors import LedgerhouseError, NotFound
 from ledgerhouse.governance.audit import AuditService
 from ledgerhouse.ingest import INGEST_TABLES, IngestLimits, Ingestor, IngestService
 from ledgerhouse.ingest.plausibility import IngestRules
@@ -138,7 +138,7 @@ class Warehouse:
         # roles, grants, row and column policies on every read (docs/tenancy/access.md)
         self.access = _access_control(self, rollups)
         # rollups proposed from each tenant's query log, applied on request or automatically
-        self.advisor = _rollup_advisor(self)
+        self.advisor, self.auto_advisor = _rollup_advisor(self)
         # single sign-on tokens, when configured; nothing is read until one arrives
         self.sso = build_verifier(settings, self.meta)
 
@@ -280,6 +280,8 @@ class Warehouse:
         self._upgrader().check(tenant, versions)
 
     def close(self) -> None:
+        if self.auto_advisor is not None:  # its runs read the engines
+            self.auto_advisor.close()
         self.usage.close()  # its last counts, before the metadata store closes
         self.quality.monitor.alerts.close()
         self.openlineage.close()
@@ -613,7 +615,7 @@ def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
     return service
 
 
-def _rollup_advisor(wh: Warehouse) -> Any:
+def _rollup_advisor(wh: Warehouse) -> tuple[Any, Any]:
     """The rollup advisor over each tenant's query log (semantic/advisor.py): the rollups it
     proposes are sized on the tenant's latest commit (unrestricted: what the rollup would
     hold) and applied as the tenant's own rollups; with ``rollup_advisor = "auto"`` it runs
@@ -635,8 +637,32 @@ def _rollup_advisor(wh: Warehouse) -> Any:
         rules = wh.access.rules(tenant)
         return {POLICY_DIMENSIONS[p.dimension] for p in rules.row_policies}
 
+    def refusal(tenant: str, declaration: dict[str, Any]) -> str | None:
+        from ledgerhouse.tenancy.schema_declarations import parse_rollup
+
+        schema = wh.schemas.schema(tenant)
+        rollup = parse_rollup(declaration)
+        texts = {n: c.text for n, c in schema.cubes.items()}
+        try:
+            wh.schemas.ports.plan_rollups(tenant, texts, {**schema.rollups, rollup.name: rollup})
+        except LedgerhouseError as exc:
+            return exc.message
+        return None
+
+    def names(tenant: str) -> tuple[set[str], set[str]]:
+        schema = wh.schemas.schema(tenant)
+        return set(schema.rollups), {n for k, n in schema.dropped if k == "rollup"}
+
     advisor = RollupAdvisor(
-        AdvisorPorts(wh.cube_service.layer_of, cube_log, wh.marts.count, relation_rows, policed)
+        AdvisorPorts(
+            wh.cube_service.layer_of,
+            cube_log,
+            wh.marts.count,
+            relation_rows,
+            policed,
+            refusal,
+            names,
+        )
     )
     s = wh.settings
     if s.rollup_advisor == "auto":
@@ -650,7 +676,8 @@ def _rollup_advisor(wh: Warehouse) -> Any:
             min_queries=s.rollup_advisor_min_queries, max_ratio=s.rollup_advisor_max_ratio,
         )  # fmt: skip
         wh.query_log.listeners.append(auto.on_query)
-    return advisor
+        return advisor, auto
+    return advisor, None
 
 
 def _tenant_lifecycle(wh: Warehouse) -> TenantService:
@@ -818,7 +845,8 @@ def _tenant_schemas(wh: Warehouse) -> tuple[Any, Callable[[str], Any]]:
         held = layers.get(tenant)
         if held is None or held[0] != current.generation:
             texts = {name: c.text for name, c in current.cubes.items()}
-            held = (current.generation, tenant_layer(current.tables, texts, current.rollups))
+            made = tenant_layer(current.tables, texts, current.rollups, strict=False)
+            held = (current.generation, made)
             layers[tenant] = held
         return held[1]
 
@@ -829,10 +857,10 @@ def _tenant_schemas(wh: Warehouse) -> tuple[Any, Callable[[str], Any]]:
             raise InvalidSchemaObject(exc.message, hint=exc.hint) from None
         return {m.table.relation: (m.table, made.reads[m.table.relation]) for m in made.marts}
 
-    def tenant_layer(tables: Any, texts: Any, rollups: Any) -> TenantLayer:
+    def tenant_layer(tables: Any, texts: Any, rollups: Any, *, strict: bool = True) -> TenantLayer:
         """The shared cubes, the tenant's own, and the tenant's rollups attached to either;
         its rollups as marts, with what a row policy filters them by."""
-        return build_tenant_layer(wh.semantic, wh.relations, tables, texts, rollups)
+        return build_tenant_layer(wh.semantic, wh.relations, tables, texts, rollups, strict=strict)
 
     shared = TenantLayer(wh.semantic, (), {}, {})
     service.ports = dataclasses.replace(service.ports, plan_rollups=plan_rollups)

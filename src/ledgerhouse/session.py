@@ -308,6 +308,7 @@ class Session:
         in the last ``days`` (admins: ``manage_schema``), each with its measured cost and
         size; ``apply`` adds them (or those of ``names``) as the tenant's own rollups."""
         from ledgerhouse.access import Resource, authorize
+        from ledgerhouse.errors import LedgerhouseError
 
         authorize(self.principal, "manage_schema", Resource(self.principal.tenant, "schema"))
         proposals = self.warehouse.advisor.advise(
@@ -324,10 +325,13 @@ class Session:
             )
         out = []
         for p in proposals:
-            item = {**p.to_dict(), "applied": None}
+            item = {**p.to_dict(), "applied": None, "error": None}
             if apply and (names is None or p.name in names):
-                added = self.warehouse.schemas.add_rollup(self.principal, p.spec())
-                item["applied"] = added["relation"]
+                try:
+                    added = self.warehouse.schemas.add_rollup(self.principal, p.spec())
+                    item["applied"] = added["relation"]
+                except LedgerhouseError as exc:  # one refused: the others are still applied
+                    item["error"] = exc.message
             out.append(item)
         return out
 

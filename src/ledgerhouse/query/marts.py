@@ -137,9 +137,16 @@ class MartRefresher:
         partitioned = (*self.marts, *(m for m in own if m.table.partition_by))
         for mart in partitioned:
             months: set[str] = set()
-            rebuild_all = mart.table.relation not in before or any(
-                self.dimension_rewritten(tenant, d, before.get(d), after.get(d))
-                for d in mart.dimensions
+            relation = mart.table.relation
+            # new in this commit, or written by its body (emptied: a rollup declared again
+            # after a drop, whose stored months are stale): built from every month
+            rebuild_all = (
+                relation not in before
+                or before[relation] != after.get(relation)
+                or any(
+                    self.dimension_rewritten(tenant, d, before.get(d), after.get(d))
+                    for d in mart.dimensions
+                )
             )
             for source, column in mart.sources.items():
                 months |= self.changed_months(

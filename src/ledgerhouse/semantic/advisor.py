@@ -55,6 +55,8 @@ class Proposal:
     #: (the median in the log) plus its star time above that × rollup rows / fact rows
     estimated_ms: float
     keeps: tuple[str, ...] = ()  # the policed codes it keeps for row-restricted callers
+    #: an admin dropped a rollup of this name before (the automatic mode leaves it alone)
+    declined: bool = False
     examples: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     @property
@@ -92,6 +94,7 @@ class Proposal:
             "reduction": round(self.reduction, 2),
             "estimated_bytes": self.estimated_bytes,
             "keeps": list(self.keeps),
+            "declined": self.declined,
             "examples": list(self.examples),
         }
 
@@ -111,6 +114,10 @@ class AdvisorPorts:
     relation_rows: Callable[[str, str], int]
     #: the natural codes the tenant's row policies filter by (e.g. {"portfolio_code"})
     policed: Callable[[str], Collection[str]]
+    #: why the tenant could not add this rollup declaration (None: it could)
+    refusal: Callable[[str, dict[str, Any]], str | None] = lambda _tenant, _spec: None
+    #: the tenant's rollup names: (active, dropped) — a dropped name stays taken
+    names: Callable[[str], tuple[Collection[str], Collection[str]]] = lambda _t: ((), ())
 
 
 class RollupAdvisor:
@@ -147,10 +154,16 @@ class RollupAdvisor:
                 continue  # a rollup answers it now, for restricted callers too
             groups.setdefault(_need(resolved, policed), []).append((resolved, entry))
         proposals = []
+        active, dropped = self.ports.names(tenant)
         for key, members in groups.items():
             if len(members) < min_queries:
                 continue
-            proposal = self._propose(tenant, layer, key, members, fixed_ms)
+            try:
+                proposal = self._propose(tenant, layer, key, members, fixed_ms,
+                                         set(active) | set(dropped), set(dropped))  # fmt: skip
+            except Exception:  # one cube that cannot be sized never hides the others
+                log.exception("rollup advisor: tenant %s, %s could not be proposed", tenant, key)
+                continue
             if proposal is not None:
                 proposals.append(proposal)
         proposals.sort(key=lambda p: (p.star_ms - p.estimated_ms, p.queries), reverse=True)
@@ -163,6 +176,8 @@ class RollupAdvisor:
         key: tuple[Any, ...],
         members: list[tuple[Resolved, dict[str, Any]]],
         fixed_ms: float,
+        taken: set[str],
+        dropped: set[str],
     ) -> Proposal | None:
         cube_name, dims, time_dim, grain, segments, keeps = key
         cube = layer.cube(cube_name)
@@ -176,10 +191,18 @@ class RollupAdvisor:
         if not kept:
             return None
         digest = hashlib.sha256(repr(key).encode()).hexdigest()[:6]
-        name = f"advised_{digest}"
+        base = name = f"advised_{digest}"
+        n = 1
+        while name in taken:  # a dropped name stays taken: the next free one
+            n += 1
+            name = f"{base}_{n}"
         spec = {"dimensions": list(dims), "measures": kept, "segments": list(segments)}
         if time_dim and grain:
             spec |= {"time_dimension": time_dim, "granularity": grain}
+        refused = self.ports.refusal(tenant, {"rollup": name, "cube": cube_name, **spec})
+        if refused is not None:  # e.g. a cube whose fact is not month-partitioned
+            log.info("rollup advisor: %s cannot be added: %s", key, refused)
+            return None
         try:
             trial = attach(cube, {name: spec})
         except Exception as exc:  # a member the rollup format cannot keep
@@ -216,6 +239,7 @@ class RollupAdvisor:
             estimated_bytes=rows * columns * _BYTES_PER_VALUE,
             estimated_ms=min(star_ms, estimated),
             keeps=tuple(keeps),
+            declined=base in dropped,
             examples=tuple(e["request"]["query"] for _, e in answered[:3]),
         )
 
@@ -306,6 +330,7 @@ class AutoAdvisor:
         self._seen: dict[str, int] = {}
         self._last: dict[str, float] = {}
         self._running: set[str] = set()
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def on_query(self, entry: Mapping[str, Any]) -> None:
@@ -326,8 +351,18 @@ class AutoAdvisor:
             self._seen[tenant] = 0
             self._last[tenant] = time.monotonic()
             self._running.add(tenant)
-        threading.Thread(target=self.run, args=(tenant,), daemon=True,
-                         name=f"rollup-advisor-{tenant}").start()  # fmt: skip
+        thread = threading.Thread(target=self.run, args=(tenant,), daemon=True,
+                                  name=f"rollup-advisor-{tenant}")  # fmt: skip
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def close(self, timeout_s: float = 120.0) -> None:
+        """Wait for the runs under way (the warehouse closes its engines next)."""
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=timeout_s)
 
     def run(self, tenant: str) -> list[Proposal]:
         """Apply the proposals that meet the thresholds; return them."""
@@ -336,9 +371,13 @@ class AutoAdvisor:
             for p in self.advisor.advise(tenant, min_queries=self.min_queries):
                 if len(applied) >= self.max_rollups:
                     break
-                if p.fact_rows and p.rows / p.fact_rows > self.max_ratio:
+                if p.declined or (p.fact_rows and p.rows / p.fact_rows > self.max_ratio):
+                    continue  # an admin dropped it once; or too large
+                try:
+                    self.apply(tenant, p)
+                except Exception:  # one that fails never stops the others
+                    log.exception("the rollup advisor could not apply %s (%s)", p.name, tenant)
                     continue
-                self.apply(tenant, p)
                 applied.append(p)
         except Exception:  # advice never fails a query; the next run tries again
             log.exception("the rollup advisor failed for tenant %s", tenant)

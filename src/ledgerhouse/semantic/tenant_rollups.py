@@ -14,6 +14,8 @@ caller under a row policy of that dimension (the query routes to the star, which
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,9 @@ from ledgerhouse.model.schema import TableDef
 from ledgerhouse.semantic.models import Cube, Rollup, load_cube
 from ledgerhouse.semantic.service import SemanticLayer
 
+log = logging.getLogger(__name__)
+
+_MEMBER = re.compile(r"[a-z][a-z0-9_]{0,62}")
 #: Shared dimension tables a row policy may police, and their natural codes.
 POLICED_CODES: dict[str, str] = {
     "dim_portfolio": "portfolio_code",
@@ -47,6 +52,8 @@ def attach(cube: Cube, rollups: Mapping[str, dict[str, Any]]) -> Cube:
         )
     try:
         added = {name: Rollup.model_validate(spec) for name, spec in rollups.items()}
+        for name, r in added.items():
+            _check_members(cube, name, r)
         return Cube.model_validate({**cube.model_dump(), "rollups": {**cube.rollups, **added}})
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -55,6 +62,40 @@ def attach(cube: Cube, rollups: Mapping[str, dict[str, Any]]) -> Cube:
             f"a rollup of cube {cube.name!r}: {loc + ': ' if loc else ''}{first['msg']}",
             hint=f"Name members of cube {cube.name!r} (`ledgerhouse cubes`); see docs/cubes.md.",
         ) from None
+
+
+#: Measure types computed from other measures: a rollup keeps those instead.
+_COMPUTED = frozenset({"ratio", "running_total", "share"})
+#: Columns every rollup table has besides its members'.
+_ROLLUP_COLUMNS = frozenset({"rollup_month", "refreshed_at"})
+
+
+def _check_members(cube: Cube, name: str, r: Rollup) -> None:
+    """What a rollup table cannot hold: a computed measure (its parts are kept instead), a
+    member twice, a member named like a column the table has or a stored measure's part."""
+    for field, values in (("dimensions", r.dimensions), ("measures", r.measures)):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(
+                f"rollup {name!r} of cube {cube.name!r} lists {field} {twice} twice",
+                hint="Name each member once.",
+            )
+    computed = [m for m in r.measures if m in cube.measures and cube.measures[m].type in _COMPUTED]
+    if computed:
+        parts = sorted({b for m in computed for b in cube.base_measures(m)})
+        raise ConfigError(
+            f"rollup {name!r} of cube {cube.name!r}: {computed} are computed from other "
+            "measures and are not stored",
+            hint=f"List the measures they are computed from instead: {parts}.",
+        )
+    clash = [d for d in (*r.dimensions, r.time_dimension or "")
+             if d in _ROLLUP_COLUMNS or "__" in d]  # fmt: skip
+    if clash:
+        raise ConfigError(
+            f"rollup {name!r} of cube {cube.name!r}: members {clash} take the name of a column "
+            "every rollup has (rollup_month, refreshed_at, <measure>__<part>)",
+            hint="Rename those dimensions in the cube.",
+        )
 
 
 def check_partitioned(cube: Cube, partitions: Mapping[str, tuple[str, ...]]) -> None:
@@ -69,11 +110,33 @@ def check_partitioned(cube: Cube, partitions: Mapping[str, tuple[str, ...]]) -> 
         )
 
 
-def check_row_local(cube: Cube, rollup: str, codes_of: Mapping[str, Collection[str]]) -> None:
+def check_row_local(
+    cube: Cube,
+    rollup: str,
+    codes_of: Mapping[str, Collection[str]],
+    columns_of: Mapping[str, Collection[str]],
+) -> None:
     """Refuse a rollup whose stored values could read other fact rows than the ones it
-    groups, or whose joins do not pin the joined row to the fact row's member. ``codes_of``:
-    each joinable table -> the columns that identify its member (key and code)."""
+    groups, whose joins do not pin the joined row to the fact row's member, or whose columns
+    the lineage could not trace to what they read (a column policy masks a rollup column by
+    the labels of the columns it is derived from). ``codes_of``: each joinable table -> the
+    columns that identify its member (key and code); ``columns_of``: each table's columns."""
     spec = cube.rollups[rollup]
+    for member in (*spec.dimensions, *([spec.time_dimension] if spec.time_dimension else []),
+                   *spec.measures):  # fmt: skip
+        if not _MEMBER.fullmatch(member) or member.endswith("_key"):
+            raise ConfigError(
+                f"rollup {rollup!r} of cube {cube.name!r}: member {member!r} must be named in "
+                "lower case (letters, digits, _), not ending in _key",
+                hint="Rename it in the cube (a rollup column is named after its member; a "
+                "*_key column is taken for an opaque surrogate key).",
+            )
+    if any(j.lower() == "fact" for j in cube.joins):
+        raise ConfigError(
+            f"cube {cube.name!r}: a join may not be named like the fact (`fact`)",
+            hint="Name the join after its table (e.g. portfolio).",
+        )
+    aliases = {"fact": cube.fact, **{j: cube.joins[j].table for j in cube.joins}}
     used = [(f"dimension {d}", cube.dimensions[d].sql) for d in spec.dimensions]
     if spec.time_dimension:
         used.append((f"dimension {spec.time_dimension}", cube.dimensions[spec.time_dimension].sql))
@@ -83,10 +146,10 @@ def check_row_local(cube: Cube, rollup: str, codes_of: Mapping[str, Collection[s
             measure = cube.measures[name]
             used += [(f"measure {name}", s) for s in (measure.sql, measure.weight) if s]
     for where, text in used:
-        _row_local(cube, rollup, where, text)
+        _row_local(cube, rollup, where, text, aliases, columns_of)
     for join in cube.joins_for(*(text for _, text in used)):
         j = cube.joins[join]
-        _row_local(cube, rollup, f"join {join}", j.sql)
+        _row_local(cube, rollup, f"join {join}", j.sql, aliases, columns_of)
         if not _pinned(j.sql, join, codes_of.get(j.table, ())):
             ids = sorted(codes_of.get(j.table, ())) or ["its key"]
             raise ConfigError(
@@ -118,7 +181,14 @@ def _parse(cube: Cube, rollup: str, where: str, text: str) -> Any:
         ) from None
 
 
-def _row_local(cube: Cube, rollup: str, where: str, text: str) -> None:
+def _row_local(
+    cube: Cube,
+    rollup: str,
+    where: str,
+    text: str,
+    aliases: Mapping[str, str],
+    columns_of: Mapping[str, Collection[str]],
+) -> None:
     node = _parse(cube, rollup, where, text)
     bad = node.find(exp.Subquery, exp.Select, exp.Window, exp.AggFunc, exp.Table)
     if bad is not None:
@@ -127,6 +197,19 @@ def _row_local(cube: Cube, rollup: str, where: str, text: str) -> None:
             f"its own fact row ({type(bad).__name__.lower()})",
             hint="A tenant's rollup stores row-local expressions only (no subquery, window or "
             "aggregate: the measure's type aggregates); query such a member from the star.",
+        )
+    opaque = node.find(exp.Star, exp.Columns, exp.Bracket, exp.Dot, exp.Lambda)
+    for column in node.find_all(exp.Column):
+        table = aliases.get(column.table)
+        if table is None or column.name not in columns_of.get(table, ()):
+            opaque = opaque or column
+    if opaque is not None:
+        raise ConfigError(
+            f"rollup {rollup!r} of cube {cube.name!r}: {where} ({text!r:.80}) reads "
+            f"{opaque.sql(dialect='duckdb')!r:.60}, which is not a column of a joined table",
+            hint="Name each column as <alias>.<column> (fact.quantity, portfolio.desk): no "
+            "whole-row reference, struct field, COLUMNS(...) or * — a column policy masks a "
+            "rollup's column by the columns it reads.",
         )
 
 
@@ -172,25 +255,18 @@ def build_tenant_layer(
     own_tables: Mapping[str, TableDef],
     cube_texts: Mapping[str, str],
     rollups: Mapping[str, Any],
+    *,
+    strict: bool = True,
 ) -> TenantLayer:
     """The shared cubes and the tenant's own (``cube_texts``: name -> YAML), with the tenant's
     rollup objects (``rollups``: name -> an object with ``cube`` and ``spec``) attached; every
-    rollup the tenant adds is checked (ConfigError naming the problem)."""
+    rollup the tenant adds is checked. ``strict`` (a declaration being added): a rollup that
+    fails raises ConfigError naming the problem; else (serving what is stored, after the
+    operator changed a shared cube) it is left out and logged, and the tenant's other cubes
+    and rollups keep working."""
     relations = {**shared_relations, **own_tables}
     own = {name: load_cube(name, text) for name, text in cube_texts.items()}
     cubes: dict[str, Cube] = {**shared.cubes, **own}
-    attached: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, r in rollups.items():
-        if r.cube not in cubes:
-            raise ConfigError(
-                f"rollup {name!r}: no cube {r.cube!r}.{did_you_mean(r.cube, cubes)}",
-                hint=f"Cubes: {', '.join(sorted(cubes))}.",
-            )
-        attached.setdefault(r.cube, {})[name] = dict(r.spec)
-    for cube_name, specs in attached.items():
-        cubes[cube_name] = attach(cubes[cube_name], specs)
-    added = set(own) | set(attached)
-    layer = shared.with_cubes({n: cubes[n] for n in added}, relations) if added else shared
     partitions = {r: t.partition_by for r, t in shared_relations.items() if t.layer == "core"}
     ids: dict[str, set[str]] = {}
     for relation, table in relations.items():
@@ -198,6 +274,48 @@ def build_tenant_layer(
             found = ids.setdefault(relation, {table.natural_key[0]})
             key = relation.removeprefix("dim_") + "_key"
             found |= {key} & set(table.column_names)
+    columns = {r: t.column_names for r, t in relations.items()}
+
+    def failed(exc: ConfigError, what: str) -> None:
+        if strict:
+            raise exc
+        log.warning("%s is left out of the tenant's layer: %s", what, exc.message)
+
+    def checked(cube: Cube, rollup: str) -> bool:
+        """Whether a tenant's rollup of ``cube`` may be kept."""
+        try:
+            if cube.rollup_relation(rollup) in shared_relations:
+                return True  # a shared rollup of a shared cube
+            check_partitioned(cube, partitions)
+            if cube.name in own:  # member SQL the tenant's admin wrote
+                check_row_local(cube, rollup, ids, columns)
+            return True
+        except ConfigError as exc:
+            failed(exc, f"rollup {rollup!r} of cube {cube.name!r}")
+            return False
+
+    for name, cube in own.items():  # its own cubes' rollups
+        kept = {r: spec for r, spec in cube.rollups.items() if checked(cube, r)}
+        if kept.keys() != cube.rollups.keys():
+            own[name] = cubes[name] = cube.model_copy(update={"rollups": kept})
+    attached: dict[str, list[str]] = {}
+    for name, r in sorted(rollups.items()):  # its rollups of any cube
+        if r.cube not in cubes:
+            failed(ConfigError(
+                f"rollup {name!r}: no cube {r.cube!r}.{did_you_mean(r.cube, cubes)}",
+                hint=f"Cubes: {', '.join(sorted(cubes))}.",
+            ), f"rollup {name!r}")  # fmt: skip
+            continue
+        try:
+            trial = attach(cubes[r.cube], {name: dict(r.spec)})
+        except ConfigError as exc:
+            failed(exc, f"rollup {name!r}")
+            continue
+        if checked(trial, name):
+            cubes[r.cube] = trial
+            attached.setdefault(r.cube, []).append(name)
+    added = set(own) | set(attached)
+    layer = shared.with_cubes({n: cubes[n] for n in added}, relations) if added else shared
     codes = set(POLICED_CODES.values())
     marts: list[MartDef] = []
     code_cols: dict[str, dict[str, str]] = {}
@@ -208,10 +326,7 @@ def build_tenant_layer(
         for rollup in cube.rollups:
             relation = cube.rollup_relation(rollup)
             if relation in shared_relations:
-                continue  # a shared rollup of a shared cube
-            check_partitioned(cube, partitions)
-            if cube_name in own:  # member SQL the tenant's admin wrote
-                check_row_local(cube, rollup, ids)
+                continue
             if relation in reads:
                 raise ConfigError(
                     f"rollup {rollup!r} of cube {cube_name!r} stores what another of its "

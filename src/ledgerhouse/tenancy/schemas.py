@@ -34,6 +34,7 @@ import pyarrow as pa
 import yaml
 
 from ledgerhouse.access import Principal, Resource, authorize
+from ledgerhouse.errors import LedgerhouseError
 from ledgerhouse.model.marts import MartDef
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.storage.commits import CommitWriter
@@ -221,14 +222,15 @@ class SchemaService:
             )
         self._free(tenant, "cube", name, None, replace=True)
         schema = self.schema(tenant)
-        cubes = {**{n: c.text for n, c in schema.cubes.items()}, name: text}
-        tables = self.ports.plan_rollups(tenant, cubes, schema.rollups)
+        was = {n: c.text for n, c in schema.cubes.items()}
+        tables = self.ports.plan_rollups(tenant, {**was, name: text}, schema.rollups)
+        active = self._active_rollups(tenant, was, schema.rollups) if tables else {}
         spec = {"yaml": text, "reads": sorted(reads), "relation": None}
         previous = next((r for r in schema.records if (r["kind"], r["name"]) == ("cube", name)),
                         None)  # fmt: skip
         self.meta.schemas.put(tenant, "cube", name, spec, principal.user)
         try:
-            self._create_rollups(tenant, f"schema:cube:{name}", tables)
+            self._create_rollups(tenant, f"schema:cube:{name}", tables, active.keys())
         except Exception:  # the cube as it was: nothing half-added
             if previous is None:
                 self.meta.schemas.remove(tenant, "cube", name)
@@ -248,7 +250,7 @@ class SchemaService:
         self._free(tenant, "rollup", rollup.name, None)
         schema = self.schema(tenant)
         cubes = {n: c.text for n, c in schema.cubes.items()}
-        before = self.ports.plan_rollups(tenant, cubes, schema.rollups)
+        before = self._active_rollups(tenant, cubes, schema.rollups)
         tables = self.ports.plan_rollups(tenant, cubes, {**schema.rollups, rollup.name: rollup})
         relation = next(iter(set(tables) - set(before)), None)
         if relation is None:
@@ -261,24 +263,49 @@ class SchemaService:
         spec = {**rollup.to_dict(), "relation": relation, "reads": sorted(tables[relation][1])}
         self.meta.schemas.put(tenant, "rollup", rollup.name, spec, principal.user)
         try:
-            self._create_rollups(tenant, f"schema:{relation}", tables)
+            self._create_rollups(tenant, f"schema:{relation}", tables, before.keys())
         except Exception:
             self.meta.schemas.remove(tenant, "rollup", rollup.name)
             raise
         self._audit(principal, "schema_add", "rollup", rollup.name, relation)
         return self._record(principal, "rollup", rollup.name)
 
+    def _active_rollups(
+        self, tenant: str, cubes: Mapping[str, str], rollups: Mapping[str, TenantRollup]
+    ) -> Mapping[str, Any]:
+        """The rollup tables the tenant has now (none when what is stored no longer checks:
+        then every table of the new declaration is rebuilt, which is only slower)."""
+        try:
+            return self.ports.plan_rollups(tenant, cubes, rollups)
+        except InvalidSchemaObject:
+            return {}
+
     def _create_rollups(
-        self, tenant: str, operation: str, tables: Mapping[str, tuple[TableDef, frozenset[str]]]
+        self,
+        tenant: str,
+        operation: str,
+        tables: Mapping[str, tuple[TableDef, frozenset[str]]],
+        active: Collection[str],
     ) -> None:
-        """Create the rollup tables no commit has yet; the mart refresher builds each from the
-        stored facts in the same commit."""
+        """Create the rollup tables no commit has yet, and empty those declared again that were
+        not ``active`` (after a drop, their stored months are stale); the mart refresher
+        builds each from the stored facts in the same commit. A build that fails is an
+        invalid declaration: nothing is kept."""
         if not tables:
             return
-        with self.writer.transaction(tenant, operation) as txn:
-            for relation, (table, _reads) in sorted(tables.items()):
-                if relation not in txn.committed:
-                    txn.create(table)
+        try:
+            with self.writer.transaction(tenant, operation) as txn:
+                for relation, (table, _reads) in sorted(tables.items()):
+                    if relation not in txn.committed:
+                        txn.create(table)
+                    elif relation not in active:
+                        txn.overwrite(table, table.schema.empty_table())
+        except LedgerhouseError:
+            raise
+        except Exception as exc:  # the rollup's SQL failed to build: the declaration's fault
+            raise InvalidSchemaObject(
+                f"the rollup could not be built: {exc}", hint=DOC_HINT
+            ) from None
 
     def add_mart(self, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         name, sql, description = parse_mart(data)

@@ -66,7 +66,11 @@ class RollupProposal(BaseModel):
         default_factory=list, description="Policed codes kept so row-restricted callers use it"
     )
     examples: list[dict[str, Any]] = Field(default_factory=list, description="Logged queries")
+    declined: bool = Field(
+        default=False, description="An admin dropped this rollup before (auto mode skips it)"
+    )
     applied: str | None = Field(default=None, description="The rollup table, once applied")
+    error: str | None = Field(default=None, description="Why applying it was refused")
 
 
 class AdviceRequest(BaseModel):
