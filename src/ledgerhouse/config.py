@@ -248,6 +248,14 @@ class Settings(BaseSettings):
         description="Days a deleted tenant is kept (exported, refused, resumable) before "
         "`ledgerhouse tenants purge` may remove it (docs/tenancy/lifecycle.md).",
     )
+    overload_pause_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description="Seconds the server waits before answering a 429 (a tenant over its "
+        "concurrency, queue or request rate): a client that resends at once, ignoring "
+        "Retry-After, then costs the other tenants nothing (docs/tenancy/resources.md).",
+    )
     rollup_advisor: Literal["off", "auto"] = Field(
         default="off",
         description="auto: apply the rollup advisor's proposals for a tenant after "

@@ -3,6 +3,7 @@ metered, Prometheus series per tenant, result-cache partitions (docs/tenancy/res
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,57 @@ def test_a_tenants_cache_share_follows_its_workload_above_a_floor() -> None:
     a, b = cache.budget("a"), cache.budget("b")
     assert a > b >= 100_000 * 0.5 / 2  # the floor: half of an equal share
     assert a + b <= 100_000
+
+
+def test_a_saturated_tenant_is_refused_before_its_body_is_read_after_a_pause(
+    two: tuple[Warehouse, str, str],
+) -> None:
+    """A tenant whose slots and queue are full gets 429 before the body is read or parsed
+    (a malformed body still answers 429), after overload_pause_s (a client that resends at
+    once costs the server a sleeping task); routes that run no query still answer."""
+    wh, _key, other = two
+    wh.resources.set(PLATFORM, "acme", {"query_concurrency": 1, "query_queue": 0})
+    pause = wh.settings.overload_pause_s
+    assert pause > 0
+    with TestClient(create_app(wh)) as c, wh.queries.admission.slot("acme"):
+        for path, body in (("/v1/query/sql", b"{not json"), ("/v1/cubes/trades/query", b"{}"),
+                           ("/v1/analytics/performance", b"[]")):  # fmt: skip
+            started = time.perf_counter()
+            refused = c.post(
+                path, content=body, headers={**bearer(other), "Content-Type": "application/json"}
+            )
+            assert refused.status_code == 429, (path, refused.text)
+            assert refused.json()["error"]["code"] == "overloaded"
+            assert time.perf_counter() - started >= pause * 0.9
+        assert c.get("/v1/tables", headers=bearer(other)).status_code == 200
+    assert wh.usage.usage(PLATFORM, "acme")["tenants"][0]["totals"]["throttled"] >= 3
+
+
+def _refusal(query_id: str) -> dict[str, object]:
+    return {"id": query_id, "tenant_id": "acme", "user": "u", "roles": ("reader",),
+            "status": "overloaded", "error": "x", "text": "SELECT 1", "route": "raw"}  # fmt: skip
+
+
+def test_refusals_are_logged_once_a_second_and_counted_all() -> None:
+    from unittest import mock
+
+    from ledgerhouse.query.log import QueryLog
+
+    meta = mock.MagicMock()
+    log = QueryLog(meta)
+    heard: list[str] = []
+    log.listeners.append(lambda e: heard.append(e["status"]))
+    clock = [100.0]
+    try:
+        with mock.patch("ledgerhouse.query.log.time.monotonic", lambda: clock[0]):
+            for i in range(3):
+                log.record(_refusal(f"q{i}"))
+            clock[0] += 1.5
+            last = _refusal("q3")
+            log.record(last)
+    finally:
+        log.close()
+    assert heard == ["overloaded"] * 4  # the usage meter hears every one
+    stored = [e["id"] for c in meta.query_store.record_queries.call_args_list for e in c.args[0]]
+    assert stored == ["q0", "q3"]  # the first, and the one a second later
+    assert "2 more refused" in last["error"]

@@ -31,6 +31,9 @@ from ledgerhouse.services import Warehouse
 
 #: Routes whose body is an upload, streamed to the route instead of read here.
 UPLOADS = re.compile(r"^/v1/ingest/[^/]+$")
+#: The routes that run a query under the tenant's admission (SQL, cubes, analytics): refused
+#: before their body is read when the tenant's slots and queue are full
+QUERIES = re.compile(r"^/v1/(query/sql|cubes/[^/]+/query|analytics/[a-z_]+)$")
 
 #: Most bytes of a request line plus headers `ledgerhouse serve` buffers before they are
 #: complete (h11 answers 400 beyond; headers arriving in one socket read are parsed whole).
@@ -94,6 +97,14 @@ class BoundedBodies:
             if path.startswith("/v1/"):
                 principal = await authenticated(self.warehouse, headers.get("authorization"))
                 scope.setdefault("state", {})["principal"] = principal
+                if QUERIES.match(path) and not principal.is_platform_admin:
+                    # a tenant whose slots and queue are full is refused before its body is
+                    # read or parsed, after a pause that costs nothing (api/errors.py)
+                    refused = self.warehouse.queries.admission.refusal(principal.tenant)
+                    if refused is not None:  # counted as throttled; not in the query log
+                        self.warehouse.usage.on_throttled(principal.tenant)
+                        await asyncio.sleep(settings.overload_pause_s)
+                        raise refused
             if scope["method"] == "POST" and UPLOADS.match(path):
                 receive = body.receive  # the route checks the role, then reads
             else:

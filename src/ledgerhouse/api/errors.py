@@ -5,6 +5,7 @@ the registered errors of ledgerhouse.errors first, so they carry the same fields
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -19,6 +20,7 @@ from ledgerhouse.errors import (
     LedgerhouseError,
     MethodNotAllowed,
     NotFound,
+    Overloaded,
     scrub_paths,
 )
 
@@ -69,6 +71,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerhouseError)
     async def _domain(req: Request, exc: LedgerhouseError) -> JSONResponse:
         warehouse = getattr(req.app.state, "warehouse", None)
+        if isinstance(exc, Overloaded) and warehouse is not None:
+            # a tenant over its limits is answered after a pause that costs the server
+            # nothing (no thread, no CPU): a client that sends again at once, ignoring
+            # Retry-After, cannot take the server's time from the other tenants
+            await asyncio.sleep(warehouse.settings.overload_pause_s)
         return error_response(exc, (str(warehouse.root),) if warehouse is not None else ())
 
     @app.exception_handler(RequestValidationError)

@@ -53,6 +53,19 @@ class Admission:
         t = self._tenants.get(tenant)
         return t.running if t is not None else 0
 
+    def refusal(self, tenant: str) -> Overloaded | None:
+        """The refusal a query of ``tenant`` would get now (its slots and its queue full),
+        or None: a caller may refuse before it does any work (the API, before reading the
+        body). Decided again by ``slot``: a slot freed meanwhile admits the query."""
+        t = self._tenants.get(tenant)
+        if t is None:
+            return None
+        concurrency, queue = self.limits_of(tenant)
+        with t.freed:
+            if t.running < concurrency or t.waiting < queue:
+                return None
+            return self._refuse(tenant, t, concurrency, queue, "the queue is full")
+
     @contextmanager
     def slot(self, tenant: str) -> Iterator[None]:
         t = self._tenant(tenant)

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -158,10 +159,20 @@ class QueryLog:
         #: called with every entry as it is recorded, on the query's thread (the usage meter:
         #: a few counters, no I/O; docs/tenancy/resources.md)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: tenant -> (when its last refusal was stored, refusals not stored since)
+        self._refusals: dict[str, tuple[float, int]] = {}
+        self._refusals_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="query-log", daemon=True)
         self._thread.start()
 
     def record(self, entry: dict[str, Any]) -> None:
+        if entry.get("status") == "overloaded" and not self._refusal_logged(entry):
+            for listener in self.listeners:  # counted (usage: throttled), not stored
+                try:
+                    listener(entry)
+                except Exception:
+                    log.exception("a query log listener failed")
+            return
         try:  # queued first: a listener that flushes the log (the rollup advisor) sees it
             self._queue.put_nowait(entry)
         except queue.Full:  # never block a query on the log; say so instead
@@ -171,6 +182,24 @@ class QueryLog:
                 listener(entry)
             except Exception:  # metering never fails a query
                 log.exception("a query log listener failed")
+
+    def _refusal_logged(self, entry: dict[str, Any]) -> bool:
+        """Whether to store this refusal (429 ``overloaded``): one per tenant per second,
+        which says how many were refused since the last one stored. A tenant that resends
+        at once, ignoring Retry-After, would otherwise have every refusal written to the
+        metadata store, at the other tenants' expense; the usage meter counts them all."""
+        tenant = str(entry.get("tenant_id"))
+        now = time.monotonic()
+        with self._refusals_lock:
+            last, skipped = self._refusals.get(tenant, (-1e18, 0))
+            if now - last < 1.0:
+                self._refusals[tenant] = (last, skipped + 1)
+                return False
+            self._refusals[tenant] = (now, 0)
+        if skipped:
+            entry["error"] = f"{entry.get('error') or ''} ({skipped} more refused since the last "
+            entry["error"] += "refusal logged)"
+        return True
 
     def flush(self) -> None:
         self._queue.join()
