@@ -7,7 +7,8 @@ service takes the caller's Principal. Nothing here is created at import time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledgerhouse.access import Principal
@@ -139,6 +140,8 @@ class Warehouse:
         self.access = _access_control(self, rollups)
         # rollups proposed from each tenant's query log, applied on request or automatically
         self.advisor, self.auto_advisor = _rollup_advisor(self)
+        # backups of this root: consistent while serving, incremental (docs/operations.md)
+        self.backups = _backups(self)
         # single sign-on tokens, when configured; nothing is read until one arrives
         self.sso = build_verifier(settings, self.meta)
 
@@ -210,6 +213,30 @@ class Warehouse:
             return reports
         finally:
             wh.close()
+
+    @classmethod
+    def restore(
+        cls,
+        repository: Path,
+        new_root: Path,
+        *,
+        backup: str | None = None,
+        as_of: int | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Any:
+        """Restore a backup (``ledgerhouse backup --to``; the newest, or ``backup``) into
+        ``new_root``, which must be new or empty; ``as_of`` keeps the commits up to that
+        commit id (the tables' later versions rolled back here). Returns the report."""
+        settings = load_settings(root=new_root)
+        report = offline_backups(settings).restore(
+            repository, new_root, backup=backup, as_of=as_of, progress=progress
+        )
+        with cls.open(settings) as restored:  # the restored store, migrated and recovered
+            for tenant in restored.meta.tenants_store.tenants():
+                with restored.writer.writer_lock(tenant):
+                    latest = restored.meta.commit_log.latest_commit(tenant)
+                    restored.writer.recover(tenant, latest)
+        return report
 
     def _upgrader(self) -> Upgrader:
         """The layout check and upgrade of this release's tables (storage/upgrade.py), with the
@@ -613,6 +640,41 @@ def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
     wh.queries.mask_secret = lambda tenant: secret() + tenant
     wh.keys.check_roles = service.check_roles
     return service
+
+
+def offline_backups(settings: Settings) -> Any:
+    """Backups (storage/backup.py) of ``settings.root`` without opening it (it may not exist:
+    a restore's target, or a lost root): the shared tables' folders from this release's
+    TableDefs; a tenant's own tables are checked by their files' digests only."""
+    from ledgerhouse.storage.backup import Backups
+
+    semantic = SemanticLayer(
+        load_cubes([settings.cube_dir] if settings.cube_dir else []),
+        {t.relation: t for t in BASE_TABLES},
+    )
+    store = DeltaStore(settings.root.resolve())
+    tables = (*BASE_TABLES, *(m.table for m in semantic.rollup_marts()))
+
+    def relation_dirs(tenant: str) -> dict[str, Path]:
+        return {t.relation: store.path(tenant, t).relative_to(store.root) for t in tables}
+
+    return Backups(store.root, settings.resolved_metadata_url, relation_dirs)
+
+
+def _backups(wh: Warehouse) -> Any:
+    """Backups of the root (storage/backup.py): each table capped at the versions the commits
+    name, the tenant's own tables included when its schema is readable."""
+    import contextlib
+
+    from ledgerhouse.storage.backup import Backups
+
+    def relation_dirs(tenant: str) -> dict[str, Path]:
+        tables: Mapping[str, TableDef] = wh.relations
+        with contextlib.suppress(LedgerhouseError):  # unknown to the metadata: the shared ones
+            tables = wh.queries.relations_of(tenant)  # with the tenant's own tables
+        return {r: wh.store.path(tenant, t).relative_to(wh.root) for r, t in tables.items()}
+
+    return Backups(wh.root, wh.settings.resolved_metadata_url, relation_dirs)
 
 
 def _rollup_advisor(wh: Warehouse) -> tuple[Any, Any]:

@@ -28,6 +28,7 @@ from ledgerhouse.cli import reads
 from ledgerhouse.cli.access import register as register_access
 from ledgerhouse.cli.analytics import analytics_app, models
 from ledgerhouse.cli.audit import audit_app
+from ledgerhouse.cli.backup import backup_app, restore
 from ledgerhouse.cli.catalog import catalog_app
 from ledgerhouse.cli.common import Cli, bad, command, defaults, progress
 from ledgerhouse.cli.governance import governance_app
@@ -188,6 +189,8 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(quality_app, name="quality")
 app.add_typer(schema_app, name="schema")  # docs/tenancy/schemas.md
 app.add_typer(optimize_app, name="optimize")  # docs/tenancy/rollups.md
+app.add_typer(backup_app, name="backup")  # docs/operations.md
+command(app, "restore", options=("json",))(restore)
 app.add_typer(governance_app, name="governance")
 app.add_typer(tenants_app, name="tenants")  # platform admin (docs/tenancy/lifecycle.md)
 register_lineage(app)  # lineage, explain-cell
