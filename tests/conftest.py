@@ -75,6 +75,21 @@ def trades_csv(*rows: str) -> bytes:
     return (TRADE_HEADER + "".join(rows)).encode()
 
 
+def copies_of_a_trade(me: Any, prefix: str, n: int = 3) -> bytes:
+    """A trades batch (CSV bytes) of ``n`` new trades ``<prefix>0...`` like the warehouse's
+    first trade (its portfolio, instrument, counterparty, dates and price), quantities 10+i."""
+    (row,) = me.query(
+        "SELECT trade_ts, trade_date, settle_date, portfolio_code, instrument_code, "
+        "counterparty_code, currency, price FROM fact_trade ORDER BY trade_id LIMIT 1"
+    ).rows()
+    ts, day, settle, portfolio, instrument, counterparty, currency, price = row
+    stamp = ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return trades_csv(*(
+        f"{prefix}{i},NEW,{stamp},{stamp},{day},{settle},{portfolio},{instrument},"
+        f"{counterparty},BUY,{10 + i},{price},{currency},0\n" for i in range(n)
+    ))  # fmt: skip
+
+
 # -- warehouses -------------------------------------------------------------------------------
 # Creating a warehouse (31 Delta tables, the migrations, the cubes) and loading REF takes about
 # a second; copying the folder of one made earlier takes ~15 ms. The fixtures below copy

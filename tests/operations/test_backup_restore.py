@@ -19,22 +19,13 @@ from ledgerhouse.config import load_settings
 from ledgerhouse.errors import Conflict, StorageError
 from ledgerhouse.services import offline_backups
 from ledgerhouse.session import Session
-from tests.conftest import TRADE_HEADER, admin, copy_warehouse
+from tests.conftest import admin, copies_of_a_trade, copy_warehouse
 
 TABLES = ("fact_trade", "dim_portfolio", "mart_trading_activity", "raw_trades", "quarantine")
 
 
 def _trades(me: Session, prefix: str, n: int = 5) -> bytes:
-    (row,) = me.query(
-        "SELECT trade_ts, trade_date, settle_date, portfolio_code, instrument_code, "
-        "counterparty_code, currency, price FROM fact_trade ORDER BY trade_id LIMIT 1"
-    ).rows()
-    ts, day, settle, portfolio, instrument, counterparty, currency, price = row
-    stamp = ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (TRADE_HEADER + "".join(
-        f"{prefix}{i},NEW,{stamp},{stamp},{day},{settle},{portfolio},{instrument},"
-        f"{counterparty},BUY,{10 + i},{price},{currency},0\n" for i in range(n)
-    )).encode()  # fmt: skip
+    return copies_of_a_trade(me, prefix, n)
 
 
 def _offline(root: Path) -> Any:

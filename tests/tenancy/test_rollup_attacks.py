@@ -18,7 +18,7 @@ from ledgerhouse.access import Principal
 from ledgerhouse.api import create_app
 from ledgerhouse.session import Session
 from ledgerhouse.tenancy.errors import InvalidSchemaObject
-from tests.conftest import REF, TRADE_HEADER, admin, copy_warehouse
+from tests.conftest import REF, admin, copies_of_a_trade, copy_warehouse
 
 #: A tenant cube over the trades with a pinned join to the counterparty (a confidential
 #: code and name): ``{dims}`` is replaced by the dimensions under test.
@@ -539,18 +539,8 @@ rollups:
 
 
 def _new_trades(me: Session, prefix: str, n: int = 3) -> None:
-    (row,) = me.query(
-        "SELECT trade_ts, trade_date, settle_date, portfolio_code, instrument_code, "
-        "counterparty_code, currency, price FROM fact_trade ORDER BY trade_id LIMIT 1"
-    ).rows()
-    ts, day, settle, portfolio, instrument, counterparty, currency, price = row
-    stamp = ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = TRADE_HEADER + "".join(
-        f"{prefix}{i},NEW,{stamp},{stamp},{day},{settle},{portfolio},{instrument},"
-        f"{counterparty},BUY,{10 + i},{price},{currency},0\n"
-        for i in range(n)
-    )
-    assert me.ingest("trades", body.encode(), fmt="csv").status == "committed"
+    body = copies_of_a_trade(me, prefix, n)
+    assert me.ingest("trades", body, fmt="csv").status == "committed"
 
 
 def test_a_tenant_cube_dropped_and_added_again_serves_no_stale_rollup(fresh: Session) -> None:

@@ -18,7 +18,7 @@ from ledgerhouse.api import create_app
 from ledgerhouse.cli.main import app
 from ledgerhouse.session import Session
 from ledgerhouse.tenancy.errors import InvalidSchemaObject, SchemaObjectInUse
-from tests.conftest import REF, TRADE_HEADER, admin, copy_warehouse
+from tests.conftest import REF, admin, copies_of_a_trade, copy_warehouse
 
 BY_INSTRUMENT = """
 rollup: by_instrument
@@ -95,19 +95,9 @@ def test_another_tenant_neither_sees_nor_uses_it(warehouse: Session) -> None:
 
 
 def test_it_is_refreshed_in_the_commit_of_new_facts(warehouse: Session) -> None:
-    (row,) = warehouse.query(
-        "SELECT trade_ts, trade_date, settle_date, portfolio_code, instrument_code, "
-        "counterparty_code, currency, price FROM fact_trade ORDER BY trade_id LIMIT 1"
-    ).rows()
-    ts, day, settle, portfolio, instrument, counterparty, currency, price = row
-    stamp = ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = TRADE_HEADER + "".join(
-        f"TRU{i},NEW,{stamp},{stamp},{day},{settle},{portfolio},{instrument},{counterparty},"
-        f"BUY,{10 + i},{price},{currency},0\n"
-        for i in range(3)
-    )
+    body = copies_of_a_trade(warehouse, "TRU")
     before = warehouse.cube("trades", ASKED).rows()
-    report = warehouse.ingest("trades", body.encode(), fmt="csv")
+    report = warehouse.ingest("trades", body, fmt="csv")
     assert report.status == "committed", report
     after = warehouse.cube("trades", ASKED)
     assert after.route == "rollup:by_instrument"
