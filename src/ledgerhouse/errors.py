@@ -230,6 +230,23 @@ class StorageError(LedgerhouseError):
     code = "storage_error"
 
 
+#: What to do about a damaged table (docs/operations.md).
+REPAIR_HINT = (
+    "Restore the warehouse from a backup (`ledgerhouse restore --from DIR --root NEW`, "
+    "docs/operations.md), or put the file back from one; `ledgerhouse check` lists every "
+    "damaged file."
+)
+
+
+class StorageDamaged(StorageError):
+    """A table a commit names is damaged on disk: a data file missing, truncated or
+    unreadable, or its log behind the commit. Not retryable: the repair is an operator's."""
+
+    status = 503
+    code = "storage_damaged"
+    retryable = False
+
+
 class StorageUnavailable(StorageError):
     """Reading the warehouse's files failed under a running query (a data file or a spill file
     vanished, a disk error): the request was fine and may succeed when retried."""

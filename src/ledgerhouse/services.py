@@ -142,6 +142,8 @@ class Warehouse:
         self.advisor, self.auto_advisor = _rollup_advisor(self)
         # backups of this root: consistent while serving, incremental (docs/operations.md)
         self.backups = _backups(self)
+        # the tables against what the commits name: `check`, and damaged-storage errors
+        self.checker = _storage_checker(self)
         # single sign-on tokens, when configured; nothing is read until one arrives
         self.sso = build_verifier(settings, self.meta)
 
@@ -352,6 +354,42 @@ class Warehouse:
         name = validate_tenant_name(tenant or self.settings.default_tenant)
         self.tenants_admin.check_tenant(name)  # a suspended or deleted tenant: refused
         return self.session(Principal(tenant=name, user=user, roles=tuple(roles)))
+
+    def check(
+        self, tenant: str | None = None, *, every_commit: bool = False, deep: bool = False
+    ) -> list[Any]:
+        """The problems of the tables the latest commit (``every_commit``: every commit) of
+        each tenant (or ``tenant``) names: a data file missing, truncated or (``deep``) not
+        Parquet, a log that does not open or is behind; and the derived tables (marts,
+        rollups) built from a damaged table. Empty: the storage holds what the commits say."""
+        from ledgerhouse.storage.check import Problem
+
+        names = (
+            [validate_tenant_name(tenant)] if tenant else list(self.meta.tenants_store.tenants())
+        )
+        problems: list[Any] = []
+        for name in names:
+            if every_commit:
+                commits = self.meta.commit_log.commits(name, limit=1_000_000)
+                versions = [c.table_versions for c in commits]
+            else:
+                latest = self.meta.commit_log.latest_commit(name)
+                versions = [latest.table_versions] if latest is not None else []
+            found = self.checker.check(name, versions, deep=deep)
+            damaged = {p.relation for p in found}
+            latest_commit = self.meta.commit_log.latest_commit(name)
+            for relation in sorted(latest_commit.table_versions if latest_commit else ()):
+                if relation in damaged:
+                    continue
+                sources = set(self.queries.read_set([relation], name)) - {relation}
+                hit = sorted(sources & damaged)
+                if hit and latest_commit is not None:
+                    found.append(Problem(
+                        name, relation, latest_commit.table_versions[relation], None,
+                        f"built from damaged {', '.join(hit)}: its rows may hide the damage",
+                    ))  # fmt: skip
+            problems += found
+        return problems
 
     def platform(self, user: str = "local") -> PlatformSession:
         """A platform admin's session for a local caller (whoever holds the warehouse's
@@ -640,6 +678,26 @@ def _access_control(wh: Warehouse, rollups: Iterable[Any]) -> Any:
     wh.queries.mask_secret = lambda tenant: secret() + tenant
     wh.keys.check_roles = service.check_roles
     return service
+
+
+def _storage_checker(wh: Warehouse) -> Any:
+    """The storage check (storage/check.py), run by `ledgerhouse check` and `/readyz?check`,
+    and after a failed read or write: a damaged table answers storage_damaged naming the
+    table, the version and the file."""
+    from ledgerhouse.storage.check import StorageChecker
+
+    checker = StorageChecker(wh.store, wh.queries.relations_of)
+
+    def damaged_at(tenant: str, as_of: Any, exc: BaseException) -> None:
+        try:
+            commit = wh.queries.resolve_commit(tenant, as_of)
+        except LedgerhouseError:
+            return
+        checker.damaged(tenant, dict(commit.table_versions), exc)
+
+    wh.queries.damaged_at = damaged_at
+    wh.writer.damaged = checker.damaged
+    return checker
 
 
 def offline_backups(settings: Settings) -> Any:

@@ -168,24 +168,31 @@ def _trade_files(wh: Session) -> list[Path]:
 
 
 @pytest.mark.parametrize("bound", [False, True], ids=["before-binding", "after-binding"])
-def test_a_vanished_data_file_is_a_retryable_storage_error_naming_no_path(traded, bound) -> None:  # type: ignore[no-untyped-def]
-    from ledgerhouse.errors import StorageUnavailable
+def test_a_vanished_data_file_is_storage_damaged_naming_it_but_no_server_path(
+    traded, bound
+) -> None:  # type: ignore[no-untyped-def]
+    """A committed version's file gone is damage, not a passing failure (issue 16): 503
+    storage_damaged naming the table, version and file relative to the root."""
+    from ledgerhouse.errors import StorageDamaged
 
     wh = traded
     key = wh.create_api_key("reader", ("reader",))
     if bound:  # the version is bound (a view over its files) before they vanish
         assert wh.query("SELECT count(*) FROM fact_trade").rows() == [[2]]
-    for f in _trade_files(wh):
+    files = _trade_files(wh)
+    for f in files:
         f.unlink()
-    with pytest.raises(StorageUnavailable) as caught:
+    with pytest.raises(StorageDamaged) as caught:
         wh.query("SELECT * FROM fact_trade", use_cache=False)
-    assert caught.value.retryable and str(wh.warehouse.root) not in caught.value.message
+    assert not caught.value.retryable and str(wh.warehouse.root) not in caught.value.message
+    assert caught.value.details["table"] == "fact_trade"
     with TestClient(create_app(wh.warehouse), raise_server_exceptions=False) as c:
         h = {"Authorization": f"Bearer {key}"}
         r = c.post("/v1/query/sql", headers=h, json={"sql": "SELECT * FROM fact_trade"})
         error = envelope(r, 503)
-        assert error["code"] == "storage_unavailable" and "storage" in error["message"]
-        assert "<root>/tenants/" in error["message"], error
+        assert error["code"] == "storage_damaged" and "fact_trade" in error["message"]
+        assert "tenants/default/core/fact_trade/" in error["message"], error
+        assert any(f.name in error["message"] for f in files)
         log = c.get("/v1/queries", headers=h)
         assert log.status_code == 200 and log.json()[0]["status"] == "error"
         assert str(wh.warehouse.root) not in log.text and "/tmp/" not in log.text

@@ -28,7 +28,6 @@ from ledgerhouse.cli import reads
 from ledgerhouse.cli.access import register as register_access
 from ledgerhouse.cli.analytics import analytics_app, models
 from ledgerhouse.cli.audit import audit_app
-from ledgerhouse.cli.backup import backup_app, restore
 from ledgerhouse.cli.catalog import catalog_app
 from ledgerhouse.cli.common import Cli, bad, command, defaults, progress
 from ledgerhouse.cli.governance import governance_app
@@ -36,6 +35,7 @@ from ledgerhouse.cli.keys import keys_app
 from ledgerhouse.cli.lineage import register as register_lineage
 from ledgerhouse.cli.metadata import glossary_app, metadata_app
 from ledgerhouse.cli.openlineage import register as register_openlineage
+from ledgerhouse.cli.operations import backup_app, check, restore
 from ledgerhouse.cli.output import reason_counts, refused_rows
 from ledgerhouse.cli.quality import quality_app
 from ledgerhouse.cli.resources import register as register_resources
@@ -191,6 +191,7 @@ app.add_typer(schema_app, name="schema")  # docs/tenancy/schemas.md
 app.add_typer(optimize_app, name="optimize")  # docs/tenancy/rollups.md
 app.add_typer(backup_app, name="backup")  # docs/operations.md
 command(app, "restore", options=("json",))(restore)
+command(app, "check", options=("root", "tenant", "json"))(check)
 app.add_typer(governance_app, name="governance")
 app.add_typer(tenants_app, name="tenants")  # platform admin (docs/tenancy/lifecycle.md)
 register_lineage(app)  # lineage, explain-cell

@@ -84,8 +84,9 @@ class Bindings:
             if hit is None:
                 try:
                     hit = self._create(table, key)
-                except OSError as exc:  # a file of the version vanished (the engine's own
-                    # failures to read it are StorageUnavailable already)
+                except (OSError, pa.ArrowInvalid) as exc:  # a file of the version vanished
+                    # or is not Parquet (the engine's own failures to read it are
+                    # StorageUnavailable already)
                     raise binding_failed(key[1], key[2], first_line(exc, self.store.root)) from exc
                 with self._lock:
                     self._bound[key] = hit

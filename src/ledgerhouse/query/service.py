@@ -32,6 +32,7 @@ from ledgerhouse.errors import (
     LedgerhouseError,
     NotFound,
     QueryFailed,
+    StorageUnavailable,
     did_you_mean,
 )
 from ledgerhouse.model.schema import TableDef
@@ -164,6 +165,9 @@ class QueryService:
         self.row_limit_of: Callable[[str], int] = lambda _tenant: self.row_limit
         #: row and column policies and column grants (query/policies.py; None: roles only)
         self.policies: PolicyEngine | None = None
+        #: ``damaged_at(tenant, as_of, error)``: raises StorageDamaged naming the damaged
+        #: file when a read failed on a damaged table (storage/check.py); returns otherwise
+        self.damaged_at: Callable[[str, AsOf, BaseException], None] = lambda _t, _a, _e: None
         #: the key of the ``hash`` mask's pseudonyms, per tenant
         self.mask_secret: Callable[[str], str] = lambda tenant: tenant
 
@@ -268,7 +272,11 @@ class QueryService:
         query_id = entry["id"]
         try:
             with _failure_recorded(entry), self.admission.slot(tenant):
-                result = self._run(principal, sql, query_id=query_id, **options)
+                try:
+                    result = self._run(principal, sql, query_id=query_id, **options)
+                except StorageUnavailable as exc:  # a file failed: a damaged table says which
+                    self.damaged_at(tenant, options.get("as_of"), exc)
+                    raise
         finally:
             entry["duration_ms"] = (time.perf_counter() - started) * 1000
             if self.log is not None and entry["status"] != "ok":
@@ -362,6 +370,9 @@ class QueryService:
                         stream = _withheld_on_failure(stream)
                     export.batches = _counted(export, stream, limit)
                     yield export
+        except StorageUnavailable as exc:  # a file failed: a damaged table says which
+            self.damaged_at(tenant, as_of, exc)
+            raise
         finally:
             entry["duration_ms"] = (time.perf_counter() - started) * 1000
             if export is not None:

@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import polars as pl
 import pyarrow as pa
 
+from ledgerhouse.errors import LedgerhouseError
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
@@ -139,6 +140,9 @@ class CommitWriter:
         self.tables_of: Callable[[str], Iterable[TableDef]] = lambda _tenant: ()
         self.listeners: list[CommitListener] = []
         self.observers: list[CommitObserver] = []
+        #: ``damaged(tenant, versions, error)`` raises StorageDamaged when a failed write's
+        #: tables are damaged on disk (storage/check.py); returns otherwise
+        self.damaged: Callable[[str, dict[str, int], BaseException], None] = lambda _t, _v, _e: None
         #: The transaction running in this thread (a listener reads and notes on it).
         self._current = threading.local()
 
@@ -190,9 +194,14 @@ class CommitWriter:
             self._current.txn = txn
             self._notify("started", txn)
             try:
-                yield txn
-                if txn.written:
-                    self._commit(txn, batch)
+                try:
+                    yield txn
+                    if txn.written:
+                        self._commit(txn, batch)
+                except Exception as exc:
+                    if not isinstance(exc, LedgerhouseError):  # a Delta write failed: damage?
+                        self.damaged(tenant, txn.committed, exc)
+                    raise
             except BaseException as exc:
                 self._notify("failed", txn, exc)
                 raise

@@ -1,6 +1,7 @@
-"""`ledgerhouse backup --to DIR`, `backup list|verify --from DIR` and `restore --from DIR
---root NEW [--as-of COMMIT]`: backups of a warehouse root, consistent while the server runs,
-incremental, verifiable (docs/operations.md). Whoever holds the root's files runs them."""
+"""Operations (docs/operations.md): `ledgerhouse backup --to DIR`, `backup list|verify --from
+DIR`, `restore --from DIR --root NEW [--as-of COMMIT]` (backups of a warehouse root, consistent
+while the server runs, incremental, verifiable) and `ledgerhouse check` (the tables against
+what the commits name). Whoever holds the root's files runs them."""
 
 from __future__ import annotations
 
@@ -118,3 +119,29 @@ def _offline(cli: Cli) -> Any:
     from ledgerhouse.services import offline_backups
 
     return offline_backups(cli.settings())
+
+
+def check(
+    cli: Cli,
+    all_commits: Annotated[
+        bool, typer.Option("--all-commits", help="Every commit's versions, not the latest's.")
+    ] = False,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Read every data file's Parquet footer too.")
+    ] = False,
+) -> int:
+    """Check that every file the latest commit (--all-commits: every commit) references
+    exists, has its logged size (--deep: reads as Parquet), and that each table's log reaches
+    the version its commit names; exit 1 naming each problem."""
+    with cli.warehouse() as wh, progress(cli.out, "check"):
+        problems = wh.check(cli.tenant, every_commit=all_commits, deep=deep)
+    if cli.out.as_json:
+        cli.out.json({"problems": [p.to_dict() for p in problems]})
+    elif problems:
+        for p in problems:
+            cli.out.console.print(str(p), markup=False)
+        cli.out.err.print(f"{len(problems)} problems. Repair: restore from a backup "
+                          "(docs/operations.md).")  # fmt: skip
+    else:
+        cli.out.console.print("the storage holds every file the commits reference")
+    return 1 if problems else 0
