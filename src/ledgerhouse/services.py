@@ -355,6 +355,12 @@ class Warehouse:
         self.tenants_admin.check_tenant(name)  # a suspended or deleted tenant: refused
         return self.session(Principal(tenant=name, user=user, roles=tuple(roles)))
 
+    def _tenant_names(self, tenant: str | None) -> list[str]:
+        """``tenant`` (checked), or every tenant of the warehouse."""
+        if tenant:
+            return [validate_tenant_name(tenant)]
+        return list(self.meta.tenants_store.tenants())
+
     def check(
         self, tenant: str | None = None, *, every_commit: bool = False, deep: bool = False
     ) -> list[Any]:
@@ -364,9 +370,7 @@ class Warehouse:
         rollups) built from a damaged table. Empty: the storage holds what the commits say."""
         from ledgerhouse.storage.check import Problem
 
-        names = (
-            [validate_tenant_name(tenant)] if tenant else list(self.meta.tenants_store.tenants())
-        )
+        names = self._tenant_names(tenant)
         problems: list[Any] = []
         for name in names:
             if every_commit:
@@ -390,6 +394,50 @@ class Warehouse:
                     ))  # fmt: skip
             problems += found
         return problems
+
+    def vacuum(
+        self, tenant: str | None = None, *, older_than_s: float = 3600.0, dry_run: bool = False
+    ) -> list[Any]:
+        """Remove the data files no commit references (a crashed batch's leftovers) from each
+        tenant's tables (or ``tenant``'s), once older than ``older_than_s``; every file a
+        commit names is kept, so every commit stays reproducible. Runs under each tenant's
+        writer lock (no write in progress), after the writer's recovery. Returns a report per
+        tenant (``dry_run``: what would be removed)."""
+        from ledgerhouse.storage.vacuum import VacuumReport, vacuum_table
+
+        if older_than_s < 0:
+            from ledgerhouse.errors import InvalidRequest
+
+            raise InvalidRequest("older_than_s must be 0 or more", hint="e.g. 3600 (an hour)")
+        names = self._tenant_names(tenant)
+        reports = []
+        for name in names:
+            report = VacuumReport(name)
+            with self.writer.writer_lock(name):
+                latest = self.meta.commit_log.latest_commit(name)
+                self.writer.recover(name, latest)  # a crashed writer's versions rolled back
+                commits = self.meta.commit_log.commits(name, limit=1_000_000)
+                named: dict[str, set[int]] = {}
+                for c in commits:
+                    for relation, version in c.table_versions.items():
+                        if version is not None:
+                            named.setdefault(relation, set()).add(version)
+                if latest is not None:  # recovery's restored versions hold the same files
+                    for relation in latest.table_versions:
+                        table = self.queries.relations_of(name).get(relation)
+                        if table is not None and self.store.exists(name, table):
+                            current = self.store.version(name, table)
+                            named.setdefault(relation, set()).add(current)
+                for relation, versions in sorted(named.items()):
+                    table = self.queries.relations_of(name).get(relation)
+                    if table is None or not self.store.exists(name, table):
+                        continue
+                    vacuum_table(
+                        self.store.path(name, table), versions, grace_s=older_than_s,
+                        dry_run=dry_run, report=report, root=self.root,
+                    )  # fmt: skip
+            reports.append(report)
+        return reports
 
     def platform(self, user: str = "local") -> PlatformSession:
         """A platform admin's session for a local caller (whoever holds the warehouse's

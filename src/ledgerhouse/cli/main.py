@@ -35,7 +35,7 @@ from ledgerhouse.cli.keys import keys_app
 from ledgerhouse.cli.lineage import register as register_lineage
 from ledgerhouse.cli.metadata import glossary_app, metadata_app
 from ledgerhouse.cli.openlineage import register as register_openlineage
-from ledgerhouse.cli.operations import backup_app, check, restore
+from ledgerhouse.cli.operations import backup_app, check, maintain, restore
 from ledgerhouse.cli.output import reason_counts, refused_rows
 from ledgerhouse.cli.quality import quality_app
 from ledgerhouse.cli.resources import register as register_resources
@@ -192,6 +192,7 @@ app.add_typer(optimize_app, name="optimize")  # docs/tenancy/rollups.md
 app.add_typer(backup_app, name="backup")  # docs/operations.md
 command(app, "restore", options=("json",))(restore)
 command(app, "check", options=("root", "tenant", "json"))(check)
+command(app, "maintain", options=("root", "tenant", "json"))(maintain)
 app.add_typer(governance_app, name="governance")
 app.add_typer(tenants_app, name="tenants")  # platform admin (docs/tenancy/lifecycle.md)
 register_lineage(app)  # lineage, explain-cell

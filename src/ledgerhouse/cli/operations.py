@@ -145,3 +145,31 @@ def check(
     else:
         cli.out.console.print("the storage holds every file the commits reference")
     return 1 if problems else 0
+
+
+def maintain(
+    cli: Cli,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+    ] = False,
+    older_than: Annotated[
+        float,
+        typer.Option("--older-than", help="Remove orphan files older than this many hours."),
+    ] = 1.0,
+) -> None:
+    """Vacuum: remove the data files no commit references (a crashed batch's leftovers),
+    older than --older-than hours; every file a commit can read is kept."""
+    if older_than < 0:
+        raise bad("--older-than must be 0 or more hours", "e.g. --older-than 1")
+    with cli.warehouse() as wh, progress(cli.out, "vacuum"):
+        reports = wh.vacuum(cli.tenant, older_than_s=older_than * 3600, dry_run=dry_run)
+    if cli.out.as_json:
+        cli.out.json([r.to_dict() for r in reports])
+        return
+    verb = "would remove" if dry_run else "removed"
+    for r in reports:
+        cli.out.console.print(
+            f"{r.tenant}: {verb} {r.orphans:,} files no commit references ({r.bytes:,} bytes) "
+            f"in {r.tables} tables; {r.kept_young:,} younger than {older_than:g} h kept",
+            markup=False,
+        )
