@@ -247,6 +247,31 @@ class StorageDamaged(StorageError):
     retryable = False
 
 
+class StorageFull(StorageError):
+    """The disk holding the warehouse is full: the write failed, its files were removed, and
+    nothing of it is stored. Sent again once space is freed, it lands once."""
+
+    status = 507
+    code = "storage_full"
+    retryable = True
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk: ENOSPC, as the OS, delta-rs or
+    SQLite word it."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        text = str(seen)
+        if "No space left on device" in text or "database or disk is full" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class StorageUnavailable(StorageError):
     """Reading the warehouse's files failed under a running query (a data file or a spill file
     vanished, a disk error): the request was fine and may succeed when retried."""

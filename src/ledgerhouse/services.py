@@ -955,7 +955,27 @@ def _resources(wh: Warehouse) -> tuple[Any, Any]:
     cache = wh.queries.cache
     if cache is not None:
         cache.budget_of = lambda tenant: service.effective(tenant).result_cache_bytes
-    wh.ingestion.before_write = service.check_storage
+
+    def before_write(tenant: str, incoming: int) -> None:
+        """The pre-flight of an ingestion: the disk (a batch takes about its size again in
+        Parquet, raw and conformed, before compression gains) and the tenant's quota."""
+        import shutil
+
+        from ledgerhouse.errors import StorageFull
+
+        free = shutil.disk_usage(wh.root).free
+        if free < 2 * incoming:
+            raise StorageFull(
+                f"the disk holding the warehouse has {free:,} bytes free: a batch of "
+                f"{incoming:,} bytes would not fit (it needs about twice its size)",
+                hint="Nothing was stored. Free space on the disk (or give the warehouse a "
+                "larger one), then send it again.",
+                free_bytes=free,
+                incoming=incoming,
+            )
+        service.check_storage(tenant, incoming)
+
+    wh.ingestion.before_write = before_write
     wh.ingestion.on_report = meter.on_ingest
     wh.query_log.listeners.append(meter.on_query)
     return service, meter

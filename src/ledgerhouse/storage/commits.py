@@ -34,8 +34,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -43,7 +45,7 @@ from typing import Any, Protocol
 import polars as pl
 import pyarrow as pa
 
-from ledgerhouse.errors import LedgerhouseError
+from ledgerhouse.errors import LedgerhouseError, StorageFull, disk_full
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
@@ -189,6 +191,7 @@ class CommitWriter:
         metadata transaction, with the tables written and the commit id filled in.
         """
         with self.writer_lock(tenant):
+            started = time.time()
             base = self.meta.commit_log.latest_commit(tenant)
             txn = Transaction(self.store, tenant, operation, base, self.recover(tenant, base))
             self._current.txn = txn
@@ -199,6 +202,8 @@ class CommitWriter:
                     if txn.written:
                         self._commit(txn, batch)
                 except Exception as exc:
+                    if disk_full(exc):
+                        raise self._disk_full(txn, started) from exc
                     if not isinstance(exc, LedgerhouseError):  # a Delta write failed: damage?
                         self.damaged(tenant, txn.committed, exc)
                     raise
@@ -208,6 +213,49 @@ class CommitWriter:
             finally:
                 self._current.txn = None
             self._notify("committed" if txn.commit is not None else "abandoned", txn)
+
+    def _disk_full(self, txn: Transaction, started: float) -> StorageFull:
+        """After a write failed on a full disk: remove the data files this transaction wrote
+        (no committed version holds them: they only take the space a retry needs), roll the
+        tables back if the disk allows, and say so."""
+        from ledgerhouse.storage.vacuum import live_files
+
+        freed = 0
+        tenant_root = self.store.tenant_root(txn.tenant)
+        named: dict[str, set[int]] = {}
+        for commit in self.meta.commit_log.commits(txn.tenant, limit=1_000_000):
+            for relation, version in commit.table_versions.items():
+                if version is not None:
+                    named.setdefault(relation, set()).add(version)
+        for table in (*self.tables, *self.tables_of(txn.tenant)):
+            path = self.store.path(txn.tenant, table)
+            if not path.is_dir():
+                continue
+            fresh = [
+                p
+                for p in path.rglob("*.parquet")
+                if "_delta_log" not in p.parts and p.stat().st_mtime >= started - 1
+            ]
+            if not fresh:
+                continue
+            live = live_files(path, named.get(table.relation, ())) or set()
+            for p in fresh:
+                if p.relative_to(path).as_posix() not in live:
+                    freed += p.stat().st_size
+                    p.unlink()
+        try:  # the tables back to their committed versions (else the next writer does it)
+            self.recover(txn.tenant, txn.base)
+        except Exception:
+            log.warning("recovery after a full disk failed; the next commit retries it")
+        free = shutil.disk_usage(tenant_root).free
+        return StorageFull(
+            f"the disk holding the warehouse is full ({free:,} bytes free): the write failed "
+            f"and nothing of it is stored; its files were removed ({freed:,} bytes freed)",
+            hint="Free space on the disk (or give the warehouse a larger one), then send it "
+            "again: it lands once.",
+            free_bytes=free,
+            freed_bytes=freed,
+        )
 
     def recover(self, tenant: str, base: WarehouseCommit | None) -> dict[str, int]:
         """Restore every table ahead of ``base`` (a crashed writer's versions) to its committed
