@@ -272,6 +272,53 @@ def disk_full(exc: BaseException) -> bool:
     return False
 
 
+class MetadataUnavailable(LedgerhouseError):
+    """The metadata store refuses writes (read-only, locked, or its disk full): what needed
+    one was not done, and nothing of it is visible."""
+
+    status = 503
+    code = "metadata_unavailable"
+    retryable = True
+
+
+def metadata_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) is the metadata store refusing a write: a read-only or
+    locked SQLite database, a read-only PostgreSQL transaction."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        if ("readonly database" in text or "database is locked" in text
+                or "read-only transaction" in text):  # fmt: skip
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class Quiet:
+    """A warning said once, then at most once every ``every_s`` with how many it stood for
+    (a failing background write must not print a traceback per query)."""
+
+    def __init__(self, every_s: float = 600.0) -> None:
+        import threading
+
+        self.every_s = every_s
+        self._last = -1e18
+        self._since = 0
+        self._lock = threading.Lock()
+
+    def due(self) -> int | None:
+        """The number of occurrences to report now, or None (stay quiet)."""
+        import time
+
+        with self._lock:
+            self._since += 1
+            now = time.monotonic()
+            if now - self._last < self.every_s:
+                return None
+            self._last, count, self._since = now, self._since, 0
+            return count
+
+
 class StorageUnavailable(StorageError):
     """Reading the warehouse's files failed under a running query (a data file or a spill file
     vanished, a disk error): the request was fine and may succeed when retried."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerhouse.access import Principal, Resource, authorize
-from ledgerhouse.errors import InvalidRequest, LedgerhouseError, NotFound
+from ledgerhouse.errors import InvalidRequest, LedgerhouseError, MetadataUnavailable, NotFound
 from ledgerhouse.ingest.models import BatchReport
 from ledgerhouse.ingest.pipeline import Ingestor
 from ledgerhouse.ingest.progress import Progress
@@ -94,6 +94,8 @@ class IngestService:
                         "rows_received": report.get("rows_received"),
                         "rows_quarantined": report.get("rows_quarantined")},
             )  # fmt: skip
+        except MetadataUnavailable as refused:  # the refusal itself says why; one line here
+            log.warning("a rejected batch is not in the audit trail: %s", refused.message)
         except Exception:
             log.exception("could not append a rejected batch to the audit trail")
 

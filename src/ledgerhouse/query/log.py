@@ -27,6 +27,7 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
+from ledgerhouse.errors import Quiet, metadata_refused
 from ledgerhouse.storage.audit import AuditItem, make_item
 from ledgerhouse.storage.metadata import MetadataStore
 
@@ -159,6 +160,7 @@ class QueryLog:
         #: called with every entry as it is recorded, on the query's thread (the usage meter:
         #: a few counters, no I/O; docs/tenancy/resources.md)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._refused = Quiet()  # the metadata store refusing writes: said once in a while
         #: tenant -> (when its last refusal was stored, refusals not stored since)
         self._refusals: dict[str, tuple[float, int]] = {}
         self._refusals_lock = threading.Lock()
@@ -224,8 +226,15 @@ class QueryLog:
                     batch.append(item)
             try:
                 self._store([b for b in batch if b is not None])
-            except Exception:
-                log.exception("could not store %d query log entries", len(batch))
+            except Exception as exc:
+                if not metadata_refused(exc):
+                    log.exception("could not store %d query log entries", len(batch))
+                elif (count := self._refused.due()) is not None:  # one warning, no traceback
+                    log.warning(
+                        "the query log cannot be written: the metadata store refuses writes "
+                        "(read-only or locked); queries are answered, their entries dropped "
+                        "(%d batches since the last warning)", count,
+                    )  # fmt: skip
             for _ in range(len(batch) + (1 if stop else 0)):
                 self._queue.task_done()
             if stop:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledgerhouse.errors import Conflict
+from ledgerhouse.errors import Conflict, MetadataUnavailable
 from ledgerhouse.storage.rows import _aware, _now
 from ledgerhouse.storage.rows_audit import AuditEntryRow, AuditHeadRow
 
@@ -266,10 +266,16 @@ class AuditStore:
                 try:
                     with self._sessions.begin() as s:
                         return work(s)
-                except (_HeadMoved, IntegrityError) as exc:
-                    _backoff(attempt, exc)
-                except OperationalError as exc:
-                    if "locked" not in str(exc) and "busy" not in str(exc).lower():
+                except (_HeadMoved, IntegrityError, OperationalError) as exc:
+                    if _read_only(exc):  # no attempt can succeed: say so at once
+                        raise MetadataUnavailable(
+                            "the metadata store refuses writes (read-only): the audit trail "
+                            "cannot be appended to",
+                            hint="Make the metadata store writable, then try again.",
+                        ) from exc
+                    if isinstance(exc, OperationalError) and not (
+                        "locked" in str(exc) or "busy" in str(exc).lower()
+                    ):
                         raise
                     _backoff(attempt, exc)
         raise AuditConflict(
@@ -646,6 +652,15 @@ def make_item(
 
 def _utc(ts: datetime) -> datetime:
     return _aware(ts).astimezone(UTC)
+
+
+def _read_only(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "readonly database" in str(seen) or "read-only transaction" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _backoff(attempt: int, exc: Exception) -> None:

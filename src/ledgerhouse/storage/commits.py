@@ -45,7 +45,13 @@ from typing import Any, Protocol
 import polars as pl
 import pyarrow as pa
 
-from ledgerhouse.errors import LedgerhouseError, StorageFull, disk_full
+from ledgerhouse.errors import (
+    LedgerhouseError,
+    MetadataUnavailable,
+    StorageFull,
+    disk_full,
+    metadata_refused,
+)
 from ledgerhouse.model.schema import TableDef
 from ledgerhouse.storage.delta import DeltaStore
 from ledgerhouse.storage.metadata import MetadataStore, WarehouseCommit
@@ -204,6 +210,14 @@ class CommitWriter:
                 except Exception as exc:
                     if disk_full(exc):
                         raise self._disk_full(txn, started) from exc
+                    if metadata_refused(exc):
+                        raise MetadataUnavailable(
+                            "the metadata store refuses writes (read-only or locked): the "
+                            "commit was not recorded and nothing of it is visible",
+                            hint="Make the metadata store writable (the file and its folder, "
+                            "its disk, or the database user's rights), then send it again: "
+                            "it lands once.",
+                        ) from exc
                     if not isinstance(exc, LedgerhouseError):  # a Delta write failed: damage?
                         self.damaged(tenant, txn.committed, exc)
                     raise

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerhouse.access import Principal, Resource, authorize
+from ledgerhouse.errors import Quiet, metadata_refused
 from ledgerhouse.storage.engines.base import SPILL_FOLDER, take_cpu_seconds
 from ledgerhouse.storage.metadata import MetadataStore
 from ledgerhouse.storage.resources import USAGE_SUMS
@@ -85,6 +86,7 @@ class UsageMeter:
         self._pinned_bytes = pinned_bytes
         self.flush_s = flush_s
         self.storage_ttl_s = storage_ttl_s
+        self._refused = Quiet()  # the metadata store refusing writes: said once in a while
         #: since this process started, per tenant (what the Prometheus counters show)
         self.totals: dict[str, Counts] = {}
         self._pending: dict[tuple[str, datetime], Counts] = {}
@@ -173,8 +175,12 @@ class UsageMeter:
                 buckets.append((tenant, hour, counts))
             try:
                 self.meta.resources.add_usage(buckets)
-            except Exception:  # keep the counts for the next flush
-                log.exception("could not store the usage of %d tenant-hours", len(buckets))
+            except Exception as exc:  # keep the counts for the next flush
+                if not metadata_refused(exc):
+                    log.exception("could not store the usage of %d tenant-hours", len(buckets))
+                elif self._refused.due() is not None:  # one warning, no traceback
+                    log.warning("usage kept in memory: the metadata store refuses writes "
+                                "(read-only or locked)")  # fmt: skip
                 with self._lock:
                     for (tenant, hour), c in pending.items():
                         self._pending.setdefault((tenant, hour), Counts()).add(c)
