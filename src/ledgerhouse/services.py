@@ -439,6 +439,72 @@ class Warehouse:
             reports.append(report)
         return reports
 
+    def compact(
+        self,
+        tenant: str | None = None,
+        *,
+        tables: Iterable[str] | None = None,
+        target_mb: float = 128.0,
+        sort_by: Iterable[str] = (),
+        min_files: int = 2,
+    ) -> list[dict[str, Any]]:
+        """Compact each tenant's tables (or ``tables``) whose latest version has at least
+        ``min_files`` files in a partition: their small files rewritten into files of about
+        ``target_mb`` (``sort_by``: Z-ordered), the same rows, in one warehouse commit per
+        tenant (operation ``maintain:compact``; marts and rollups refresh in it). Every older
+        commit still reads its own files. Returns what each table had and has."""
+        if target_mb <= 0 or min_files < 2:
+            from ledgerhouse.errors import InvalidRequest
+
+            raise InvalidRequest("target_mb must be positive and min_files at least 2",
+                                 hint="e.g. target_mb=128, min_files=2")  # fmt: skip
+        sort = tuple(sort_by)
+        out: list[dict[str, Any]] = []
+        for name in self._tenant_names(tenant):
+            relations = self.queries.relations_of(name)
+            wanted = list(tables) if tables is not None else sorted(relations)
+            unknown = [t for t in wanted if t not in relations]
+            if unknown:
+                raise NotFound(f"no table {unknown[0]!r} in tenant {name!r}",
+                               hint="List the tables with `ledgerhouse tables`.")  # fmt: skip
+            for t in wanted:
+                bad = [c for c in sort if c not in relations[t].column_names]
+                if bad:
+                    columns = ", ".join(relations[t].column_names)
+                    raise NotFound(f"table {t!r} has no columns {bad}", hint=f"Columns: {columns}.")
+            with self.writer.transaction(name, "maintain:compact") as txn:
+                for relation in wanted:
+                    table = relations[relation]
+                    version = txn.committed.get(relation)
+                    if version is None or (table.layer == "raw" and tables is None):
+                        continue  # raw records are compacted only when named
+                    files = self.store.files(name, table, version)
+                    parts: dict[str, int] = {}
+                    for f in files:
+                        parts[f.rsplit("/", 1)[0]] = parts.get(f.rsplit("/", 1)[0], 0) + 1
+                    if not parts or max(parts.values()) < min_files:
+                        continue
+                    metrics: dict[str, Any] = {}
+
+                    def write(
+                        table: TableDef = table, metrics: dict[str, Any] = metrics, name: str = name
+                    ) -> int:
+                        new, done = self.store.compact(
+                            name, table, int(target_mb * 1_000_000), sort
+                        )
+                        metrics.update(done)
+                        return new
+
+                    new = txn.stage(table, write)
+                    out.append({
+                        "tenant": name, "table": relation, "version": new,
+                        "files_before": len(files),
+                        "files_after": len(self.store.files(name, table, new)),
+                        "files_removed": metrics.get("numFilesRemoved"),
+                        "files_added": metrics.get("numFilesAdded"),
+                    })  # fmt: skip
+        return out
+
     def platform(self, user: str = "local") -> PlatformSession:
         """A platform admin's session for a local caller (whoever holds the warehouse's
         files holds the root): create, list, suspend, resume, delete and purge tenants."""

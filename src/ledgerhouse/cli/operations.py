@@ -156,16 +156,40 @@ def maintain(
         float,
         typer.Option("--older-than", help="Remove orphan files older than this many hours."),
     ] = 1.0,
+    compact: Annotated[
+        bool, typer.Option("--compact", help="First compact small files (one commit).")
+    ] = False,
+    table: Annotated[
+        list[str] | None, typer.Option("--table", help="With --compact: only this table.")
+    ] = None,
+    target_mb: Annotated[
+        float, typer.Option("--target-mb", help="With --compact: the files' target size.")
+    ] = 128.0,
+    sort_by: Annotated[
+        str | None,
+        typer.Option("--sort-by", help="With --compact: Z-order by these columns (a,b)."),
+    ] = None,
 ) -> None:
     """Vacuum: remove the data files no commit references (a crashed batch's leftovers),
-    older than --older-than hours; every file a commit can read is kept."""
+    older than --older-than hours; every file a commit can read is kept. --compact first
+    rewrites small files into --target-mb files (the same rows) in one commit."""
     if older_than < 0:
         raise bad("--older-than must be 0 or more hours", "e.g. --older-than 1")
-    with cli.warehouse() as wh, progress(cli.out, "vacuum"):
+    compacted: list[dict[str, Any]] = []
+    with cli.warehouse() as wh, progress(cli.out, "maintain"):
+        if compact and not dry_run:
+            sort = [c.strip() for c in sort_by.split(",") if c.strip()] if sort_by else []
+            compacted = wh.compact(cli.tenant, tables=table, target_mb=target_mb, sort_by=sort)
         reports = wh.vacuum(cli.tenant, older_than_s=older_than * 3600, dry_run=dry_run)
     if cli.out.as_json:
-        cli.out.json([r.to_dict() for r in reports])
+        cli.out.json({"compacted": compacted, "vacuum": [r.to_dict() for r in reports]})
         return
+    for c in compacted:
+        cli.out.console.print(
+            f"{c['tenant']}: compacted {c['table']}: {c['files_before']} files -> "
+            f"{c['files_after']} (version {c['version']})",
+            markup=False,
+        )
     verb = "would remove" if dry_run else "removed"
     for r in reports:
         cli.out.console.print(

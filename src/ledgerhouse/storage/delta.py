@@ -135,6 +135,19 @@ class DeltaStore:
             merger = merger.when_not_matched_insert(updates=cols, predicate=insert_when)
         return dict(merger.execute())
 
+    def compact(
+        self, tenant: str, table: TableDef, target_bytes: int, sort_by: tuple[str, ...] = ()
+    ) -> tuple[int, dict[str, Any]]:
+        """Rewrite the table's small files into files of about ``target_bytes`` (each
+        partition on its own; ``sort_by``: Z-ordered by those columns) as a new version with
+        the same rows; return it and delta-rs's metrics (files added and removed)."""
+        optimize = self._table(tenant, table).optimize
+        if sort_by:
+            metrics = optimize.z_order(list(sort_by), target_size=target_bytes)
+        else:
+            metrics = optimize.compact(target_size=target_bytes)
+        return self.version(tenant, table), dict(metrics)
+
     def restore(self, tenant: str, table: TableDef, version: int) -> None:
         self._table(tenant, table).restore(version)
 
