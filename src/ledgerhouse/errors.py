@@ -256,20 +256,26 @@ class StorageFull(StorageError):
     retryable = True
 
 
+def _caused_by(exc: BaseException, texts: tuple[str, ...], errnos: tuple[int, ...] = ()) -> bool:
+    """Whether ``exc`` or an exception in its cause chain has one of ``errnos`` or says one
+    of ``texts`` (how the OS, delta-rs, SQLite and PostgreSQL word a storage failure)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in errnos:
+            return True
+        if any(t in str(seen) for t in texts):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is a full disk: ENOSPC, as the OS, delta-rs or
     SQLite word it."""
     import errno
 
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
-            return True
-        text = str(seen)
-        if "No space left on device" in text or "database or disk is full" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return _caused_by(exc, ("No space left on device", "database or disk is full"),
+                      (errno.ENOSPC,))  # fmt: skip
 
 
 class MetadataUnavailable(LedgerhouseError):
@@ -281,17 +287,11 @@ class MetadataUnavailable(LedgerhouseError):
     retryable = True
 
 
-def metadata_refused(exc: BaseException) -> bool:
-    """Whether ``exc`` (or its cause) is the metadata store refusing a write: a read-only or
-    locked SQLite database, a read-only PostgreSQL transaction."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        text = str(seen)
-        if ("readonly database" in text or "database is locked" in text
-                or "read-only transaction" in text):  # fmt: skip
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def metadata_refused(exc: BaseException, *, locked: bool = True) -> bool:
+    """Whether ``exc`` (or its cause) is the metadata store refusing a write: a read-only
+    SQLite database or PostgreSQL transaction, or (``locked``) a locked SQLite database."""
+    texts = ("readonly database", "read-only transaction")
+    return _caused_by(exc, (*texts, "database is locked") if locked else texts)
 
 
 class Quiet:

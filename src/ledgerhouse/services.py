@@ -144,6 +144,7 @@ class Warehouse:
         self.backups = _backups(self)
         # the tables against what the commits name: `check`, and damaged-storage errors
         self.checker = _storage_checker(self)
+        self.maintenance = _maintenance(self)
         # single sign-on tokens, when configured; nothing is read until one arrives
         self.sso = build_verifier(settings, self.meta)
 
@@ -364,80 +365,14 @@ class Warehouse:
     def check(
         self, tenant: str | None = None, *, every_commit: bool = False, deep: bool = False
     ) -> list[Any]:
-        """The problems of the tables the latest commit (``every_commit``: every commit) of
-        each tenant (or ``tenant``) names: a data file missing, truncated or (``deep``) not
-        Parquet, a log that does not open or is behind; and the derived tables (marts,
-        rollups) built from a damaged table. Empty: the storage holds what the commits say."""
-        from ledgerhouse.storage.check import Problem
-
-        names = self._tenant_names(tenant)
-        problems: list[Any] = []
-        for name in names:
-            if every_commit:
-                commits = self.meta.commit_log.commits(name, limit=1_000_000)
-                versions = [c.table_versions for c in commits]
-            else:
-                latest = self.meta.commit_log.latest_commit(name)
-                versions = [latest.table_versions] if latest is not None else []
-            found = self.checker.check(name, versions, deep=deep)
-            damaged = {p.relation for p in found}
-            latest_commit = self.meta.commit_log.latest_commit(name)
-            for relation in sorted(latest_commit.table_versions if latest_commit else ()):
-                if relation in damaged:
-                    continue
-                sources = set(self.queries.read_set([relation], name)) - {relation}
-                hit = sorted(sources & damaged)
-                if hit and latest_commit is not None:
-                    found.append(Problem(
-                        name, relation, latest_commit.table_versions[relation], None,
-                        f"built from damaged {', '.join(hit)}: its rows may hide the damage",
-                    ))  # fmt: skip
-            problems += found
-        return problems
+        """The storage's problems (storage/maintenance.py ``Maintenance.check``)."""
+        return self.maintenance.check(tenant, every_commit=every_commit, deep=deep)
 
     def vacuum(
         self, tenant: str | None = None, *, older_than_s: float = 3600.0, dry_run: bool = False
     ) -> list[Any]:
-        """Remove the data files no commit references (a crashed batch's leftovers) from each
-        tenant's tables (or ``tenant``'s), once older than ``older_than_s``; every file a
-        commit names is kept, so every commit stays reproducible. Runs under each tenant's
-        writer lock (no write in progress), after the writer's recovery. Returns a report per
-        tenant (``dry_run``: what would be removed)."""
-        from ledgerhouse.storage.vacuum import VacuumReport, vacuum_table
-
-        if older_than_s < 0:
-            from ledgerhouse.errors import InvalidRequest
-
-            raise InvalidRequest("older_than_s must be 0 or more", hint="e.g. 3600 (an hour)")
-        names = self._tenant_names(tenant)
-        reports = []
-        for name in names:
-            report = VacuumReport(name)
-            with self.writer.writer_lock(name):
-                latest = self.meta.commit_log.latest_commit(name)
-                self.writer.recover(name, latest)  # a crashed writer's versions rolled back
-                commits = self.meta.commit_log.commits(name, limit=1_000_000)
-                named: dict[str, set[int]] = {}
-                for c in commits:
-                    for relation, version in c.table_versions.items():
-                        if version is not None:
-                            named.setdefault(relation, set()).add(version)
-                if latest is not None:  # recovery's restored versions hold the same files
-                    for relation in latest.table_versions:
-                        table = self.queries.relations_of(name).get(relation)
-                        if table is not None and self.store.exists(name, table):
-                            current = self.store.version(name, table)
-                            named.setdefault(relation, set()).add(current)
-                for relation, versions in sorted(named.items()):
-                    table = self.queries.relations_of(name).get(relation)
-                    if table is None or not self.store.exists(name, table):
-                        continue
-                    vacuum_table(
-                        self.store.path(name, table), versions, grace_s=older_than_s,
-                        dry_run=dry_run, report=report, root=self.root,
-                    )  # fmt: skip
-            reports.append(report)
-        return reports
+        """Remove the files no commit references (``Maintenance.vacuum``)."""
+        return self.maintenance.vacuum(tenant, older_than_s=older_than_s, dry_run=dry_run)
 
     def compact(
         self,
@@ -448,62 +383,10 @@ class Warehouse:
         sort_by: Iterable[str] = (),
         min_files: int = 2,
     ) -> list[dict[str, Any]]:
-        """Compact each tenant's tables (or ``tables``) whose latest version has at least
-        ``min_files`` files in a partition: their small files rewritten into files of about
-        ``target_mb`` (``sort_by``: Z-ordered), the same rows, in one warehouse commit per
-        tenant (operation ``maintain:compact``; marts and rollups refresh in it). Every older
-        commit still reads its own files. Returns what each table had and has."""
-        if target_mb <= 0 or min_files < 2:
-            from ledgerhouse.errors import InvalidRequest
-
-            raise InvalidRequest("target_mb must be positive and min_files at least 2",
-                                 hint="e.g. target_mb=128, min_files=2")  # fmt: skip
-        sort = tuple(sort_by)
-        out: list[dict[str, Any]] = []
-        for name in self._tenant_names(tenant):
-            relations = self.queries.relations_of(name)
-            wanted = list(tables) if tables is not None else sorted(relations)
-            unknown = [t for t in wanted if t not in relations]
-            if unknown:
-                raise NotFound(f"no table {unknown[0]!r} in tenant {name!r}",
-                               hint="List the tables with `ledgerhouse tables`.")  # fmt: skip
-            for t in wanted:
-                bad = [c for c in sort if c not in relations[t].column_names]
-                if bad:
-                    columns = ", ".join(relations[t].column_names)
-                    raise NotFound(f"table {t!r} has no columns {bad}", hint=f"Columns: {columns}.")
-            with self.writer.transaction(name, "maintain:compact") as txn:
-                for relation in wanted:
-                    table = relations[relation]
-                    version = txn.committed.get(relation)
-                    if version is None or (table.layer == "raw" and tables is None):
-                        continue  # raw records are compacted only when named
-                    files = self.store.files(name, table, version)
-                    parts: dict[str, int] = {}
-                    for f in files:
-                        parts[f.rsplit("/", 1)[0]] = parts.get(f.rsplit("/", 1)[0], 0) + 1
-                    if not parts or max(parts.values()) < min_files:
-                        continue
-                    metrics: dict[str, Any] = {}
-
-                    def write(
-                        table: TableDef = table, metrics: dict[str, Any] = metrics, name: str = name
-                    ) -> int:
-                        new, done = self.store.compact(
-                            name, table, int(target_mb * 1_000_000), sort
-                        )
-                        metrics.update(done)
-                        return new
-
-                    new = txn.stage(table, write)
-                    out.append({
-                        "tenant": name, "table": relation, "version": new,
-                        "files_before": len(files),
-                        "files_after": len(self.store.files(name, table, new)),
-                        "files_removed": metrics.get("numFilesRemoved"),
-                        "files_added": metrics.get("numFilesAdded"),
-                    })  # fmt: skip
-        return out
+        """Compact small files in one commit that changes no answer (``Maintenance.compact``)."""
+        return self.maintenance.compact(
+            tenant, tables=tables, target_mb=target_mb, sort_by=sort_by, min_files=min_files
+        )
 
     def platform(self, user: str = "local") -> PlatformSession:
         """A platform admin's session for a local caller (whoever holds the warehouse's
@@ -812,6 +695,19 @@ def _storage_checker(wh: Warehouse) -> Any:
     wh.queries.damaged_at = damaged_at
     wh.writer.damaged = checker.damaged
     return checker
+
+
+def _maintenance(wh: Warehouse) -> Any:
+    """Check, vacuum and compaction of the tables (storage/maintenance.py)."""
+    from ledgerhouse.storage.maintenance import Maintenance, MaintenancePorts
+
+    return Maintenance(
+        MaintenancePorts(
+            root=wh.root, store=wh.store, meta=wh.meta, writer=wh.writer, checker=wh.checker,
+            tenants=wh._tenant_names, relations_of=wh.queries.relations_of,
+            sources_of=lambda tenant, relation: wh.queries.read_set([relation], tenant),
+        )
+    )  # fmt: skip
 
 
 def offline_backups(settings: Settings) -> Any:

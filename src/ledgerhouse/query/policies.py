@@ -398,20 +398,24 @@ class PolicyEngine:
         """Every member the dimension has had (any version) at the latest commit."""
         code = POLICY_DIMENSIONS[dimension]
         sql = f'SELECT DISTINCT "{code}" FROM {{dimension}}'
-        return self._cached(("universe", tenant, dimension), tenant, dimension, sql)
+        return self._cached(("universe", tenant, dimension), tenant, dimension, lambda: sql)
 
     def _cached(
-        self, key: tuple[Any, ...], tenant: str, dimension: str, sql: str
+        self, key: tuple[Any, ...], tenant: str, dimension: str, sql: Callable[[], str]
     ) -> frozenset[str]:
+        """The values of the query ``sql()`` over ``dimension`` at its latest version, read
+        once per (``key``, version) (an LRU of 4,096)."""
         full = (*key, self.version_of(tenant, dimension))
         with self._lock:
             found = self._members.get(full)
-        if found is None:
-            found = self.values_of(tenant, dimension, sql)
-            with self._lock:
-                self._members[full] = found
-                while len(self._members) > 4096:
-                    self._members.popitem(last=False)
+            if found is not None:
+                self._members.move_to_end(full)
+                return found
+        found = self.values_of(tenant, dimension, sql())
+        with self._lock:
+            self._members[full] = found
+            while len(self._members) > 4096:
+                self._members.popitem(last=False)
         return found
 
     def _code_column(self, tenant: str, relation: str, table: TableDef, code: str) -> str | None:
@@ -458,22 +462,13 @@ class PolicyEngine:
         attrs = dict(principal.attributes)
         tables = self.relations_of(principal.tenant)
         for policy in row:
-            key = (
-                principal.tenant, policy.name, policy.version, policy.predicate,
-                self.version_of(principal.tenant, policy.dimension),
-                tuple(sorted(attrs.items())),
-            )  # fmt: skip
-            with self._lock:
-                members = self._members.get(key)
-                if members is not None:
-                    self._members.move_to_end(key)
-            if members is None:
-                sql = _members_sql(policy, tables[policy.dimension], attrs)
-                members = self.values_of(principal.tenant, policy.dimension, sql)
-                with self._lock:
-                    self._members[key] = members
-                    while len(self._members) > 4096:
-                        self._members.popitem(last=False)
+            key = (principal.tenant, policy.name, policy.version, policy.predicate,
+                   tuple(sorted(attrs.items())))  # fmt: skip
+
+            def sql(p: RowPolicy = policy) -> str:  # a sqlglot rewrite: only on a miss
+                return _members_sql(p, tables[p.dimension], attrs)
+
+            members = self._cached(key, principal.tenant, policy.dimension, sql)
             out[policy.dimension] = out.get(policy.dimension, frozenset()) | members
         return out
 

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledgerhouse.errors import Conflict, MetadataUnavailable
+from ledgerhouse.errors import Conflict, MetadataUnavailable, metadata_refused
 from ledgerhouse.storage.rows import _aware, _now
 from ledgerhouse.storage.rows_audit import AuditEntryRow, AuditHeadRow
 
@@ -267,7 +267,7 @@ class AuditStore:
                     with self._sessions.begin() as s:
                         return work(s)
                 except (_HeadMoved, IntegrityError, OperationalError) as exc:
-                    if _read_only(exc):  # no attempt can succeed: say so at once
+                    if metadata_refused(exc, locked=False):  # no attempt can succeed: say so
                         raise MetadataUnavailable(
                             "the metadata store refuses writes (read-only): the audit trail "
                             "cannot be appended to",
@@ -652,15 +652,6 @@ def make_item(
 
 def _utc(ts: datetime) -> datetime:
     return _aware(ts).astimezone(UTC)
-
-
-def _read_only(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if "readonly database" in str(seen) or "read-only transaction" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _backoff(attempt: int, exc: Exception) -> None:

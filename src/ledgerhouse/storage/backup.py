@@ -73,9 +73,9 @@ def sqlite_path(url: str) -> Path:
     """The file of a SQLite metadata URL (a PostgreSQL store is backed up with pg_dump)."""
     if not url.startswith("sqlite:///"):
         raise ConfigError(
-            "this metadata store is not SQLite: back it up with its own tool (pg_dump for "
-            "PostgreSQL) beside `ledgerhouse backup --tables-only`",
-            hint="See docs/operations.md, PostgreSQL.",
+            "`ledgerhouse backup` copies a SQLite metadata store only, and this one is not SQLite",
+            hint="Back up a PostgreSQL store with pg_dump (not built into `ledgerhouse backup` "
+            "yet); see docs/operations.md, PostgreSQL.",
         )
     return Path(url.removeprefix("sqlite:///"))
 

@@ -96,6 +96,20 @@ class CommitLog:
             )
             return [_to_commit(r) for r in rows]
 
+    def versions_named(self, tenant: str) -> dict[str, set[int]]:
+        """relation -> every version of it a commit of ``tenant`` names (what a reader can be
+        pinned to: the files vacuum and cleanup must keep)."""
+        with self._sessions.begin() as s:
+            rows = s.scalars(
+                select(CommitRow.table_versions).where(CommitRow.tenant_id == tenant)
+            ).all()
+        named: dict[str, set[int]] = {}
+        for versions in rows:
+            for relation, version in versions.items():
+                if version is not None:
+                    named.setdefault(relation, set()).add(version)
+        return named
+
     def record_commit(
         self,
         tenant: str,

@@ -236,11 +236,7 @@ class CommitWriter:
 
         freed = 0
         tenant_root = self.store.tenant_root(txn.tenant)
-        named: dict[str, set[int]] = {}
-        for commit in self.meta.commit_log.commits(txn.tenant, limit=1_000_000):
-            for relation, version in commit.table_versions.items():
-                if version is not None:
-                    named.setdefault(relation, set()).add(version)
+        named = self.meta.commit_log.versions_named(txn.tenant)
         for table in (*self.tables, *self.tables_of(txn.tenant)):
             path = self.store.path(txn.tenant, table)
             if not path.is_dir():
